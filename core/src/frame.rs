@@ -1,0 +1,659 @@
+//! Frames: the binary envelope around every message (PROTOCOL.md §2).
+//!
+//! ```text
+//! offset size field
+//! 0      4    length      = bytes after this field (8 + body + 1), little-endian
+//! 4      4    length      again; the two must be equal
+//! 8      2    type        689 client → server, 690 server → client
+//! 10     1    encryption  0
+//! 11     1    reserved    0
+//! 12     n    body        STT text, UTF-8, no NUL
+//! 12+n   1    0x00        terminator
+//! ```
+//!
+//! Decoding borrows: a [`Frame`] is a view into the caller's bytes. Encoding
+//! writes into a caller buffer ([`Frame::encode`], [`encode_with`]) or any
+//! [`embedded_io::Write`] ([`Frame::write_to`]) in one pass.
+//!
+//! # No panics
+//! [`Frame::decode`] and [`Header::parse`] accept any byte slice. Too few
+//! bytes yield [`Status::Incomplete`]; every other violation of §2 is a
+//! [`FrameError`] variant carrying the values involved.
+
+use core::fmt;
+
+use nom::Parser;
+use nom::number::streaming::{le_u16, le_u32, u8 as byte};
+
+use crate::stt::{MapWriter, SttError, Writer};
+
+/// Size of the fixed header that precedes the body: two lengths, type, two flag bytes.
+pub const HEADER_LEN: usize = 12;
+
+/// The smallest legal value of the length field: 8 header bytes after it plus the terminator.
+pub const MIN_LENGTH: u32 = 9;
+
+/// Bytes a frame adds around its body: the header and the terminating NUL.
+pub const OVERHEAD: usize = HEADER_LEN + 1;
+
+/// Direction marker in the type field.
+///
+/// The protocol defines two values; anything else is still decoded and handed to
+/// the caller as [`MessageType::Other`], because a silently dropped frame is
+/// harder to debug than one the caller can see and reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MessageType {
+    /// 689: sent by a client to the server.
+    ClientToServer,
+    /// 690: sent by the server to a client.
+    ServerToClient,
+    /// Any other value of the type field.
+    Other(u16),
+}
+
+impl MessageType {
+    /// Wire value of [`MessageType::ClientToServer`].
+    pub const CLIENT_TO_SERVER: u16 = 689;
+    /// Wire value of [`MessageType::ServerToClient`].
+    pub const SERVER_TO_CLIENT: u16 = 690;
+
+    /// Interprets the type field.
+    #[must_use]
+    pub const fn from_u16(value: u16) -> Self {
+        match value {
+            Self::CLIENT_TO_SERVER => Self::ClientToServer,
+            Self::SERVER_TO_CLIENT => Self::ServerToClient,
+            other => Self::Other(other),
+        }
+    }
+
+    /// The value written in the type field.
+    #[must_use]
+    pub const fn to_u16(self) -> u16 {
+        match self {
+            Self::ClientToServer => Self::CLIENT_TO_SERVER,
+            Self::ServerToClient => Self::SERVER_TO_CLIENT,
+            Self::Other(other) => other,
+        }
+    }
+}
+
+/// Result of decoding input that may be cut short, after httparse's `Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Status<T> {
+    /// The input held a whole item.
+    Complete(T),
+    /// The input is a valid prefix; at least `needed` bytes in all are required.
+    Incomplete {
+        /// Total input length (from the start of the frame) needed to make progress.
+        needed: usize,
+    },
+}
+
+/// Everything that can be wrong with a frame, each rule of §2 its own variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The two length fields differ: the stream cannot be re-synchronised.
+    LengthMismatch {
+        /// The first length field.
+        first: u32,
+        /// The second length field.
+        second: u32,
+    },
+    /// The length field is below [`MIN_LENGTH`].
+    TooShort {
+        /// The declared length.
+        length: u32,
+    },
+    /// The frame (`4 + length` bytes) does not fit the decoder's buffer.
+    TooLarge {
+        /// The declared length.
+        length: u32,
+        /// The largest whole frame, in bytes, the decoder can hold.
+        capacity: usize,
+    },
+    /// The last byte of the frame is not the NUL terminator.
+    MissingTerminator {
+        /// The byte found where NUL belongs.
+        found: u8,
+    },
+    /// The body holds a NUL byte.
+    NulInBody {
+        /// Offset of the NUL within the body.
+        offset: usize,
+    },
+    /// The body is not UTF-8.
+    InvalidUtf8 {
+        /// Length of the valid UTF-8 prefix of the body.
+        valid_up_to: usize,
+    },
+    /// An output buffer is too small for the encoded frame.
+    BufferFull {
+        /// Bytes the encoded frame needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        capacity: usize,
+    },
+}
+
+impl FrameError {
+    /// Whether the error leaves the byte stream without a trustworthy frame
+    /// boundary, so that a stream decoder must stop (§5).
+    ///
+    /// Only disagreeing lengths and lengths too short to cover the header are
+    /// fatal; a frame with a consistent length can be stepped over.
+    #[must_use]
+    pub const fn is_fatal(&self) -> bool {
+        matches!(self, Self::LengthMismatch { .. } | Self::TooShort { .. })
+    }
+
+    /// The class name used by the conformance vectors (`length_mismatch`, …).
+    #[must_use]
+    pub const fn class(&self) -> &'static str {
+        match self {
+            Self::LengthMismatch { .. } => "length_mismatch",
+            Self::TooShort { .. } => "too_short",
+            Self::TooLarge { .. } => "too_large",
+            Self::MissingTerminator { .. } => "missing_terminator",
+            Self::NulInBody { .. } => "nul_in_body",
+            Self::InvalidUtf8 { .. } => "invalid_utf8",
+            Self::BufferFull { .. } => "buffer_full",
+        }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::LengthMismatch { first, second } => {
+                write!(f, "length fields differ: {first} and {second}")
+            }
+            Self::TooShort { length } => {
+                write!(f, "length {length} is below the minimum {MIN_LENGTH}")
+            }
+            Self::TooLarge { length, capacity } => write!(
+                f,
+                "frame of {} bytes exceeds the {capacity}-byte buffer",
+                u64::from(length) + 4
+            ),
+            Self::MissingTerminator { found } => {
+                write!(f, "frame ends with {found:#04x} instead of NUL")
+            }
+            Self::NulInBody { offset } => write!(f, "NUL byte at body offset {offset}"),
+            Self::InvalidUtf8 { valid_up_to } => {
+                write!(f, "body is not UTF-8 after byte {valid_up_to}")
+            }
+            Self::BufferFull { needed, capacity } => {
+                write!(f, "frame needs {needed} bytes, buffer has {capacity}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for FrameError {}
+
+/// The fixed 12-byte header, checked for the rules that need no body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Header {
+    /// The (agreed) length field: bytes after the first length field.
+    pub length: u32,
+    /// The type field.
+    pub message_type: MessageType,
+    /// The encryption byte (0 in practice; passed up as found).
+    pub encryption: u8,
+    /// The reserved byte (0 in practice; passed up as found).
+    pub reserved: u8,
+}
+
+impl Header {
+    /// Parses and checks a header at the start of `input`.
+    ///
+    /// Fails with [`FrameError::LengthMismatch`] or [`FrameError::TooShort`];
+    /// returns [`Status::Incomplete`] while fewer than [`HEADER_LEN`] bytes are
+    /// present. The length mismatch is reported as soon as both length fields
+    /// are in, without waiting for the rest.
+    pub fn parse(input: &[u8]) -> Result<Status<Self>, FrameError> {
+        // The streaming number parsers fail only with `Incomplete`.
+        let incomplete = Status::Incomplete { needed: HEADER_LEN };
+        let lengths: nom::IResult<&[u8], (u32, u32)> = (le_u32, le_u32).parse(input);
+        let Ok((rest, (first, second))) = lengths else {
+            return Ok(incomplete);
+        };
+        check_lengths(first, second)?;
+        let fields: nom::IResult<&[u8], (u16, u8, u8)> = (le_u16, byte, byte).parse(rest);
+        let Ok((_, (kind, encryption, reserved))) = fields else {
+            return Ok(incomplete);
+        };
+        Ok(Status::Complete(Self {
+            length: first,
+            message_type: MessageType::from_u16(kind),
+            encryption,
+            reserved,
+        }))
+    }
+
+    /// Bytes the whole frame occupies on the wire: `4 + length`.
+    #[must_use]
+    pub const fn frame_len(&self) -> usize {
+        // u32 + 4 always fits usize on the 32- and 64-bit targets we build for.
+        self.length as usize + 4
+    }
+
+    /// Bytes of the body: `length - 9`.
+    #[must_use]
+    pub const fn body_len(&self) -> usize {
+        self.frame_len() - OVERHEAD
+    }
+}
+
+fn check_lengths(first: u32, second: u32) -> Result<(), FrameError> {
+    if first != second {
+        return Err(FrameError::LengthMismatch { first, second });
+    }
+    if first < MIN_LENGTH {
+        return Err(FrameError::TooShort { length: first });
+    }
+    Ok(())
+}
+
+/// A decoded frame, borrowing its body from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Frame<'a> {
+    /// The type field.
+    pub message_type: MessageType,
+    /// The encryption byte.
+    pub encryption: u8,
+    /// The reserved byte.
+    pub reserved: u8,
+    /// The STT body, checked to be UTF-8 without NUL.
+    pub body: &'a str,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame with zero flag bytes.
+    #[must_use]
+    pub const fn new(message_type: MessageType, body: &'a str) -> Self {
+        Self {
+            message_type,
+            encryption: 0,
+            reserved: 0,
+            body,
+        }
+    }
+
+    /// Decodes the frame at the start of `input`.
+    ///
+    /// On success returns the frame and the number of bytes it occupied, so
+    /// the caller can continue after it.
+    ///
+    /// ```
+    /// use douyu_core::frame::{Frame, MessageType, Status};
+    /// let wire = b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0";
+    /// let Status::Complete((frame, used)) = Frame::decode(wire)? else { panic!() };
+    /// assert_eq!((frame.message_type, frame.body, used), (MessageType::ServerToClient, "type@=mrkl/", 24));
+    /// # Ok::<(), douyu_core::frame::FrameError>(())
+    /// ```
+    pub fn decode(input: &'a [u8]) -> Result<Status<(Self, usize)>, FrameError> {
+        let header = match Header::parse(input)? {
+            Status::Complete(header) => header,
+            Status::Incomplete { needed } => return Ok(Status::Incomplete { needed }),
+        };
+        let len = header.frame_len();
+        match input.get(..len) {
+            Some(bytes) => Ok(Status::Complete((Self::from_parts(header, bytes)?, len))),
+            None => Ok(Status::Incomplete { needed: len }),
+        }
+    }
+
+    /// Checks the body of a frame whose header is already parsed.
+    /// `bytes` is exactly the whole frame (`header.frame_len()` bytes).
+    pub(crate) fn from_parts(header: Header, bytes: &'a [u8]) -> Result<Self, FrameError> {
+        let (&last, rest) = bytes.split_last().ok_or(FrameError::TooShort { length: 0 })?;
+        if last != 0 {
+            return Err(FrameError::MissingTerminator { found: last });
+        }
+        let body = rest.get(HEADER_LEN..).unwrap_or_default();
+        if let Some(offset) = memchr::memchr(0, body) {
+            return Err(FrameError::NulInBody { offset });
+        }
+        let body = core::str::from_utf8(body).map_err(|e| FrameError::InvalidUtf8 {
+            valid_up_to: e.valid_up_to(),
+        })?;
+        Ok(Self {
+            message_type: header.message_type,
+            encryption: header.encryption,
+            reserved: header.reserved,
+            body,
+        })
+    }
+
+    /// Bytes this frame occupies on the wire.
+    #[must_use]
+    pub const fn encoded_len(&self) -> usize {
+        self.body.len() + OVERHEAD
+    }
+
+    /// Encodes the frame into `out`, returning the number of bytes written.
+    ///
+    /// Fails with [`FrameError::BufferFull`] when `out` is too small, with
+    /// [`FrameError::NulInBody`] when the body holds NUL (the receiver could
+    /// not decode it), and with [`FrameError::TooLarge`] when the length does
+    /// not fit the 32-bit field.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, FrameError> {
+        let header = self.header()?;
+        let len = self.encoded_len();
+        let capacity = out.len();
+        let out = out.get_mut(..len).ok_or(FrameError::BufferFull { needed: len, capacity })?;
+        let (head, rest) = out.split_at_mut(HEADER_LEN);
+        head.copy_from_slice(&header);
+        let (body, nul) = rest.split_at_mut(self.body.len());
+        body.copy_from_slice(self.body.as_bytes());
+        nul.fill(0);
+        Ok(len)
+    }
+
+    /// Writes the frame to `writer` (header, body, terminator; no flush).
+    ///
+    /// An invalid body (see [`Frame::encode`]) is refused before anything is
+    /// written, so the stream never carries half a frame because of it.
+    pub fn write_to<W: embedded_io::Write>(&self, writer: &mut W) -> Result<(), WriteError<W::Error>> {
+        let header = self.header().map_err(WriteError::Frame)?;
+        writer.write_all(&header).map_err(WriteError::Io)?;
+        writer.write_all(self.body.as_bytes()).map_err(WriteError::Io)?;
+        writer.write_all(&[0]).map_err(WriteError::Io)
+    }
+
+    /// The 12 header bytes for this frame, after checking the body can be sent.
+    fn header(&self) -> Result<[u8; HEADER_LEN], FrameError> {
+        if let Some(offset) = memchr::memchr(0, self.body.as_bytes()) {
+            return Err(FrameError::NulInBody { offset });
+        }
+        let length = u32::try_from(self.body.len() + OVERHEAD - 4).map_err(|_| FrameError::TooLarge {
+            length: u32::MAX,
+            capacity: u32::MAX as usize,
+        })?;
+        Ok(header_bytes(length, self.message_type, self.encryption, self.reserved))
+    }
+}
+
+fn header_bytes(length: u32, kind: MessageType, encryption: u8, reserved: u8) -> [u8; HEADER_LEN] {
+    let mut head = [0u8; HEADER_LEN];
+    head[0..4].copy_from_slice(&length.to_le_bytes());
+    head[4..8].copy_from_slice(&length.to_le_bytes());
+    head[8..10].copy_from_slice(&kind.to_u16().to_le_bytes());
+    head[10] = encryption;
+    head[11] = reserved;
+    head
+}
+
+/// Failure of [`Frame::write_to`]: the frame was refused, or the writer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WriteError<E> {
+    /// The frame cannot be encoded (NUL in body, length overflow).
+    Frame(FrameError),
+    /// The underlying writer failed.
+    Io(E),
+}
+
+impl<E: fmt::Debug> fmt::Display for WriteError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Frame(e) => write!(f, "frame refused: {e}"),
+            Self::Io(e) => write!(f, "write failed: {e:?}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for WriteError<E> {}
+
+/// Builds a frame in `out` by writing its STT body in place, then fills in the
+/// header: one pass, no intermediate buffer. Returns the frame's length.
+///
+/// ```
+/// use douyu_core::frame::{encode_with, Frame, MessageType, Status};
+/// let mut buf = [0u8; 64];
+/// let n = encode_with(&mut buf, MessageType::ClientToServer, |m| {
+///     m.pair("type", "loginreq")?.pair("roomid", "288016")?;
+///     Ok(())
+/// })?;
+/// let Status::Complete((frame, _)) = Frame::decode(&buf[..n]).unwrap() else { panic!() };
+/// assert_eq!(frame.body, "type@=loginreq/roomid@=288016/");
+/// # Ok::<(), douyu_core::stt::SttError>(())
+/// ```
+pub fn encode_with<F>(out: &mut [u8], message_type: MessageType, build: F) -> Result<usize, SttError>
+where
+    F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
+{
+    let capacity = out.len();
+    let full = SttError::BufferFull { capacity };
+    if capacity < OVERHEAD {
+        return Err(full);
+    }
+    let (head, rest) = out.split_at_mut(HEADER_LEN);
+    // Keep one byte back for the terminator.
+    let body_room = rest.len() - 1;
+    let mut writer = Writer::new(&mut rest[..body_room]);
+    build(&mut writer.map()).map_err(|e| match e {
+        SttError::BufferFull { .. } => full,
+        other => other,
+    })?;
+    let body_len = writer.len();
+    let length = u32::try_from(body_len + OVERHEAD - 4).map_err(|_| full)?;
+    rest[body_len] = 0;
+    head.copy_from_slice(&header_bytes(length, message_type, 0, 0));
+    Ok(body_len + OVERHEAD)
+}
+
+/// Iterates the frames of a complete capture held in memory, applying the same
+/// rules as the stream decoder ([`crate::stream::Decoder`]) with a frame size
+/// limit of `capacity` bytes.
+///
+/// Each item is the frame's byte offset in `bytes` and the frame or the error
+/// found there. A frame larger than `capacity` or with a bad body is reported
+/// and stepped over; a fatal error ([`FrameError::is_fatal`]) is reported once
+/// and ends the iteration, as do trailing bytes too few for a frame (see
+/// [`Frames::remainder`]).
+#[derive(Debug, Clone)]
+pub struct Frames<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    capacity: usize,
+    done: bool,
+}
+
+impl<'a> Frames<'a> {
+    /// Frames of `bytes`, accepting whole frames of at most `capacity` bytes.
+    #[must_use]
+    pub const fn new(bytes: &'a [u8], capacity: usize) -> Self {
+        Self {
+            bytes,
+            offset: 0,
+            capacity,
+            done: false,
+        }
+    }
+
+    /// Bytes not consumed: after the iteration ends, a trailing partial frame
+    /// (or everything from a fatal error on).
+    #[must_use]
+    pub fn remainder(&self) -> &'a [u8] {
+        self.bytes.get(self.offset..).unwrap_or_default()
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = (usize, Result<Frame<'a>, FrameError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let at = self.offset;
+        let input = self.remainder();
+        let header = match Header::parse(input) {
+            Ok(Status::Complete(header)) => header,
+            Ok(Status::Incomplete { .. }) => {
+                self.done = true;
+                return None;
+            }
+            Err(e) => {
+                self.done = true;
+                return Some((at, Err(e)));
+            }
+        };
+        let len = header.frame_len();
+        if len > self.capacity {
+            // Step over it like the stream decoder, even if it is cut short.
+            self.offset = at.saturating_add(len).min(self.bytes.len());
+            let e = FrameError::TooLarge {
+                length: header.length,
+                capacity: self.capacity,
+            };
+            return Some((at, Err(e)));
+        }
+        let Some(bytes) = input.get(..len) else {
+            self.done = true;
+            return None;
+        };
+        self.offset = at + len;
+        Some((at, Frame::from_parts(header, bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    const MRKL: &[u8] = b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0";
+
+    fn decode_err(bytes: &[u8]) -> FrameError {
+        Frame::decode(bytes).unwrap_err()
+    }
+
+    #[test]
+    fn worked_example_round_trips() {
+        let frame = Frame::new(MessageType::ServerToClient, "type@=mrkl/");
+        let mut out = [0u8; 32];
+        let n = frame.encode(&mut out).unwrap();
+        assert_eq!(&out[..n], MRKL);
+        assert_eq!(Frame::decode(MRKL), Ok(Status::Complete((frame, 24))));
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        for cut in 0..MRKL.len() {
+            let status = Frame::decode(&MRKL[..cut]).unwrap();
+            let Status::Incomplete { needed } = status else { panic!("cut {cut}") };
+            assert!(needed > cut, "cut {cut} needs {needed}");
+        }
+    }
+
+    #[test]
+    fn length_mismatch_is_seen_before_the_type_arrives() {
+        let e = decode_err(b"\x14\0\0\0\x15\0\0\0");
+        assert_eq!(e, FrameError::LengthMismatch { first: 20, second: 21 });
+        assert!(e.is_fatal());
+    }
+
+    #[test]
+    fn too_short() {
+        let e = decode_err(b"\x08\0\0\0\x08\0\0\0\xb2\x02\0\0");
+        assert_eq!(e, FrameError::TooShort { length: 8 });
+        assert!(e.is_fatal());
+    }
+
+    #[test]
+    fn missing_terminator() {
+        let mut bytes = MRKL.to_vec();
+        *bytes.last_mut().unwrap() = b'X';
+        assert_eq!(decode_err(&bytes), FrameError::MissingTerminator { found: b'X' });
+    }
+
+    #[test]
+    fn nul_in_body() {
+        let bytes = b"\x0b\0\0\0\x0b\0\0\0\xb2\x02\0\0a\0\0";
+        assert_eq!(decode_err(bytes), FrameError::NulInBody { offset: 1 });
+    }
+
+    #[test]
+    fn invalid_utf8() {
+        let bytes = b"\x0c\0\0\0\x0c\0\0\0\xb2\x02\0\0ab\xff\0";
+        assert_eq!(decode_err(bytes), FrameError::InvalidUtf8 { valid_up_to: 2 });
+    }
+
+    #[test]
+    fn other_message_type_is_reported() {
+        let bytes = b"\x09\0\0\0\x09\0\0\0\xd2\x04\x01\x02\0";
+        let Status::Complete((frame, 13)) = Frame::decode(bytes).unwrap() else { panic!() };
+        assert_eq!(frame.message_type, MessageType::Other(1234));
+        assert_eq!((frame.encryption, frame.reserved), (1, 2));
+    }
+
+    #[test]
+    fn encode_refuses_small_buffer_and_nul() {
+        let frame = Frame::new(MessageType::ClientToServer, "type@=mrkl/");
+        let mut out = [0u8; 23];
+        assert_eq!(
+            frame.encode(&mut out),
+            Err(FrameError::BufferFull { needed: 24, capacity: 23 })
+        );
+        let bad = Frame::new(MessageType::ClientToServer, "a\0b");
+        assert_eq!(bad.encode(&mut [0u8; 64]), Err(FrameError::NulInBody { offset: 1 }));
+    }
+
+    #[test]
+    fn write_to_matches_encode() {
+        let frame = Frame::new(MessageType::ClientToServer, "type@=logout/");
+        let mut sink = [0u8; 64];
+        let mut cursor: &mut [u8] = &mut sink;
+        frame.write_to(&mut cursor).unwrap();
+        let left = cursor.len();
+        let mut expected = [0u8; 64];
+        let n = frame.encode(&mut expected).unwrap();
+        assert_eq!(64 - left, n);
+        assert_eq!(&sink[..n], &expected[..n]);
+    }
+
+    #[test]
+    fn encode_with_reports_full_buffer() {
+        let mut out = [0u8; 20];
+        let r = encode_with(&mut out, MessageType::ClientToServer, |m| {
+            m.pair("type", "loginreq")?;
+            Ok(())
+        });
+        assert_eq!(r, Err(SttError::BufferFull { capacity: 20 }));
+        assert_eq!(
+            encode_with(&mut [0u8; 5], MessageType::ClientToServer, |_| Ok(())),
+            Err(SttError::BufferFull { capacity: 5 })
+        );
+    }
+
+    #[test]
+    fn frames_iterator_steps_over_bad_and_large_frames() {
+        let mut bytes = MRKL.to_vec();
+        bytes.extend_from_slice(b"\x0c\0\0\0\x0c\0\0\0\xb2\x02\0\0ab\xff\0");
+        bytes.extend_from_slice(MRKL);
+        bytes.extend_from_slice(&MRKL[..5]);
+        let got: Vec<_> = Frames::new(&bytes, 20).map(|(at, r)| (at, r.map(|f| f.body))).collect();
+        let large = FrameError::TooLarge { length: 20, capacity: 20 };
+        assert_eq!(
+            got,
+            [
+                (0, Err(large)),
+                (24, Err(FrameError::InvalidUtf8 { valid_up_to: 2 })),
+                (40, Err(large))
+            ]
+        );
+        let mut frames = Frames::new(&bytes, 1024);
+        assert_eq!(frames.by_ref().count(), 3);
+        assert_eq!(frames.remainder(), &MRKL[..5]);
+    }
+}

@@ -1,0 +1,47 @@
+//! The Douyu danmaku protocol, allocation-free.
+//!
+//! Douyu (斗鱼) sends viewer chat ("danmaku"), gifts and room events over one
+//! connection: binary [frames](frame) around a text serialization called
+//! [STT](stt). This crate parses and builds both in caller-provided buffers,
+//! reassembles frames from a byte [stream], gives typed [message] views, and
+//! holds the client and server [session] rules as sans-IO state machines:
+//! the caller moves the bytes and passes the time in.
+//!
+//! It is `#![no_std]` with no allocator, and builds for microcontrollers
+//! (`thumbv7em-none-eabihf` is checked in CI).
+//!
+//! ```
+//! use douyu_core::frame::{Frame, Status};
+//! use douyu_core::message::ServerMessage;
+//!
+//! let wire = b"\x29\0\0\0\x29\0\0\0\xb2\x02\0\0type@=chatmsg/nn@=\xe9\xb1\xbc/txt@=hi@S/\0";
+//! let Status::Complete((frame, _used)) = Frame::decode(wire)? else { unreachable!() };
+//! match ServerMessage::parse(frame.body)? {
+//!     ServerMessage::Chat(chat) => {
+//!         assert!(chat.nn.unwrap() == "鱼");
+//!         assert!(chat.txt.unwrap() == "hi/");
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+//!
+//! # Errors and panics
+//! Every decoder accepts any bytes: short input is
+//! [`Status::Incomplete`](frame::Status), anything malformed is a typed error
+//! ([`frame::FrameError`], [`stt::SttError`], [`session::SessionError`]) with
+//! the offsets and values involved. Nothing panics on input from the network;
+//! the fuzz targets in `fuzz/` hold the crate to that.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+// Unit tests may use the standard library; the crate itself never does.
+#[cfg(test)]
+extern crate std;
+
+pub mod frame;
+pub mod message;
+pub mod session;
+pub mod stream;
+pub mod stt;

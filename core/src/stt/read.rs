@@ -1,0 +1,499 @@
+//! Zero-copy views of STT maps, lists and escaped strings at any depth.
+
+use core::fmt;
+
+use memchr::memchr;
+
+use super::SttError;
+use super::scan::{Found, Mark, count_a, next_mark};
+
+/// An STT map (a message, or a nested map value), read in place.
+///
+/// A `Map` borrows its text and knows how many times it is escaped, so a map
+/// found three levels down is read straight from the frame body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Map<'a> {
+    raw: &'a str,
+    depth: u32,
+    base: usize,
+}
+
+impl<'a> Map<'a> {
+    /// The map held by a frame body (not escaped).
+    #[must_use]
+    pub const fn new(body: &'a str) -> Self {
+        Self { raw: body, depth: 0, base: 0 }
+    }
+
+    /// The text as it appears in the body (escaped [`Map::depth`] times).
+    #[must_use]
+    pub const fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// How many times the text is escaped: 0 for a whole body.
+    #[must_use]
+    pub const fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The pairs in order, keys and values still escaped.
+    ///
+    /// A malformed pair yields one error, after which the iterator ends: the
+    /// pairs before it are not lost.
+    #[must_use]
+    pub const fn pairs(&self) -> Pairs<'a> {
+        Pairs {
+            raw: self.raw,
+            depth: self.depth,
+            base: self.base,
+            pos: 0,
+        }
+    }
+
+    /// The value of the first pair whose key is `key`.
+    ///
+    /// Pairs are checked up to the match; an error before it is returned.
+    pub fn get(&self, key: &str) -> Result<Option<Text<'a>>, SttError> {
+        for pair in self.pairs() {
+            let (k, v) = pair?;
+            if k == key {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `type` field, wherever it stands.
+    pub fn message_type(&self) -> Result<Option<Text<'a>>, SttError> {
+        self.get("type")
+    }
+
+    /// Checks every pair, returning how many there are.
+    pub fn validate(&self) -> Result<usize, SttError> {
+        self.pairs().try_fold(0, |n, pair| pair.map(|_| n + 1))
+    }
+}
+
+impl Default for Map<'_> {
+    /// The empty map.
+    fn default() -> Self {
+        Self::new("")
+    }
+}
+
+/// Iterator over the pairs of a [`Map`].
+#[derive(Debug, Clone)]
+pub struct Pairs<'a> {
+    raw: &'a str,
+    depth: u32,
+    base: usize,
+    pos: usize,
+}
+
+impl<'a> Pairs<'a> {
+    /// Ends the iteration with `e`.
+    fn fail(&mut self, e: SttError) -> Option<Result<(Text<'a>, Text<'a>), SttError>> {
+        self.pos = self.raw.len();
+        Some(Err(e))
+    }
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = Result<(Text<'a>, Text<'a>), SttError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.raw.as_bytes();
+        let start = self.pos;
+        if start >= bytes.len() {
+            return None;
+        }
+        let sep = match next_mark(bytes, start, self.depth, self.base) {
+            Ok(Some(found @ Found { mark: Mark::KeyValue, .. })) => found,
+            Ok(_) => {
+                let offset = self.base + start;
+                return self.fail(SttError::MissingSeparator { offset });
+            }
+            Err(e) => return self.fail(e),
+        };
+        let value_start = sep.after;
+        let (value_end, next) = match next_mark(bytes, value_start, self.depth, self.base) {
+            Ok(Some(Found { mark: Mark::End, at, after })) => (at, after),
+            Ok(Some(Found { mark: Mark::KeyValue, at, .. })) => {
+                let offset = self.base + at;
+                return self.fail(SttError::BadEscape { offset });
+            }
+            // The last pair may lack its `/`.
+            Ok(None) => (bytes.len(), bytes.len()),
+            Err(e) => return self.fail(e),
+        };
+        self.pos = next;
+        let child = self.depth.saturating_add(1);
+        let key = Text {
+            raw: &self.raw[start..sep.at],
+            depth: child,
+            base: self.base + start,
+        };
+        let value = Text {
+            raw: &self.raw[value_start..value_end],
+            depth: child,
+            base: self.base + value_start,
+        };
+        Some(Ok((key, value)))
+    }
+}
+
+/// An STT list (`(item "/")*`), read in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct List<'a> {
+    raw: &'a str,
+    depth: u32,
+    base: usize,
+}
+
+impl<'a> List<'a> {
+    /// A list given as its own (unescaped) text, such as `a@Sb/c/`.
+    #[must_use]
+    pub const fn new(text: &'a str) -> Self {
+        Self { raw: text, depth: 0, base: 0 }
+    }
+
+    /// The text as it appears in the body.
+    #[must_use]
+    pub const fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// The items in order, still escaped. A malformed item yields one error
+    /// and ends the iteration.
+    #[must_use]
+    pub const fn items(&self) -> Items<'a> {
+        Items {
+            raw: self.raw,
+            depth: self.depth,
+            base: self.base,
+            pos: 0,
+        }
+    }
+
+    /// The item at `index`, if the list has that many.
+    pub fn get(&self, index: usize) -> Result<Option<Text<'a>>, SttError> {
+        self.items().nth(index).transpose()
+    }
+}
+
+/// Iterator over the items of a [`List`].
+#[derive(Debug, Clone)]
+pub struct Items<'a> {
+    raw: &'a str,
+    depth: u32,
+    base: usize,
+    pos: usize,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Result<Text<'a>, SttError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.raw.as_bytes();
+        let start = self.pos;
+        if start >= bytes.len() {
+            return None;
+        }
+        let (end, next) = match next_mark(bytes, start, self.depth, self.base) {
+            Ok(Some(Found { mark: Mark::End, at, after })) => (at, after),
+            Ok(Some(Found { mark: Mark::KeyValue, at, .. })) => {
+                self.pos = bytes.len();
+                return Some(Err(SttError::BadEscape { offset: self.base + at }));
+            }
+            Ok(None) => (bytes.len(), bytes.len()),
+            Err(e) => {
+                self.pos = bytes.len();
+                return Some(Err(e));
+            }
+        };
+        self.pos = next;
+        Some(Ok(Text {
+            raw: &self.raw[start..end],
+            depth: self.depth.saturating_add(1),
+            base: self.base + start,
+        }))
+    }
+}
+
+/// An escaped string (a key, value or list item), read in place.
+///
+/// Its escapes were checked when it was found, so reading it cannot fail;
+/// only writing it into a buffer that is too small can. Compare it with a
+/// `&str` directly (`text == "chatmsg"`), print it with `{}`, take its
+/// unescaped [`Text::pieces`] without a buffer, or open it as a nested
+/// [`Map`] or [`List`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Text<'a> {
+    raw: &'a str,
+    depth: u32,
+    base: usize,
+}
+
+impl<'a> Text<'a> {
+    /// The text as it appears in the body, escapes included.
+    #[must_use]
+    pub const fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// Byte offset of the text in the body.
+    #[must_use]
+    pub const fn offset(&self) -> usize {
+        self.base
+    }
+
+    /// How many times the text is escaped in the body (1 for a top-level value).
+    #[must_use]
+    pub const fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Whether the unescaped text is empty.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The text itself when it holds no escape (the common case), borrowed
+    /// from the body with no copy.
+    #[must_use]
+    pub fn as_plain(&self) -> Option<&'a str> {
+        memchr(b'@', self.raw.as_bytes()).is_none().then_some(self.raw)
+    }
+
+    /// Parses the text as a number (or anything else `FromStr`) when it holds
+    /// no escape; numbers never do.
+    #[must_use]
+    pub fn parse<T: core::str::FromStr>(&self) -> Option<T> {
+        self.as_plain()?.parse().ok()
+    }
+
+    /// The unescaped text as a sequence of borrowed pieces; no buffer needed.
+    #[must_use]
+    pub const fn pieces(&self) -> Pieces<'a> {
+        Pieces { rest: self.raw, depth: self.depth }
+    }
+
+    /// Length in bytes of the unescaped text.
+    #[must_use]
+    pub fn unescaped_len(&self) -> usize {
+        self.pieces().map(str::len).sum()
+    }
+
+    /// Writes the unescaped text into `buf` and returns it.
+    ///
+    /// ```
+    /// use douyu_core::stt::Map;
+    /// let msg = Map::new("nn@=a@Sb@Ac/");
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(msg.get("nn")?.unwrap().unescape_into(&mut buf)?, "a/b@c");
+    /// # Ok::<(), douyu_core::stt::SttError>(())
+    /// ```
+    pub fn unescape_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, SttError> {
+        let capacity = buf.len();
+        if let Some(plain) = self.as_plain() {
+            let out = buf.get_mut(..plain.len()).ok_or(SttError::BufferFull { capacity })?;
+            out.copy_from_slice(plain.as_bytes());
+            return Ok(core::str::from_utf8(out).unwrap_or_default());
+        }
+        let mut len = 0;
+        for piece in self.pieces() {
+            let end = len + piece.len();
+            let out = buf.get_mut(len..end).ok_or(SttError::BufferFull { capacity })?;
+            out.copy_from_slice(piece.as_bytes());
+            len = end;
+        }
+        // Pieces are whole `str`s, so the bytes are UTF-8.
+        Ok(core::str::from_utf8(&buf[..len]).unwrap_or_default())
+    }
+
+    /// Reads the unescaped text as an STT map (a nested message).
+    #[must_use]
+    pub const fn as_map(&self) -> Map<'a> {
+        Map { raw: self.raw, depth: self.depth, base: self.base }
+    }
+
+    /// Reads the unescaped text as an STT list.
+    #[must_use]
+    pub const fn as_list(&self) -> List<'a> {
+        List { raw: self.raw, depth: self.depth, base: self.base }
+    }
+}
+
+impl PartialEq<str> for Text<'_> {
+    fn eq(&self, other: &str) -> bool {
+        if self.raw.len() == other.len() && memchr(b'@', other.as_bytes()).is_none() {
+            // Unescaping only shortens, so equal lengths mean no escapes.
+            return self.raw == other;
+        }
+        let mut rest = other.as_bytes();
+        for piece in self.pieces() {
+            match rest.strip_prefix(piece.as_bytes()) {
+                Some(tail) => rest = tail,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
+}
+
+impl PartialEq<&str> for Text<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.pieces().try_for_each(|piece| f.write_str(piece))
+    }
+}
+
+/// The unescaped pieces of a [`Text`]: borrowed runs of the body, and `"@"`
+/// or `"/"` for each escape.
+#[derive(Debug, Clone)]
+pub struct Pieces<'a> {
+    rest: &'a str,
+    depth: u32,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let bytes = self.rest.as_bytes();
+        match memchr(b'@', bytes) {
+            None => Some(core::mem::take(&mut self.rest)),
+            Some(0) => {
+                let run = count_a(&bytes[1..]);
+                let depth = self.depth as usize;
+                let (piece, used) = if run >= depth {
+                    // `@` escaped `depth` times; the `A`s beyond are text.
+                    ("@", 1 + depth)
+                } else if run + 1 == depth && bytes.get(1 + run) == Some(&b'S') {
+                    ("/", 2 + run)
+                } else {
+                    // Not reachable for checked text; pass the byte through.
+                    ("@", 1)
+                };
+                self.rest = &self.rest[used..];
+                Some(piece)
+            }
+            Some(i) => {
+                let (piece, rest) = self.rest.split_at(i);
+                self.rest = rest;
+                Some(piece)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    fn pairs(body: &str) -> Result<Vec<(String, String)>, SttError> {
+        Map::new(body)
+            .pairs()
+            .map(|p| p.map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn pairs_in_order_and_unescaped() {
+        let got = pairs("type@=x/a@Sb@=1/c@Ad@=@AA@S/").unwrap();
+        assert_eq!(got, [("type".into(), "x".into()), ("a/b".into(), "1".into()), ("c@d".into(), "@A/".into())]);
+    }
+
+    #[test]
+    fn last_pair_may_lack_its_slash() {
+        assert_eq!(pairs("a@=1/b@=2").unwrap().len(), 2);
+        assert_eq!(pairs("").unwrap(), []);
+    }
+
+    #[test]
+    fn lookup_first_wins_and_type_anywhere() {
+        let m = Map::new("k@=1/type@=x/k@=2/");
+        assert!(m.get("k").unwrap().unwrap() == "1");
+        assert!(m.message_type().unwrap().unwrap() == "x");
+        assert_eq!(m.get("nope"), Ok(None));
+    }
+
+    #[test]
+    fn bad_escape_has_offset_and_keeps_earlier_pairs() {
+        let mut it = Map::new("type@=x/nn@=a@Qb/z@=1/").pairs();
+        assert!(it.next().unwrap().is_ok());
+        assert_eq!(it.next().unwrap(), Err(SttError::BadEscape { offset: 13 }));
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn separator_inside_value_is_a_bad_escape() {
+        assert_eq!(pairs("a@=b@=c/"), Err(SttError::BadEscape { offset: 4 }));
+    }
+
+    #[test]
+    fn missing_separator_has_offset() {
+        assert_eq!(pairs("type@=x/garbage/"), Err(SttError::MissingSeparator { offset: 8 }));
+        assert_eq!(pairs("type@=x/garbage"), Err(SttError::MissingSeparator { offset: 8 }));
+    }
+
+    #[test]
+    fn trailing_at_is_a_bad_escape() {
+        assert_eq!(pairs("a@=b@"), Err(SttError::BadEscape { offset: 4 }));
+    }
+
+    #[test]
+    fn nested_errors_carry_body_offsets() {
+        let m = Map::new("type@=x/el@=a@A=1@AQ/");
+        let inner = m.get("el").unwrap().unwrap().as_map();
+        assert_eq!(inner.validate(), Err(SttError::BadEscape { offset: 17 }));
+    }
+
+    #[test]
+    fn three_levels_in_place() {
+        // value `inner@A=x@AASy@ASz@AS@S/` escaped once more on the wire
+        let m = Map::new("v@=inner@AA=x@AAASy@AASz@AAS@AS@S/");
+        let list = m.get("v").unwrap().unwrap().as_list();
+        let item = list.get(0).unwrap().unwrap();
+        assert!(item == "inner@=x@ASy@Sz@S/");
+        let deep = item.as_map().get("inner").unwrap().unwrap().as_list();
+        let got: Vec<String> = deep.items().map(|t| t.unwrap().to_string()).collect();
+        assert_eq!(got, ["x/y", "z"]);
+        assert_eq!(list.get(1), Ok(None));
+    }
+
+    #[test]
+    fn unescape_into_small_buffer_fails() {
+        let m = Map::new("nn@=a@Sb/");
+        let t = m.get("nn").unwrap().unwrap();
+        assert_eq!(t.unescaped_len(), 3);
+        assert_eq!(t.unescape_into(&mut [0u8; 2]), Err(SttError::BufferFull { capacity: 2 }));
+        let plain = m.pairs().next().unwrap().unwrap().0;
+        assert_eq!(plain.unescape_into(&mut [0u8; 1]), Err(SttError::BufferFull { capacity: 1 }));
+        assert_eq!(plain.as_plain(), Some("nn"));
+    }
+
+    #[test]
+    fn comparison_with_str() {
+        let t = Map::new("a@=x@Sy/").get("a").unwrap().unwrap();
+        assert!(t == "x/y");
+        assert!(t != "x@Sy");
+        assert!(t != "x/");
+        assert!(t != "x/yz");
+    }
+}

@@ -1,0 +1,330 @@
+//! Building STT text into a fixed buffer, nested values included.
+
+use core::fmt;
+
+use memchr::memchr3_iter;
+
+use super::SttError;
+
+/// A fixed output buffer for STT text.
+///
+/// Start a message with [`Writer::map`]. A write that does not fit fails with
+/// [`SttError::BufferFull`], never a panic or a silent truncation; the buffer
+/// then holds a prefix of the message (never half a UTF-8 character) that the
+/// caller discards.
+///
+/// ```
+/// use douyu_core::stt::Writer;
+/// let mut buf = [0u8; 128];
+/// let mut w = Writer::new(&mut buf);
+/// w.map()
+///     .pair("type", "chatmsg")?
+///     .pair("txt", "a/b")?
+///     .list("el", |l| {
+///         l.map(|m| {
+///             m.pair("eid", "7")?;
+///             Ok(())
+///         })?;
+///         Ok(())
+///     })?;
+/// assert_eq!(w.as_bytes(), b"type@=chatmsg/txt@=a@Sb/el@=eid@AA=7@AS@S/");
+/// # Ok::<(), douyu_core::stt::SttError>(())
+/// ```
+#[derive(Debug)]
+pub struct Writer<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> Writer<'b> {
+    /// A writer filling `buf` from its start.
+    #[must_use]
+    pub const fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    /// Writes a top-level map (a message body) at the current position.
+    pub const fn map(&mut self) -> MapWriter<'_, 'b> {
+        MapWriter { out: self, depth: 0 }
+    }
+
+    /// Writes a top-level list at the current position.
+    pub const fn list(&mut self) -> ListWriter<'_, 'b> {
+        ListWriter { out: self, depth: 0 }
+    }
+
+    /// Bytes written so far.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been written.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The text written so far.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn full(&self) -> SttError {
+        SttError::BufferFull { capacity: self.buf.len() }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), SttError> {
+        let end = self.len + bytes.len();
+        let full = self.full();
+        self.buf.get_mut(self.len..end).ok_or(full)?.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// `@`, `count` × `A`, then `last` (if any), as one all-or-nothing write.
+    fn put_escape(&mut self, count: u32, last: Option<u8>) -> Result<(), SttError> {
+        let total = 1 + count as usize + usize::from(last.is_some());
+        let end = self.len + total;
+        let full = self.full();
+        let out = self.buf.get_mut(self.len..end).ok_or(full)?;
+        let (at, rest) = out.split_first_mut().ok_or(full)?;
+        *at = b'@';
+        match (last, rest.split_last_mut()) {
+            (Some(byte), Some((tail, run))) => {
+                run.fill(b'A');
+                *tail = byte;
+            }
+            _ => rest.fill(b'A'),
+        }
+        self.len = end;
+        Ok(())
+    }
+
+    /// Text content of a structure escaped `depth` times.
+    fn put_text(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for i in memchr3_iter(b'@', b'/', 0, bytes) {
+            self.put(&bytes[start..i])?;
+            match bytes[i] {
+                b'@' => self.put_escape(depth + 1, None)?,
+                b'/' => self.put_escape(depth, Some(b'S'))?,
+                _ => return Err(SttError::NulByte { offset: i }),
+            }
+            start = i + 1;
+        }
+        self.put(&bytes[start..])
+    }
+
+    /// The `/` ending a pair or item of a structure escaped `depth` times.
+    fn put_end(&mut self, depth: u32) -> Result<(), SttError> {
+        match depth.checked_sub(1) {
+            None => self.put(b"/"),
+            Some(run) => self.put_escape(run, Some(b'S')),
+        }
+    }
+
+    /// The `@=` of a structure escaped `depth` times.
+    fn put_key_value(&mut self, depth: u32) -> Result<(), SttError> {
+        self.put_escape(depth, Some(b'='))
+    }
+
+    fn put_display(&mut self, value: &dyn fmt::Display, depth: u32) -> Result<(), SttError> {
+        let mut sink = Escaping { out: self, depth, error: None };
+        match fmt::write(&mut sink, format_args!("{value}")) {
+            Ok(()) => Ok(()),
+            Err(fmt::Error) => Err(sink.error.unwrap_or(SttError::BufferFull { capacity: 0 })),
+        }
+    }
+}
+
+/// Adapts a [`Writer`] to [`fmt::Write`], escaping what is formatted.
+struct Escaping<'w, 'b> {
+    out: &'w mut Writer<'b>,
+    depth: u32,
+    error: Option<SttError>,
+}
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.out.put_text(s, self.depth).map_err(|e| {
+            self.error = Some(e);
+            fmt::Error
+        })
+    }
+}
+
+/// Writes the pairs of a map; nested maps and lists are written in place,
+/// escaped once more per level.
+#[derive(Debug)]
+pub struct MapWriter<'w, 'b> {
+    out: &'w mut Writer<'b>,
+    depth: u32,
+}
+
+impl<'b> MapWriter<'_, 'b> {
+    /// Writes `key@=value/`, escaping both.
+    pub fn pair(&mut self, key: &str, value: &str) -> Result<&mut Self, SttError> {
+        self.key(key)?;
+        self.out.put_text(value, self.depth)?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    /// Writes a pair whose value is formatted with [`fmt::Display`] (numbers,
+    /// for example), escaping it, with no intermediate buffer.
+    pub fn pair_display(&mut self, key: &str, value: &dyn fmt::Display) -> Result<&mut Self, SttError> {
+        self.key(key)?;
+        self.out.put_display(value, self.depth)?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    /// Writes a pair whose value is a map built by `build`.
+    pub fn map<F>(&mut self, key: &str, build: F) -> Result<&mut Self, SttError>
+    where
+        F: FnOnce(&mut MapWriter<'_, 'b>) -> Result<(), SttError>,
+    {
+        self.key(key)?;
+        build(&mut MapWriter { out: self.out, depth: self.depth + 1 })?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    /// Writes a pair whose value is a list built by `build`.
+    pub fn list<F>(&mut self, key: &str, build: F) -> Result<&mut Self, SttError>
+    where
+        F: FnOnce(&mut ListWriter<'_, 'b>) -> Result<(), SttError>,
+    {
+        self.key(key)?;
+        build(&mut ListWriter { out: self.out, depth: self.depth + 1 })?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    fn key(&mut self, key: &str) -> Result<(), SttError> {
+        self.out.put_text(key, self.depth)?;
+        self.out.put_key_value(self.depth)
+    }
+}
+
+/// Writes the items of a list; nested maps and lists are written in place.
+#[derive(Debug)]
+pub struct ListWriter<'w, 'b> {
+    out: &'w mut Writer<'b>,
+    depth: u32,
+}
+
+impl<'b> ListWriter<'_, 'b> {
+    /// Writes one string item, escaped.
+    pub fn item(&mut self, text: &str) -> Result<&mut Self, SttError> {
+        self.out.put_text(text, self.depth)?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    /// Writes one item formatted with [`fmt::Display`].
+    pub fn item_display(&mut self, value: &dyn fmt::Display) -> Result<&mut Self, SttError> {
+        self.out.put_display(value, self.depth)?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    /// Writes one item that is a map built by `build`.
+    pub fn map<F>(&mut self, build: F) -> Result<&mut Self, SttError>
+    where
+        F: FnOnce(&mut MapWriter<'_, 'b>) -> Result<(), SttError>,
+    {
+        build(&mut MapWriter { out: self.out, depth: self.depth + 1 })?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    /// Writes one item that is a list built by `build`.
+    pub fn list<F>(&mut self, build: F) -> Result<&mut Self, SttError>
+    where
+        F: FnOnce(&mut ListWriter<'_, 'b>) -> Result<(), SttError>,
+    {
+        build(&mut ListWriter { out: self.out, depth: self.depth + 1 })?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+
+    fn written(f: impl FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>) -> String {
+        let mut buf = [0u8; 256];
+        let mut w = Writer::new(&mut buf);
+        f(&mut w.map()).unwrap();
+        String::from_utf8(w.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn escapes_keys_and_values() {
+        let s = written(|m| {
+            m.pair("a/b", "@A is not an at/")?;
+            Ok(())
+        });
+        assert_eq!(s, "a@Sb@=@AA is not an at@S/");
+    }
+
+    #[test]
+    fn nesting_matches_the_protocol_example() {
+        let s = written(|m| {
+            m.list("el", |l| {
+                l.map(|e| {
+                    e.pair("eid", "1500000113")?.pair("etp", "1")?;
+                    Ok(())
+                })?;
+                Ok(())
+            })?;
+            Ok(())
+        });
+        assert_eq!(s, "el@=eid@AA=1500000113@ASetp@AA=1@AS@S/");
+    }
+
+    #[test]
+    fn display_values_are_escaped() {
+        let s = written(|m| {
+            m.pair_display("n", &-9999)?.pair_display("p", &"x/y")?;
+            m.list("l", |l| {
+                l.item_display(&42)?.list(|inner| {
+                    inner.item("@")?;
+                    Ok(())
+                })?;
+                Ok(())
+            })?;
+            Ok(())
+        });
+        assert_eq!(s, "n@=-9999/p@=x@Sy/l@=42@S@AAA@AS@S/");
+    }
+
+    #[test]
+    fn full_buffer_is_an_error_and_writes_nothing_partial() {
+        let mut buf = [0u8; 10];
+        let mut w = Writer::new(&mut buf);
+        assert_eq!(w.map().pair("type", "鱼鱼").err(), Some(SttError::BufferFull { capacity: 10 }));
+        assert_eq!(w.as_bytes(), b"type@=");
+        let mut w = Writer::new(&mut buf);
+        let mut map = w.map();
+        let r = map.pair_display("k", &123_456_789);
+        assert_eq!(r.err(), Some(SttError::BufferFull { capacity: 10 }));
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        let mut buf = [0u8; 32];
+        let mut w = Writer::new(&mut buf);
+        assert_eq!(w.map().pair("k", "a\0").err(), Some(SttError::NulByte { offset: 1 }));
+        assert_eq!(w.as_bytes(), b"k@=a");
+        let mut w = Writer::new(&mut buf);
+        w.list().item("x").unwrap();
+        assert_eq!(w.as_bytes(), b"x/");
+    }
+}
