@@ -314,7 +314,9 @@ impl<'a> Frame<'a> {
     /// Checks the body of a frame whose header is already parsed.
     /// `bytes` is exactly the whole frame (`header.frame_len()` bytes).
     pub(crate) fn from_parts(header: Header, bytes: &'a [u8]) -> Result<Self, FrameError> {
-        let (&last, rest) = bytes.split_last().ok_or(FrameError::TooShort { length: 0 })?;
+        let (&last, rest) = bytes
+            .split_last()
+            .ok_or(FrameError::TooShort { length: 0 })?;
         if last != 0 {
             return Err(FrameError::MissingTerminator { found: last });
         }
@@ -349,7 +351,10 @@ impl<'a> Frame<'a> {
         let header = self.header()?;
         let len = self.encoded_len();
         let capacity = out.len();
-        let out = out.get_mut(..len).ok_or(FrameError::BufferFull { needed: len, capacity })?;
+        let out = out.get_mut(..len).ok_or(FrameError::BufferFull {
+            needed: len,
+            capacity,
+        })?;
         let (head, rest) = out.split_at_mut(HEADER_LEN);
         head.copy_from_slice(&header);
         let (body, nul) = rest.split_at_mut(self.body.len());
@@ -362,10 +367,15 @@ impl<'a> Frame<'a> {
     ///
     /// An invalid body (see [`Frame::encode`]) is refused before anything is
     /// written, so the stream never carries half a frame because of it.
-    pub fn write_to<W: embedded_io::Write>(&self, writer: &mut W) -> Result<(), WriteError<W::Error>> {
+    pub fn write_to<W: embedded_io::Write>(
+        &self,
+        writer: &mut W,
+    ) -> Result<(), WriteError<W::Error>> {
         let header = self.header().map_err(WriteError::Frame)?;
         writer.write_all(&header).map_err(WriteError::Io)?;
-        writer.write_all(self.body.as_bytes()).map_err(WriteError::Io)?;
+        writer
+            .write_all(self.body.as_bytes())
+            .map_err(WriteError::Io)?;
         writer.write_all(&[0]).map_err(WriteError::Io)
     }
 
@@ -374,11 +384,17 @@ impl<'a> Frame<'a> {
         if let Some(offset) = memchr::memchr(0, self.body.as_bytes()) {
             return Err(FrameError::NulInBody { offset });
         }
-        let length = u32::try_from(self.body.len() + OVERHEAD - 4).map_err(|_| FrameError::TooLarge {
-            length: u32::MAX,
-            capacity: u32::MAX as usize,
-        })?;
-        Ok(header_bytes(length, self.message_type, self.encryption, self.reserved))
+        let length =
+            u32::try_from(self.body.len() + OVERHEAD - 4).map_err(|_| FrameError::TooLarge {
+                length: u32::MAX,
+                capacity: u32::MAX as usize,
+            })?;
+        Ok(header_bytes(
+            length,
+            self.message_type,
+            self.encryption,
+            self.reserved,
+        ))
     }
 }
 
@@ -427,7 +443,11 @@ impl<E: fmt::Debug> core::error::Error for WriteError<E> {}
 /// assert_eq!(frame.body, "type@=loginreq/roomid@=288016/");
 /// # Ok::<(), douyu_core::stt::SttError>(())
 /// ```
-pub fn encode_with<F>(out: &mut [u8], message_type: MessageType, build: F) -> Result<usize, SttError>
+pub fn encode_with<F>(
+    out: &mut [u8],
+    message_type: MessageType,
+    build: F,
+) -> Result<usize, SttError>
 where
     F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
 {
@@ -551,7 +571,9 @@ mod tests {
     fn every_prefix_is_incomplete() {
         for cut in 0..MRKL.len() {
             let status = Frame::decode(&MRKL[..cut]).unwrap();
-            let Status::Incomplete { needed } = status else { panic!("cut {cut}") };
+            let Status::Incomplete { needed } = status else {
+                panic!("cut {cut}")
+            };
             assert!(needed > cut, "cut {cut} needs {needed}");
         }
     }
@@ -559,7 +581,13 @@ mod tests {
     #[test]
     fn length_mismatch_is_seen_before_the_type_arrives() {
         let e = decode_err(b"\x14\0\0\0\x15\0\0\0");
-        assert_eq!(e, FrameError::LengthMismatch { first: 20, second: 21 });
+        assert_eq!(
+            e,
+            FrameError::LengthMismatch {
+                first: 20,
+                second: 21
+            }
+        );
         assert!(e.is_fatal());
     }
 
@@ -574,7 +602,10 @@ mod tests {
     fn missing_terminator() {
         let mut bytes = MRKL.to_vec();
         *bytes.last_mut().unwrap() = b'X';
-        assert_eq!(decode_err(&bytes), FrameError::MissingTerminator { found: b'X' });
+        assert_eq!(
+            decode_err(&bytes),
+            FrameError::MissingTerminator { found: b'X' }
+        );
     }
 
     #[test]
@@ -586,13 +617,18 @@ mod tests {
     #[test]
     fn invalid_utf8() {
         let bytes = b"\x0c\0\0\0\x0c\0\0\0\xb2\x02\0\0ab\xff\0";
-        assert_eq!(decode_err(bytes), FrameError::InvalidUtf8 { valid_up_to: 2 });
+        assert_eq!(
+            decode_err(bytes),
+            FrameError::InvalidUtf8 { valid_up_to: 2 }
+        );
     }
 
     #[test]
     fn other_message_type_is_reported() {
         let bytes = b"\x09\0\0\0\x09\0\0\0\xd2\x04\x01\x02\0";
-        let Status::Complete((frame, 13)) = Frame::decode(bytes).unwrap() else { panic!() };
+        let Status::Complete((frame, 13)) = Frame::decode(bytes).unwrap() else {
+            panic!()
+        };
         assert_eq!(frame.message_type, MessageType::Other(1234));
         assert_eq!((frame.encryption, frame.reserved), (1, 2));
     }
@@ -603,10 +639,16 @@ mod tests {
         let mut out = [0u8; 23];
         assert_eq!(
             frame.encode(&mut out),
-            Err(FrameError::BufferFull { needed: 24, capacity: 23 })
+            Err(FrameError::BufferFull {
+                needed: 24,
+                capacity: 23
+            })
         );
         let bad = Frame::new(MessageType::ClientToServer, "a\0b");
-        assert_eq!(bad.encode(&mut [0u8; 64]), Err(FrameError::NulInBody { offset: 1 }));
+        assert_eq!(
+            bad.encode(&mut [0u8; 64]),
+            Err(FrameError::NulInBody { offset: 1 })
+        );
     }
 
     #[test]
@@ -642,8 +684,13 @@ mod tests {
         bytes.extend_from_slice(b"\x0c\0\0\0\x0c\0\0\0\xb2\x02\0\0ab\xff\0");
         bytes.extend_from_slice(MRKL);
         bytes.extend_from_slice(&MRKL[..5]);
-        let got: Vec<_> = Frames::new(&bytes, 20).map(|(at, r)| (at, r.map(|f| f.body))).collect();
-        let large = FrameError::TooLarge { length: 20, capacity: 20 };
+        let got: Vec<_> = Frames::new(&bytes, 20)
+            .map(|(at, r)| (at, r.map(|f| f.body)))
+            .collect();
+        let large = FrameError::TooLarge {
+            length: 20,
+            capacity: 20,
+        };
         assert_eq!(
             got,
             [

@@ -70,7 +70,11 @@ impl<'a> ServerMessage<'a> {
             "error" => Self::Error(ErrorMsg::from_map(map)?),
             other => {
                 map.validate()?;
-                if other == "mrkl" { Self::Heartbeat(map) } else { Self::Other(map) }
+                if other == "mrkl" {
+                    Self::Heartbeat(map)
+                } else {
+                    Self::Other(map)
+                }
             }
         })
     }
@@ -140,7 +144,10 @@ pub struct LoginRes<'a> {
 
 impl<'a> View<'a> for LoginRes<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -195,7 +202,10 @@ pub struct ChatMsg<'a> {
 
 impl<'a> View<'a> for ChatMsg<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -241,7 +251,10 @@ pub struct UEnter<'a> {
 
 impl<'a> View<'a> for UEnter<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -289,7 +302,10 @@ pub struct Gift<'a> {
 
 impl<'a> View<'a> for Gift<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -322,7 +338,10 @@ pub struct PingReq<'a> {
 
 impl<'a> View<'a> for PingReq<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -353,7 +372,10 @@ pub struct Rss<'a> {
 
 impl<'a> View<'a> for Rss<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -388,7 +410,10 @@ pub struct Spbc<'a> {
 
 impl<'a> View<'a> for Spbc<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -423,7 +448,10 @@ pub struct Noble<'a> {
 
 impl<'a> View<'a> for Noble<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -454,7 +482,10 @@ pub struct Frank<'a> {
 
 impl<'a> View<'a> for Frank<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -479,7 +510,10 @@ pub struct ErrorMsg<'a> {
 
 impl<'a> View<'a> for ErrorMsg<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -502,7 +536,8 @@ impl<'a> Frank<'a> {
     /// The ranking entries as a list (each item a map: `uid`, `nn`, `fs`).
     #[must_use]
     pub fn entries(&self) -> List<'a> {
-        self.list.map_or_else(|| List::new(""), |list| list.as_list())
+        self.list
+            .map_or_else(|| List::new(""), |list| list.as_list())
     }
 }
 
@@ -586,7 +621,10 @@ pub struct LoginReq<'a> {
 
 impl<'a> View<'a> for LoginReq<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -617,7 +655,10 @@ pub struct JoinGroup<'a> {
 
 impl<'a> View<'a> for JoinGroup<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -641,7 +682,10 @@ pub struct ChatReq<'a> {
 
 impl<'a> View<'a> for ChatReq<'a> {
     fn empty(map: Map<'a>) -> Self {
-        Self { map, ..Self::default() }
+        Self {
+            map,
+            ..Self::default()
+        }
     }
 
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
@@ -660,7 +704,9 @@ mod tests {
     #[test]
     fn first_value_wins_and_unknown_fields_stay() {
         let body = "nn@=a/type@=chatmsg/nn@=b/zz@=1/";
-        let ServerMessage::Chat(chat) = ServerMessage::parse(body).unwrap() else { panic!() };
+        let ServerMessage::Chat(chat) = ServerMessage::parse(body).unwrap() else {
+            panic!()
+        };
         assert!(chat.nn.unwrap() == "a");
         assert!(chat.map.get("zz").unwrap().unwrap() == "1");
         assert_eq!(chat.txt, None);
@@ -669,7 +715,12 @@ mod tests {
 
     #[test]
     fn malformed_body_fails_whatever_the_type() {
-        for body in ["type@=chatmsg/x@=a@Q/", "type@=nope/x@=a@Q/", "x@=a@Q/", "type@=mrkl/x"] {
+        for body in [
+            "type@=chatmsg/x@=a@Q/",
+            "type@=nope/x@=a@Q/",
+            "x@=a@Q/",
+            "type@=mrkl/x",
+        ] {
             assert!(ServerMessage::parse(body).is_err(), "{body}");
             assert!(ClientMessage::parse(body).is_err(), "{body}");
         }
@@ -702,20 +753,43 @@ mod tests {
 
     #[test]
     fn noble_renewal_and_error_code() {
-        let ServerMessage::Noble(n) = ServerMessage::parse("type@=rnewbc/").unwrap() else { panic!() };
+        let ServerMessage::Noble(n) = ServerMessage::parse("type@=rnewbc/").unwrap() else {
+            panic!()
+        };
         assert!(n.is_renewal());
-        let ServerMessage::Error(e) = ServerMessage::parse("type@=error/code@=-7/").unwrap() else { panic!() };
+        let ServerMessage::Error(e) = ServerMessage::parse("type@=error/code@=-7/").unwrap() else {
+            panic!()
+        };
         assert_eq!(e.code(), Some(-7));
     }
 
     #[test]
     fn client_messages() {
-        let ClientMessage::Login(l) = ClientMessage::parse("type@=loginreq/roomid@=9/username@=a@Sb/").unwrap() else { panic!() };
+        let ClientMessage::Login(l) =
+            ClientMessage::parse("type@=loginreq/roomid@=9/username@=a@Sb/").unwrap()
+        else {
+            panic!()
+        };
         assert!(l.roomid.unwrap() == "9" && l.username.unwrap() == "a/b");
-        assert!(matches!(ClientMessage::parse("type@=keeplive/tick@=1/"), Ok(ClientMessage::Heartbeat(_))));
-        assert!(matches!(ClientMessage::parse("type@=logout/"), Ok(ClientMessage::Logout(_))));
-        assert!(matches!(ClientMessage::parse("type@=joingroup/rid@=1/gid@=-9999/"), Ok(ClientMessage::JoinGroup(_))));
-        assert!(matches!(ClientMessage::parse("type@=chatmsg/txt@=hi/"), Ok(ClientMessage::Chat(_))));
-        assert!(matches!(ClientMessage::parse("type@=what/"), Ok(ClientMessage::Other(_))));
+        assert!(matches!(
+            ClientMessage::parse("type@=keeplive/tick@=1/"),
+            Ok(ClientMessage::Heartbeat(_))
+        ));
+        assert!(matches!(
+            ClientMessage::parse("type@=logout/"),
+            Ok(ClientMessage::Logout(_))
+        ));
+        assert!(matches!(
+            ClientMessage::parse("type@=joingroup/rid@=1/gid@=-9999/"),
+            Ok(ClientMessage::JoinGroup(_))
+        ));
+        assert!(matches!(
+            ClientMessage::parse("type@=chatmsg/txt@=hi/"),
+            Ok(ClientMessage::Chat(_))
+        ));
+        assert!(matches!(
+            ClientMessage::parse("type@=what/"),
+            Ok(ClientMessage::Other(_))
+        ));
     }
 }

@@ -64,7 +64,7 @@ impl core::error::Error for StreamError {}
 
 /// A complete frame located in the buffer, not yet checked beyond its header.
 #[derive(Debug, Clone, Copy)]
-struct Ready {
+pub(crate) struct Ready {
     header: Header,
     start: usize,
     offset: u64,
@@ -96,7 +96,10 @@ impl<'b> Decoder<'b> {
     /// error, never a consequence of input.
     #[must_use]
     pub fn new(buf: &'b mut [u8]) -> Self {
-        assert!(buf.len() >= HEADER_LEN, "a stream buffer must hold a frame header");
+        assert!(
+            buf.len() >= HEADER_LEN,
+            "a stream buffer must hold a frame header"
+        );
         Self {
             buf,
             start: 0,
@@ -169,7 +172,7 @@ impl<'b> Decoder<'b> {
     /// returned token is turned into a frame by [`Decoder::take`]. Split in
     /// two so that read loops can return the frame without holding a borrow
     /// of the decoder across the read.
-    fn advance(&mut self) -> Result<Option<Ready>, StreamError> {
+    pub(crate) fn advance(&mut self) -> Result<Option<Ready>, StreamError> {
         if let Some(e) = self.fatal {
             return Err(e);
         }
@@ -189,7 +192,10 @@ impl<'b> Decoder<'b> {
             self.skip = len;
             self.discard_skipped();
             let capacity = self.buf.len();
-            let error = FrameError::TooLarge { length: header.length, capacity };
+            let error = FrameError::TooLarge {
+                length: header.length,
+                capacity,
+            };
             return Err(StreamError { offset, error });
         }
         if self.buffered() < len {
@@ -197,10 +203,14 @@ impl<'b> Decoder<'b> {
         }
         let start = self.start;
         self.consume(len);
-        Ok(Some(Ready { header, start, offset }))
+        Ok(Some(Ready {
+            header,
+            start,
+            offset,
+        }))
     }
 
-    fn take(&self, ready: Ready) -> Result<Frame<'_>, StreamError> {
+    pub(crate) fn take(&self, ready: Ready) -> Result<Frame<'_>, StreamError> {
         let bytes = &self.buf[ready.start..ready.start + ready.header.frame_len()];
         Frame::from_parts(ready.header, bytes).map_err(|error| StreamError {
             offset: ready.offset,
@@ -267,16 +277,26 @@ pub struct FrameReader<'b, R> {
 impl<'b, R: embedded_io::Read> FrameReader<'b, R> {
     /// Frames from `reader`, reassembled in `buf` (see [`Decoder::new`]).
     pub fn new(reader: R, buf: &'b mut [u8]) -> Self {
-        Self { reader, decoder: Decoder::new(buf) }
+        Self {
+            reader,
+            decoder: Decoder::new(buf),
+        }
     }
 
     /// The next frame; `Ok(None)` when the stream ends cleanly between frames.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError<R::Error>> {
         loop {
             if let Some(ready) = self.decoder.advance().map_err(ReadError::Stream)? {
-                return self.decoder.take(ready).map(Some).map_err(ReadError::Stream);
+                return self
+                    .decoder
+                    .take(ready)
+                    .map(Some)
+                    .map_err(ReadError::Stream);
             }
-            let n = self.reader.read(self.decoder.window()).map_err(ReadError::Io)?;
+            let n = self
+                .reader
+                .read(self.decoder.window())
+                .map_err(ReadError::Io)?;
             if n == 0 {
                 return end_of_stream(&self.decoder);
             }
@@ -300,16 +320,27 @@ pub struct AsyncFrameReader<'b, R> {
 impl<'b, R: embedded_io_async::Read> AsyncFrameReader<'b, R> {
     /// Frames from `reader`, reassembled in `buf` (see [`Decoder::new`]).
     pub fn new(reader: R, buf: &'b mut [u8]) -> Self {
-        Self { reader, decoder: Decoder::new(buf) }
+        Self {
+            reader,
+            decoder: Decoder::new(buf),
+        }
     }
 
     /// The next frame; `Ok(None)` when the stream ends cleanly between frames.
     pub async fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError<R::Error>> {
         loop {
             if let Some(ready) = self.decoder.advance().map_err(ReadError::Stream)? {
-                return self.decoder.take(ready).map(Some).map_err(ReadError::Stream);
+                return self
+                    .decoder
+                    .take(ready)
+                    .map(Some)
+                    .map_err(ReadError::Stream);
             }
-            let n = self.reader.read(self.decoder.window()).await.map_err(ReadError::Io)?;
+            let n = self
+                .reader
+                .read(self.decoder.window())
+                .await
+                .map_err(ReadError::Io)?;
             if n == 0 {
                 return end_of_stream(&self.decoder);
             }
@@ -325,7 +356,9 @@ impl<'b, R: embedded_io_async::Read> AsyncFrameReader<'b, R> {
 
 fn end_of_stream<T, E>(decoder: &Decoder<'_>) -> Result<Option<T>, ReadError<E>> {
     if decoder.mid_frame() {
-        Err(ReadError::Truncated { offset: decoder.position() })
+        Err(ReadError::Truncated {
+            offset: decoder.position(),
+        })
     } else {
         Ok(None)
     }
@@ -335,8 +368,8 @@ fn end_of_stream<T, E>(decoder: &Decoder<'_>) -> Result<Option<T>, ReadError<E>>
 mod tests {
     use super::*;
     use std::string::{String, ToString};
-    use std::vec::Vec;
     use std::vec;
+    use std::vec::Vec;
 
     const MRKL: &[u8] = b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0";
 
@@ -381,8 +414,21 @@ mod tests {
         bytes.extend_from_slice(MRKL);
         for piece in [1, 3, 24, 200] {
             let got = run(&bytes, 32, piece);
-            let too_large = FrameError::TooLarge { length: big.len() as u32 - 4, capacity: 32 };
-            assert_eq!(got, [Err(StreamError { offset: 0, error: too_large }), Ok("type@=mrkl/".into())], "piece {piece}");
+            let too_large = FrameError::TooLarge {
+                length: big.len() as u32 - 4,
+                capacity: 32,
+            };
+            assert_eq!(
+                got,
+                [
+                    Err(StreamError {
+                        offset: 0,
+                        error: too_large
+                    }),
+                    Ok("type@=mrkl/".into())
+                ],
+                "piece {piece}"
+            );
         }
     }
 
@@ -404,7 +450,10 @@ mod tests {
         let mut bytes = b"\x0c\0\0\0\x0c\0\0\0\xb2\x02\0\0ab\xff\0".to_vec();
         bytes.extend_from_slice(MRKL);
         let got = run(&bytes, 64, 5);
-        let e = StreamError { offset: 0, error: FrameError::InvalidUtf8 { valid_up_to: 2 } };
+        let e = StreamError {
+            offset: 0,
+            error: FrameError::InvalidUtf8 { valid_up_to: 2 },
+        };
         assert_eq!(got, [Err(e), Ok("type@=mrkl/".into())]);
     }
 

@@ -1,1 +1,194 @@
-//! Sessions (placeholder).
+//! Sans-IO sessions: the rules of PROTOCOL.md §4 as state machines.
+//!
+//! A session does no IO and reads no clock. The host hands it bytes (or
+//! frames) and the time, and asks it what to send ([`Client::poll_transmit`]),
+//! what happened ([`Client::poll_event`]) and when to wake it next
+//! ([`Client::poll_timeout`], then [`Client::handle_timeout`]). The same
+//! session serves TCP and WebSocket: only the host knows how bytes travel.
+//!
+//! - [`Client`]: log in, join the room's group, heartbeat, detect a dead
+//!   link, log out.
+//! - [`ServerSession`]: one per connected client of this project's server:
+//!   answer logins and heartbeats, admit clients to a room's broadcast, turn
+//!   their chat requests into broadcasts, drop the silent and the malformed.
+//!   The rooms themselves (who is in which, which nicknames are taken) are the
+//!   host's, behind the small [`Registry`] trait, because a server that holds
+//!   any number of rooms needs growable maps.
+
+mod client;
+mod server;
+
+use core::fmt;
+use core::ops::Add;
+use core::time::Duration;
+
+pub use client::{Client, ClientConfig, ClientEvent, Login};
+pub use server::{Registry, Relay, ServerConfig, ServerEvent, ServerSession, error_code};
+
+use crate::frame::{MessageType, encode_with};
+use crate::stream::StreamError;
+use crate::stt::{MapWriter, SttError};
+
+/// Longest nickname a session stores, in bytes (16 CJK characters).
+pub const NICKNAME_MAX: usize = 48;
+
+/// A nickname, held inline.
+pub type Nickname = heapless::String<NICKNAME_MAX>;
+
+/// A point in monotonic time, in milliseconds from an origin the host picks.
+///
+/// Sessions only compare instants and add durations to them; the host
+/// converts its clock (`std::time::Instant`, a hardware timer) to this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Instant {
+    millis: u64,
+}
+
+impl Instant {
+    /// The instant `millis` milliseconds after the origin.
+    #[must_use]
+    pub const fn from_millis(millis: u64) -> Self {
+        Self { millis }
+    }
+
+    /// Milliseconds since the origin.
+    #[must_use]
+    pub const fn as_millis(self) -> u64 {
+        self.millis
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    #[must_use]
+    pub const fn saturating_since(self, earlier: Self) -> Duration {
+        Duration::from_millis(self.millis.saturating_sub(earlier.millis))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Self;
+
+    fn add(self, rhs: Duration) -> Self {
+        let ms = u64::try_from(rhs.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            millis: self.millis.saturating_add(ms),
+        }
+    }
+}
+
+/// Errors of the session layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A frame could not be read.
+    Stream(StreamError),
+    /// A body could not be read.
+    Stt(SttError),
+    /// A frame carried the other direction's type field (or an unknown one).
+    UnexpectedType {
+        /// The type field found.
+        found: MessageType,
+    },
+    /// A message came at a point of the exchange where it makes no sense.
+    OutOfOrder {
+        /// The message's `type`.
+        message: &'static str,
+    },
+    /// A required field is missing or unreadable.
+    BadField {
+        /// The field's key.
+        field: &'static str,
+    },
+    /// The output buffer is too small for the message.
+    BufferFull {
+        /// Size of the buffer.
+        capacity: usize,
+    },
+    /// The session is not (yet, or any more) in a state to do that.
+    NotReady,
+}
+
+impl From<SttError> for SessionError {
+    fn from(e: SttError) -> Self {
+        match e {
+            SttError::BufferFull { capacity } => Self::BufferFull { capacity },
+            other => Self::Stt(other),
+        }
+    }
+}
+
+impl From<StreamError> for SessionError {
+    fn from(e: StreamError) -> Self {
+        Self::Stream(e)
+    }
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stream(e) => e.fmt(f),
+            Self::Stt(e) => e.fmt(f),
+            Self::UnexpectedType { found } => {
+                write!(f, "unexpected frame type {}", found.to_u16())
+            }
+            Self::OutOfOrder { message } => write!(f, "`{message}` out of order"),
+            Self::BadField { field } => write!(f, "missing or bad field `{field}`"),
+            Self::BufferFull { capacity } => write!(f, "{capacity}-byte buffer is too small"),
+            Self::NotReady => f.write_str("session not ready"),
+        }
+    }
+}
+
+impl core::error::Error for SessionError {}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// A `logout` was sent (client) or received (server).
+    Logout,
+    /// Nothing arrived for longer than the allowed window.
+    Silent {
+        /// How long the peer had been silent.
+        for_ms: u64,
+    },
+    /// The server ended the session with an `error` message.
+    ServerError {
+        /// Its `code`, when numeric.
+        code: Option<i64>,
+    },
+    /// The server refused the login (nickname taken, bad room, …) with
+    /// `type@=error/code@=…/`; see [`error_code`].
+    Refused {
+        /// The error code sent.
+        code: i64,
+    },
+    /// The peer broke the protocol; the error says how.
+    Protocol(SessionError),
+    /// The host closed the session (shutdown, slow consumer, …).
+    Local,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Logout => f.write_str("logged out"),
+            Self::Silent { for_ms } => write!(f, "silent for {for_ms} ms"),
+            Self::ServerError { code: Some(code) } => write!(f, "server error {code}"),
+            Self::ServerError { code: None } => f.write_str("server error"),
+            Self::Refused { code } => write!(f, "refused with error {code}"),
+            Self::Protocol(e) => write!(f, "protocol error: {e}"),
+            Self::Local => f.write_str("closed locally"),
+        }
+    }
+}
+
+/// Encodes a frame of the given direction whose body `build` writes.
+fn encode<F>(out: &mut [u8], direction: MessageType, build: F) -> Result<usize, SessionError>
+where
+    F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
+{
+    encode_with(out, direction, build).map_err(SessionError::from)
+}

@@ -23,7 +23,11 @@ impl<'a> Map<'a> {
     /// The map held by a frame body (not escaped).
     #[must_use]
     pub const fn new(body: &'a str) -> Self {
-        Self { raw: body, depth: 0, base: 0 }
+        Self {
+            raw: body,
+            depth: 0,
+            base: 0,
+        }
     }
 
     /// The text as it appears in the body (escaped [`Map::depth`] times).
@@ -110,7 +114,12 @@ impl<'a> Iterator for Pairs<'a> {
             return None;
         }
         let sep = match next_mark(bytes, start, self.depth, self.base) {
-            Ok(Some(found @ Found { mark: Mark::KeyValue, .. })) => found,
+            Ok(Some(
+                found @ Found {
+                    mark: Mark::KeyValue,
+                    ..
+                },
+            )) => found,
             Ok(_) => {
                 let offset = self.base + start;
                 return self.fail(SttError::MissingSeparator { offset });
@@ -119,8 +128,16 @@ impl<'a> Iterator for Pairs<'a> {
         };
         let value_start = sep.after;
         let (value_end, next) = match next_mark(bytes, value_start, self.depth, self.base) {
-            Ok(Some(Found { mark: Mark::End, at, after })) => (at, after),
-            Ok(Some(Found { mark: Mark::KeyValue, at, .. })) => {
+            Ok(Some(Found {
+                mark: Mark::End,
+                at,
+                after,
+            })) => (at, after),
+            Ok(Some(Found {
+                mark: Mark::KeyValue,
+                at,
+                ..
+            })) => {
                 let offset = self.base + at;
                 return self.fail(SttError::BadEscape { offset });
             }
@@ -157,7 +174,11 @@ impl<'a> List<'a> {
     /// A list given as its own (unescaped) text, such as `a@Sb/c/`.
     #[must_use]
     pub const fn new(text: &'a str) -> Self {
-        Self { raw: text, depth: 0, base: 0 }
+        Self {
+            raw: text,
+            depth: 0,
+            base: 0,
+        }
     }
 
     /// The text as it appears in the body.
@@ -203,10 +224,20 @@ impl<'a> Iterator for Items<'a> {
             return None;
         }
         let (end, next) = match next_mark(bytes, start, self.depth, self.base) {
-            Ok(Some(Found { mark: Mark::End, at, after })) => (at, after),
-            Ok(Some(Found { mark: Mark::KeyValue, at, .. })) => {
+            Ok(Some(Found {
+                mark: Mark::End,
+                at,
+                after,
+            })) => (at, after),
+            Ok(Some(Found {
+                mark: Mark::KeyValue,
+                at,
+                ..
+            })) => {
                 self.pos = bytes.len();
-                return Some(Err(SttError::BadEscape { offset: self.base + at }));
+                return Some(Err(SttError::BadEscape {
+                    offset: self.base + at,
+                }));
             }
             Ok(None) => (bytes.len(), bytes.len()),
             Err(e) => {
@@ -267,7 +298,9 @@ impl<'a> Text<'a> {
     /// from the body with no copy.
     #[must_use]
     pub fn as_plain(&self) -> Option<&'a str> {
-        memchr(b'@', self.raw.as_bytes()).is_none().then_some(self.raw)
+        memchr(b'@', self.raw.as_bytes())
+            .is_none()
+            .then_some(self.raw)
     }
 
     /// Parses the text as a number (or anything else `FromStr`) when it holds
@@ -280,7 +313,10 @@ impl<'a> Text<'a> {
     /// The unescaped text as a sequence of borrowed pieces; no buffer needed.
     #[must_use]
     pub const fn pieces(&self) -> Pieces<'a> {
-        Pieces { rest: self.raw, depth: self.depth }
+        Pieces {
+            rest: self.raw,
+            depth: self.depth,
+        }
     }
 
     /// Length in bytes of the unescaped text.
@@ -301,14 +337,18 @@ impl<'a> Text<'a> {
     pub fn unescape_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, SttError> {
         let capacity = buf.len();
         if let Some(plain) = self.as_plain() {
-            let out = buf.get_mut(..plain.len()).ok_or(SttError::BufferFull { capacity })?;
+            let out = buf
+                .get_mut(..plain.len())
+                .ok_or(SttError::BufferFull { capacity })?;
             out.copy_from_slice(plain.as_bytes());
             return Ok(core::str::from_utf8(out).unwrap_or_default());
         }
         let mut len = 0;
         for piece in self.pieces() {
             let end = len + piece.len();
-            let out = buf.get_mut(len..end).ok_or(SttError::BufferFull { capacity })?;
+            let out = buf
+                .get_mut(len..end)
+                .ok_or(SttError::BufferFull { capacity })?;
             out.copy_from_slice(piece.as_bytes());
             len = end;
         }
@@ -319,13 +359,21 @@ impl<'a> Text<'a> {
     /// Reads the unescaped text as an STT map (a nested message).
     #[must_use]
     pub const fn as_map(&self) -> Map<'a> {
-        Map { raw: self.raw, depth: self.depth, base: self.base }
+        Map {
+            raw: self.raw,
+            depth: self.depth,
+            base: self.base,
+        }
     }
 
     /// Reads the unescaped text as an STT list.
     #[must_use]
     pub const fn as_list(&self) -> List<'a> {
-        List { raw: self.raw, depth: self.depth, base: self.base }
+        List {
+            raw: self.raw,
+            depth: self.depth,
+            base: self.base,
+        }
     }
 }
 
@@ -416,7 +464,14 @@ mod tests {
     #[test]
     fn pairs_in_order_and_unescaped() {
         let got = pairs("type@=x/a@Sb@=1/c@Ad@=@AA@S/").unwrap();
-        assert_eq!(got, [("type".into(), "x".into()), ("a/b".into(), "1".into()), ("c@d".into(), "@A/".into())]);
+        assert_eq!(
+            got,
+            [
+                ("type".into(), "x".into()),
+                ("a/b".into(), "1".into()),
+                ("c@d".into(), "@A/".into())
+            ]
+        );
     }
 
     #[test]
@@ -448,8 +503,14 @@ mod tests {
 
     #[test]
     fn missing_separator_has_offset() {
-        assert_eq!(pairs("type@=x/garbage/"), Err(SttError::MissingSeparator { offset: 8 }));
-        assert_eq!(pairs("type@=x/garbage"), Err(SttError::MissingSeparator { offset: 8 }));
+        assert_eq!(
+            pairs("type@=x/garbage/"),
+            Err(SttError::MissingSeparator { offset: 8 })
+        );
+        assert_eq!(
+            pairs("type@=x/garbage"),
+            Err(SttError::MissingSeparator { offset: 8 })
+        );
     }
 
     #[test]
@@ -482,9 +543,15 @@ mod tests {
         let m = Map::new("nn@=a@Sb/");
         let t = m.get("nn").unwrap().unwrap();
         assert_eq!(t.unescaped_len(), 3);
-        assert_eq!(t.unescape_into(&mut [0u8; 2]), Err(SttError::BufferFull { capacity: 2 }));
+        assert_eq!(
+            t.unescape_into(&mut [0u8; 2]),
+            Err(SttError::BufferFull { capacity: 2 })
+        );
         let plain = m.pairs().next().unwrap().unwrap().0;
-        assert_eq!(plain.unescape_into(&mut [0u8; 1]), Err(SttError::BufferFull { capacity: 1 }));
+        assert_eq!(
+            plain.unescape_into(&mut [0u8; 1]),
+            Err(SttError::BufferFull { capacity: 1 })
+        );
         assert_eq!(plain.as_plain(), Some("nn"));
     }
 

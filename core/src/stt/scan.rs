@@ -29,7 +29,12 @@ pub(crate) struct Found {
 
 /// Finds the first mark at or after `from` in `raw`, a text escaped `depth`
 /// times. `base` is the offset of `raw` in the body, for error offsets.
-pub(crate) fn next_mark(raw: &[u8], from: usize, depth: u32, base: usize) -> Result<Option<Found>, SttError> {
+pub(crate) fn next_mark(
+    raw: &[u8],
+    from: usize,
+    depth: u32,
+    base: usize,
+) -> Result<Option<Found>, SttError> {
     let mut pos = from;
     loop {
         let rest = raw.get(pos..).unwrap_or_default();
@@ -41,7 +46,11 @@ pub(crate) fn next_mark(raw: &[u8], from: usize, depth: u32, base: usize) -> Res
         let Some(i) = hit else { return Ok(None) };
         let at = pos + i;
         if rest[i] == b'/' {
-            return Ok(Some(Found { mark: Mark::End, at, after: at + 1 }));
+            return Ok(Some(Found {
+                mark: Mark::End,
+                at,
+                after: at + 1,
+            }));
         }
         let run = count_a(&rest[i + 1..]);
         let next = at + 1 + run;
@@ -49,10 +58,18 @@ pub(crate) fn next_mark(raw: &[u8], from: usize, depth: u32, base: usize) -> Res
         let depth = u64::from(depth);
         match follow {
             Some(b'S') if depth >= 1 && run == depth - 1 => {
-                return Ok(Some(Found { mark: Mark::End, at, after: next + 1 }));
+                return Ok(Some(Found {
+                    mark: Mark::End,
+                    at,
+                    after: next + 1,
+                }));
             }
             Some(b'=') if run == depth => {
-                return Ok(Some(Found { mark: Mark::KeyValue, at, after: next + 1 }));
+                return Ok(Some(Found {
+                    mark: Mark::KeyValue,
+                    at,
+                    after: next + 1,
+                }));
             }
             // An escaped `/` of the text: step over the `S` too.
             Some(b'S') if run == depth => pos = next + 1,

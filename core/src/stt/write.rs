@@ -4,7 +4,7 @@ use core::fmt;
 
 use memchr::memchr3_iter;
 
-use super::SttError;
+use super::{SttError, Text};
 
 /// A fixed output buffer for STT text.
 ///
@@ -45,12 +45,18 @@ impl<'b> Writer<'b> {
 
     /// Writes a top-level map (a message body) at the current position.
     pub const fn map(&mut self) -> MapWriter<'_, 'b> {
-        MapWriter { out: self, depth: 0 }
+        MapWriter {
+            out: self,
+            depth: 0,
+        }
     }
 
     /// Writes a top-level list at the current position.
     pub const fn list(&mut self) -> ListWriter<'_, 'b> {
-        ListWriter { out: self, depth: 0 }
+        ListWriter {
+            out: self,
+            depth: 0,
+        }
     }
 
     /// Bytes written so far.
@@ -72,13 +78,18 @@ impl<'b> Writer<'b> {
     }
 
     fn full(&self) -> SttError {
-        SttError::BufferFull { capacity: self.buf.len() }
+        SttError::BufferFull {
+            capacity: self.buf.len(),
+        }
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), SttError> {
         let end = self.len + bytes.len();
         let full = self.full();
-        self.buf.get_mut(self.len..end).ok_or(full)?.copy_from_slice(bytes);
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(full)?
+            .copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -132,7 +143,11 @@ impl<'b> Writer<'b> {
     }
 
     fn put_display(&mut self, value: &dyn fmt::Display, depth: u32) -> Result<(), SttError> {
-        let mut sink = Escaping { out: self, depth, error: None };
+        let mut sink = Escaping {
+            out: self,
+            depth,
+            error: None,
+        };
         match fmt::write(&mut sink, format_args!("{value}")) {
             Ok(()) => Ok(()),
             Err(fmt::Error) => Err(sink.error.unwrap_or(SttError::BufferFull { capacity: 0 })),
@@ -175,9 +190,29 @@ impl<'b> MapWriter<'_, 'b> {
 
     /// Writes a pair whose value is formatted with [`fmt::Display`] (numbers,
     /// for example), escaping it, with no intermediate buffer.
-    pub fn pair_display(&mut self, key: &str, value: &dyn fmt::Display) -> Result<&mut Self, SttError> {
+    pub fn pair_display(
+        &mut self,
+        key: &str,
+        value: &dyn fmt::Display,
+    ) -> Result<&mut Self, SttError> {
         self.key(key)?;
         self.out.put_display(value, self.depth)?;
+        self.out.put_end(self.depth)?;
+        Ok(self)
+    }
+
+    /// Writes a pair whose value is a [`Text`] read from another body. At the
+    /// same nesting level its escaped form is copied as it is.
+    pub fn pair_text(&mut self, key: &str, value: Text<'_>) -> Result<&mut Self, SttError> {
+        self.key(key)?;
+        if value.depth() == self.depth + 1 {
+            // Checked when read, and from a frame body: no NUL, escapes valid.
+            self.out.put(value.raw().as_bytes())?;
+        } else {
+            for piece in value.pieces() {
+                self.out.put_text(piece, self.depth)?;
+            }
+        }
         self.out.put_end(self.depth)?;
         Ok(self)
     }
@@ -188,7 +223,10 @@ impl<'b> MapWriter<'_, 'b> {
         F: FnOnce(&mut MapWriter<'_, 'b>) -> Result<(), SttError>,
     {
         self.key(key)?;
-        build(&mut MapWriter { out: self.out, depth: self.depth + 1 })?;
+        build(&mut MapWriter {
+            out: self.out,
+            depth: self.depth + 1,
+        })?;
         self.out.put_end(self.depth)?;
         Ok(self)
     }
@@ -199,7 +237,10 @@ impl<'b> MapWriter<'_, 'b> {
         F: FnOnce(&mut ListWriter<'_, 'b>) -> Result<(), SttError>,
     {
         self.key(key)?;
-        build(&mut ListWriter { out: self.out, depth: self.depth + 1 })?;
+        build(&mut ListWriter {
+            out: self.out,
+            depth: self.depth + 1,
+        })?;
         self.out.put_end(self.depth)?;
         Ok(self)
     }
@@ -237,7 +278,10 @@ impl<'b> ListWriter<'_, 'b> {
     where
         F: FnOnce(&mut MapWriter<'_, 'b>) -> Result<(), SttError>,
     {
-        build(&mut MapWriter { out: self.out, depth: self.depth + 1 })?;
+        build(&mut MapWriter {
+            out: self.out,
+            depth: self.depth + 1,
+        })?;
         self.out.put_end(self.depth)?;
         Ok(self)
     }
@@ -247,7 +291,10 @@ impl<'b> ListWriter<'_, 'b> {
     where
         F: FnOnce(&mut ListWriter<'_, 'b>) -> Result<(), SttError>,
     {
-        build(&mut ListWriter { out: self.out, depth: self.depth + 1 })?;
+        build(&mut ListWriter {
+            out: self.out,
+            depth: self.depth + 1,
+        })?;
         self.out.put_end(self.depth)?;
         Ok(self)
     }
@@ -309,7 +356,10 @@ mod tests {
     fn full_buffer_is_an_error_and_writes_nothing_partial() {
         let mut buf = [0u8; 10];
         let mut w = Writer::new(&mut buf);
-        assert_eq!(w.map().pair("type", "鱼鱼").err(), Some(SttError::BufferFull { capacity: 10 }));
+        assert_eq!(
+            w.map().pair("type", "鱼鱼").err(),
+            Some(SttError::BufferFull { capacity: 10 })
+        );
         assert_eq!(w.as_bytes(), b"type@=");
         let mut w = Writer::new(&mut buf);
         let mut map = w.map();
@@ -318,10 +368,34 @@ mod tests {
     }
 
     #[test]
+    fn text_from_another_body_is_copied_at_any_depth() {
+        let source = crate::stt::Map::new("t@=a@Sb@Ac/n@=x@AA=1@AS@S/");
+        let t = source.get("t").unwrap().unwrap();
+        let inner = source
+            .get("n")
+            .unwrap()
+            .unwrap()
+            .as_list()
+            .get(0)
+            .unwrap()
+            .unwrap();
+        let deep = inner.as_map().get("x").unwrap().unwrap();
+        let s = written(|m| {
+            m.pair_text("t", t)?.pair_text("d", deep)?;
+            m.map("m", |m| m.pair_text("t", t).map(drop))?;
+            Ok(())
+        });
+        assert_eq!(s, "t@=a@Sb@Ac/d@=1/m@=t@A=a@ASb@AAc@S/");
+    }
+
+    #[test]
     fn nul_is_refused() {
         let mut buf = [0u8; 32];
         let mut w = Writer::new(&mut buf);
-        assert_eq!(w.map().pair("k", "a\0").err(), Some(SttError::NulByte { offset: 1 }));
+        assert_eq!(
+            w.map().pair("k", "a\0").err(),
+            Some(SttError::NulByte { offset: 1 })
+        );
         assert_eq!(w.as_bytes(), b"k@=a");
         let mut w = Writer::new(&mut buf);
         w.list().item("x").unwrap();

@@ -1,0 +1,399 @@
+//! The client side of §4: login, join, heartbeat, dead-link detection, logout.
+
+use core::time::Duration;
+
+use heapless::Deque;
+
+use super::{CloseReason, Instant, Nickname, SessionError, encode};
+
+use crate::frame::MessageType;
+use crate::message::{LoginRes, ServerMessage};
+use crate::stream::Decoder;
+use crate::stt::{MapWriter, SttError};
+
+/// The type field of every frame this side sends.
+const DIRECTION: MessageType = MessageType::ClientToServer;
+
+/// How the client logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Login {
+    /// The documented TCP login: `type@=loginreq/roomid@=…/` (plus
+    /// `username` when one is configured).
+    Tcp,
+    /// The web player's visitor login, as the WebSocket endpoints expect:
+    /// `roomid`, `dfl`, `username` (a visitor name), `uid`, `ver`, `aver`, `ct`.
+    Web {
+        /// The visitor's numeric id.
+        uid: u64,
+    },
+}
+
+/// What a [`Client`] needs to know before it connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ClientConfig {
+    /// The room to watch.
+    pub room: u64,
+    /// The login flavour.
+    pub login: Login,
+    /// The nickname to ask for. The web login needs one and uses
+    /// `visitor<uid>` when this is `None`.
+    pub username: Option<Nickname>,
+    /// Time between heartbeats (the service expects 45 s).
+    pub heartbeat: Duration,
+    /// Silence after which the connection counts as dead (two heartbeats).
+    pub dead_after: Duration,
+}
+
+impl ClientConfig {
+    /// The documented TCP login to `room`, 45 s heartbeats, dead after 90 s.
+    #[must_use]
+    pub const fn new(room: u64) -> Self {
+        Self {
+            room,
+            login: Login::Tcp,
+            username: None,
+            heartbeat: Duration::from_secs(45),
+            dead_after: Duration::from_secs(90),
+        }
+    }
+}
+
+/// What the client has to tell its host; see [`Client::poll_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+// A message view is a few hundred bytes of borrowed slices; with no allocator
+// there is nothing to box it in, and each event is moved once.
+#[allow(clippy::large_enum_variant)]
+pub enum ClientEvent<'a> {
+    /// The server accepted the login; the `joingroup` is queued.
+    LoggedIn(LoginRes<'a>),
+    /// The `joingroup` went out: broadcasts for the room follow.
+    Joined {
+        /// The room joined.
+        room: u64,
+    },
+    /// A server message (every one but `loginres` and `error`).
+    Message(ServerMessage<'a>),
+    /// The server sent `type@=error/`; the session is over.
+    ServerError {
+        /// The error's `code`, when numeric.
+        code: Option<i64>,
+    },
+    /// Input that could not be read. Unless a [`ClientEvent::Closed`]
+    /// follows, the stream goes on with the next frame.
+    Invalid(SessionError),
+    /// Nothing arrived for longer than [`ClientConfig::dead_after`].
+    Dead {
+        /// How long the server had been silent.
+        silent_for: Duration,
+    },
+    /// The session is over; close the connection.
+    Closed(CloseReason),
+}
+
+/// Events the client raises without a frame to borrow from.
+#[derive(Debug, Clone, Copy)]
+enum Notice {
+    Joined,
+    Dead(Duration),
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// `loginreq` queued or sent; waiting for `loginres`.
+    LoggingIn,
+    /// Logged in (and `joingroup` queued or sent).
+    Ready,
+    /// `logout` queued.
+    LoggingOut,
+    Closed,
+}
+
+/// Messages waiting for [`Client::poll_transmit`], sent in this order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Outbox {
+    login: bool,
+    join: bool,
+    heartbeat: bool,
+    logout: bool,
+}
+
+/// The client session over one connection, reassembling frames in a
+/// caller-provided receive buffer.
+///
+/// Create it when the connection is up: the `loginreq` is queued at once.
+///
+/// ```
+/// use douyu_core::session::{Client, ClientConfig, ClientEvent, Instant};
+/// let mut rx = [0u8; 4096];
+/// let mut tx = [0u8; 256];
+/// let mut client = Client::new(ClientConfig::new(288016), &mut rx, Instant::from_millis(0));
+/// let n = client.poll_transmit(&mut tx)?.unwrap();
+/// assert!(tx[..n].ends_with(b"type@=loginreq/roomid@=288016/\0"));
+/// // ... bytes from the server go to `client.handle_input(now, bytes)`;
+/// // then `while let Some(event) = client.poll_event() { ... }`.
+/// # Ok::<(), douyu_core::session::SessionError>(())
+/// ```
+#[derive(Debug)]
+pub struct Client<'b> {
+    config: ClientConfig,
+    rx: Decoder<'b>,
+    state: State,
+    outbox: Outbox,
+    notices: Deque<Notice, 4>,
+    next_heartbeat: Instant,
+    last_heard: Instant,
+}
+
+impl<'b> Client<'b> {
+    /// A session on a fresh connection at `now`, receiving into `rx_buf`
+    /// (its length is the largest frame accepted; see [`Decoder::new`]).
+    #[must_use]
+    pub fn new(config: ClientConfig, rx_buf: &'b mut [u8], now: Instant) -> Self {
+        let next_heartbeat = now + config.heartbeat;
+        Self {
+            config,
+            rx: Decoder::new(rx_buf),
+            state: State::LoggingIn,
+            outbox: Outbox {
+                login: true,
+                ..Outbox::default()
+            },
+            notices: Deque::new(),
+            next_heartbeat,
+            last_heard: now,
+        }
+    }
+
+    /// The configuration the session was made with.
+    #[must_use]
+    pub const fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Whether the session is over (the host should close the connection).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Takes bytes received at `now`; returns how many were taken. When the
+    /// receive buffer is full, drain [`Client::poll_event`] and offer the rest.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        if !bytes.is_empty() {
+            self.last_heard = now;
+        }
+        self.rx.feed(bytes)
+    }
+
+    /// The free part of the receive buffer, to read into directly; follow with
+    /// [`Client::commit_input`]. Saves the copy of [`Client::handle_input`].
+    pub fn receive_window(&mut self) -> &mut [u8] {
+        self.rx.window()
+    }
+
+    /// Declares `n` bytes received at `now` into [`Client::receive_window`].
+    pub fn commit_input(&mut self, now: Instant, n: usize) {
+        if n > 0 {
+            self.last_heard = now;
+        }
+        self.rx.commit(n);
+    }
+
+    /// The next thing that happened, decoding received frames as it goes.
+    /// Call until `None` after every input, transmit and timeout.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ClientEvent<'_>> {
+        if let Some(notice) = self.notices.pop_front() {
+            return Some(match notice {
+                Notice::Joined => ClientEvent::Joined {
+                    room: self.config.room,
+                },
+                Notice::Dead(silent_for) => ClientEvent::Dead { silent_for },
+                Notice::Closed(reason) => ClientEvent::Closed(reason),
+            });
+        }
+        if self.state == State::Closed {
+            return None;
+        }
+        let ready = match self.rx.advance() {
+            Ok(Some(ready)) => ready,
+            Ok(None) => return None,
+            Err(e) => {
+                if e.is_fatal() {
+                    close(
+                        &mut self.state,
+                        &mut self.notices,
+                        CloseReason::Protocol(e.into()),
+                    );
+                }
+                return Some(ClientEvent::Invalid(e.into()));
+            }
+        };
+        let frame = match self.rx.take(ready) {
+            Ok(frame) => frame,
+            Err(e) => return Some(ClientEvent::Invalid(e.into())),
+        };
+        if frame.message_type != MessageType::ServerToClient {
+            let found = frame.message_type;
+            return Some(ClientEvent::Invalid(SessionError::UnexpectedType { found }));
+        }
+        let message = match ServerMessage::parse(frame.body) {
+            Ok(message) => message,
+            Err(e) => return Some(ClientEvent::Invalid(e.into())),
+        };
+        Some(match message {
+            ServerMessage::LoginRes(res) if self.state == State::LoggingIn => {
+                self.state = State::Ready;
+                self.outbox.join = true;
+                ClientEvent::LoggedIn(res)
+            }
+            ServerMessage::Error(error) => {
+                let code = error.code();
+                close(
+                    &mut self.state,
+                    &mut self.notices,
+                    CloseReason::ServerError { code },
+                );
+                ClientEvent::ServerError { code }
+            }
+            other => ClientEvent::Message(other),
+        })
+    }
+
+    /// Encodes the next message to send into `out`, returning its length, or
+    /// `None` when there is nothing to send. Call until `None`.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<Option<usize>, SessionError> {
+        let room = self.config.room;
+        let n = if self.outbox.login {
+            let n = encode(out, DIRECTION, |m| self.write_login(m))?;
+            self.outbox.login = false;
+            n
+        } else if self.outbox.join {
+            let n = encode(out, DIRECTION, |m| {
+                m.pair("type", "joingroup")?
+                    .pair_display("rid", &room)?
+                    .pair("gid", "-9999")?;
+                Ok(())
+            })?;
+            self.outbox.join = false;
+            let _ = self.notices.push_back(Notice::Joined);
+            n
+        } else if self.outbox.heartbeat {
+            let n = encode(out, DIRECTION, |m| m.pair("type", "mrkl").map(drop))?;
+            self.outbox.heartbeat = false;
+            n
+        } else if self.outbox.logout {
+            let n = encode(out, DIRECTION, |m| m.pair("type", "logout").map(drop))?;
+            self.outbox = Outbox::default();
+            close(&mut self.state, &mut self.notices, CloseReason::Logout);
+            n
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(n))
+    }
+
+    /// Encodes a chat request (`type@=chatmsg/txt@=…/`) into `out`. Only once
+    /// logged in; send queued messages ([`Client::poll_transmit`]) first.
+    pub fn send_chat(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SessionError> {
+        if self.state != State::Ready {
+            return Err(SessionError::NotReady);
+        }
+        encode(out, DIRECTION, |m| {
+            m.pair("type", "chatmsg")?.pair("txt", text).map(drop)
+        })
+    }
+
+    /// When [`Client::handle_timeout`] must next be called, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Closed => None,
+            _ => Some(self.next_heartbeat.min(self.dead_line())),
+        }
+    }
+
+    /// Advances the clock to `now`: queues due heartbeats and detects a dead
+    /// connection.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if now >= self.dead_line() {
+            let silent_for = now.saturating_since(self.last_heard);
+            let _ = self.notices.push_back(Notice::Dead(silent_for));
+            let for_ms = u64::try_from(silent_for.as_millis()).unwrap_or(u64::MAX);
+            close(
+                &mut self.state,
+                &mut self.notices,
+                CloseReason::Silent { for_ms },
+            );
+            return;
+        }
+        if now >= self.next_heartbeat {
+            self.outbox.heartbeat = true;
+            // Keep the schedule anchored to the start: no drift however late
+            // the host wakes, and beats missed while asleep are not bunched.
+            while self.next_heartbeat <= now {
+                self.next_heartbeat =
+                    self.next_heartbeat + self.config.heartbeat.max(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Starts a clean logout: `type@=logout/` is queued, and the session
+    /// closes once it is transmitted.
+    pub fn close(&mut self) {
+        if matches!(self.state, State::LoggingIn | State::Ready) {
+            self.state = State::LoggingOut;
+            self.outbox = Outbox {
+                logout: true,
+                ..Outbox::default()
+            };
+        }
+    }
+
+    fn dead_line(&self) -> Instant {
+        self.last_heard + self.config.dead_after
+    }
+
+    fn write_login(&self, m: &mut MapWriter<'_, '_>) -> Result<(), SttError> {
+        m.pair("type", "loginreq")?
+            .pair_display("roomid", &self.config.room)?;
+        match self.config.login {
+            Login::Tcp => {
+                if let Some(name) = &self.config.username {
+                    m.pair("username", name)?;
+                }
+            }
+            Login::Web { uid } => {
+                m.list("dfl", |l| {
+                    l.map(|f| f.pair("sn", "105")?.pair("ss", "1").map(drop))?;
+                    Ok(())
+                })?;
+                match &self.config.username {
+                    Some(name) => m.pair("username", name)?,
+                    None => m.pair_display("username", &format_args!("visitor{uid}"))?,
+                };
+                m.pair_display("uid", &uid)?
+                    .pair("ver", "20190610")?
+                    .pair("aver", "218101901")?
+                    .pair("ct", "0")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn close(state: &mut State, notices: &mut Deque<Notice, 4>, reason: CloseReason) {
+    if *state != State::Closed {
+        *state = State::Closed;
+        // Room is kept for this: at most Joined, Dead and Closed are queued.
+        let _ = notices.push_back(Notice::Closed(reason));
+    }
+}

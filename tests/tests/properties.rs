@@ -1,0 +1,224 @@
+//! Properties of the codec over generated input.
+
+use douyu_core::frame::{Frame, FrameError, Frames, MessageType, encode_with};
+use douyu_core::stream::{Decoder, StreamError};
+use douyu_core::stt::{List, ListWriter, Map, MapWriter, SttError, Text};
+use proptest::prelude::*;
+
+/// A nested STT value as the schema of a message would describe it.
+#[derive(Debug, Clone)]
+enum Node {
+    Str(String),
+    List(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+/// Strings heavy in the characters STT escapes, and in wide ones.
+fn text() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just("@".to_string()),
+        Just("/".to_string()),
+        Just("@A".to_string()),
+        Just("@S".to_string()),
+        Just("@=".to_string()),
+        Just("A".to_string()),
+        Just("S".to_string()),
+        Just("=".to_string()),
+        Just("🐟".to_string()),
+        Just("鱼丸".to_string()),
+        "[a-z0-9 ]{1,4}",
+    ];
+    prop::collection::vec(atom, 0..6).prop_map(|parts| parts.concat())
+}
+
+fn node() -> impl Strategy<Value = Node> {
+    text()
+        .prop_map(Node::Str)
+        .prop_recursive(4, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Node::List),
+                prop::collection::vec((text(), inner), 0..5).prop_map(Node::Map),
+            ]
+        })
+}
+
+fn message() -> impl Strategy<Value = Vec<(String, Node)>> {
+    prop::collection::vec((text(), node()), 0..6)
+}
+
+fn write_map(m: &mut MapWriter<'_, '_>, pairs: &[(String, Node)]) -> Result<(), SttError> {
+    for (key, value) in pairs {
+        match value {
+            Node::Str(s) => m.pair(key, s)?,
+            Node::List(items) => m.list(key, |l| write_list(l, items))?,
+            Node::Map(inner) => m.map(key, |m| write_map(m, inner))?,
+        };
+    }
+    Ok(())
+}
+
+fn write_list(l: &mut ListWriter<'_, '_>, items: &[Node]) -> Result<(), SttError> {
+    for item in items {
+        match item {
+            Node::Str(s) => l.item(s)?,
+            Node::List(inner) => l.list(|l| write_list(l, inner))?,
+            Node::Map(inner) => l.map(|m| write_map(m, inner))?,
+        };
+    }
+    Ok(())
+}
+
+/// Reads `text` back following the shape of `want`, asserting equality.
+fn check_node(text: Text<'_>, want: &Node) {
+    match want {
+        Node::Str(s) => {
+            assert_eq!(text.to_string(), *s);
+            assert!(text == s.as_str());
+            let mut buf = vec![0u8; s.len()];
+            assert_eq!(text.unescape_into(&mut buf).unwrap(), s);
+            assert_eq!(text.unescaped_len(), s.len());
+        }
+        Node::List(items) => check_list(text.as_list(), items),
+        Node::Map(pairs) => check_map(text.as_map(), pairs),
+    }
+}
+
+fn check_list(list: List<'_>, items: &[Node]) {
+    let got: Vec<Text<'_>> = list.items().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got.len(), items.len(), "{list:?}");
+    for (text, want) in got.into_iter().zip(items) {
+        check_node(text, want);
+    }
+}
+
+fn check_map(map: Map<'_>, pairs: &[(String, Node)]) {
+    let got: Vec<(Text<'_>, Text<'_>)> = map.pairs().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got.len(), pairs.len(), "{map:?}");
+    for ((key, value), (want_key, want_value)) in got.into_iter().zip(pairs) {
+        assert!(key == want_key.as_str());
+        check_node(value, want_value);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Nested messages survive encode → frame → decode at every depth.
+    #[test]
+    fn nested_messages_round_trip(msg in message()) {
+        let mut buf = vec![0u8; 1 << 16];
+        let n = encode_with(&mut buf, MessageType::ServerToClient, |m| write_map(m, &msg)).unwrap();
+        let (frame, used) = match Frame::decode(&buf[..n]).unwrap() {
+            douyu_core::frame::Status::Complete(done) => done,
+            other => panic!("{other:?}"),
+        };
+        prop_assert_eq!(used, n);
+        check_map(Map::new(frame.body), &msg);
+    }
+
+    /// A buffer too small for the message is an error, never a panic.
+    #[test]
+    fn small_buffers_fail_cleanly(msg in message(), size in 0usize..64) {
+        let mut buf = vec![0u8; size];
+        if let Ok(n) = encode_with(&mut buf, MessageType::ServerToClient, |m| write_map(m, &msg)) {
+            prop_assert!(n <= size);
+            let mut big = vec![0u8; 1 << 16];
+            let m = encode_with(&mut big, MessageType::ServerToClient, |m| write_map(m, &msg)).unwrap();
+            prop_assert_eq!(&buf[..n], &big[..m]);
+        }
+    }
+
+    /// Any bytes: decoding never panics, and the views stay consistent.
+    #[test]
+    fn arbitrary_bodies_never_panic(body in "[a-zA-Z@=/ 鱼]{0,40}") {
+        let map = Map::new(&body);
+        for pair in map.pairs() {
+            let Ok((k, v)) = pair else { break };
+            let _ = (k.to_string(), v.as_list().items().count(), v.as_map().validate());
+        }
+    }
+
+    /// The same bytes in any chunking give the same frames and errors as a
+    /// one-shot decode of the whole capture.
+    #[test]
+    fn chunking_changes_nothing(
+        frames in prop::collection::vec(frame_bytes(), 0..8),
+        cuts in prop::collection::vec(1usize..40, 1..20),
+        capacity in 12usize..200,
+    ) {
+        let bytes: Vec<u8> = frames.concat();
+        let oneshot: Vec<Result<String, StreamError>> = Frames::new(&bytes, capacity)
+            .map(|(at, r)| r.map(|f| f.body.to_string()).map_err(|error| StreamError { offset: at as u64, error }))
+            .collect();
+        let mut buf = vec![0u8; capacity];
+        let mut decoder = Decoder::new(&mut buf);
+        let mut streamed = Vec::new();
+        let mut rest = &bytes[..];
+        let mut cut = cuts.iter().cycle();
+        'outer: while !rest.is_empty() {
+            let piece = (*cut.next().unwrap()).min(rest.len());
+            let mut chunk = &rest[..piece];
+            rest = &rest[piece..];
+            while !chunk.is_empty() {
+                chunk = &chunk[decoder.feed(chunk)..];
+                loop {
+                    match decoder.next_frame() {
+                        Ok(Some(f)) => streamed.push(Ok(f.body.to_string())),
+                        Ok(None) => break,
+                        Err(e) => {
+                            streamed.push(Err(e));
+                            if e.is_fatal() { break 'outer; }
+                        }
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(streamed, oneshot);
+    }
+}
+
+/// Frames of every kind: valid, oversized, with bad bodies, with bad lengths.
+fn frame_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let valid = "[a-z@=/鱼]{0,60}".prop_map(|body| {
+        let frame = Frame::new(MessageType::ServerToClient, &body);
+        let mut out = vec![0u8; frame.encoded_len()];
+        frame.encode(&mut out).unwrap();
+        out
+    });
+    let bad_body =
+        (prop::collection::vec(any::<u8>(), 0..30), any::<u8>()).prop_map(|(body, last)| {
+            let length = (body.len() + 9) as u32;
+            let mut out = Vec::new();
+            out.extend_from_slice(&length.to_le_bytes());
+            out.extend_from_slice(&length.to_le_bytes());
+            out.extend_from_slice(&[0xb2, 0x02, 0, 0]);
+            out.extend_from_slice(&body);
+            out.push(last);
+            out
+        });
+    let bad_length = (0u32..40, 0u32..40).prop_map(|(a, b)| {
+        let mut out = Vec::new();
+        out.extend_from_slice(&a.to_le_bytes());
+        out.extend_from_slice(&b.to_le_bytes());
+        out
+    });
+    prop_oneof![6 => valid, 3 => bad_body, 1 => bad_length]
+}
+
+#[test]
+fn chunking_keeps_errors_typed() {
+    // A fixed case of the property above, readable on its own.
+    let mut bytes = vec![0x14, 0, 0, 0, 0x15, 0, 0, 0];
+    bytes.extend_from_slice(b"rest");
+    let got: Vec<_> = Frames::new(&bytes, 64).collect();
+    assert_eq!(
+        got,
+        [(
+            0,
+            Err(FrameError::LengthMismatch {
+                first: 20,
+                second: 21
+            })
+        )]
+    );
+}

@@ -1,0 +1,490 @@
+//! Client and server sessions wired together in memory, on a simulated clock.
+
+use std::collections::{HashMap, HashSet};
+
+use douyu_core::message::ServerMessage;
+use douyu_core::session::{
+    Client, ClientConfig, ClientEvent, CloseReason, Instant, Login, Registry, ServerConfig,
+    ServerEvent, ServerSession, error_code,
+};
+use douyu_core::stream::Decoder;
+use proptest::prelude::*;
+
+#[derive(Default)]
+struct Rooms {
+    names: HashMap<u64, HashSet<String>>,
+    uid: u64,
+}
+
+impl Registry for Rooms {
+    fn claim(&mut self, room: u64, name: &str) -> bool {
+        self.names.entry(room).or_default().insert(name.to_string())
+    }
+    fn release(&mut self, room: u64, name: &str) {
+        self.names.entry(room).or_default().remove(name);
+    }
+    fn next_uid(&mut self) -> u64 {
+        self.uid += 1;
+        self.uid
+    }
+}
+
+/// One client and its server session joined by two in-memory pipes.
+struct Link<'b> {
+    client: Client<'b>,
+    server: ServerSession,
+    server_rx: Decoder<'b>,
+    /// Bytes in flight, and the piece size each side reads them in.
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+    chunk: usize,
+    /// Cut a direction to simulate a peer gone silent.
+    deliver_to_server: bool,
+    deliver_to_client: bool,
+    log: Vec<String>,
+    sent: Vec<(u64, String)>,
+}
+
+const MS: u64 = 1;
+
+impl<'b> Link<'b> {
+    fn new(
+        config: ClientConfig,
+        client_rx: &'b mut [u8],
+        server_rx: &'b mut [u8],
+        chunk: usize,
+    ) -> Self {
+        let now = Instant::from_millis(0);
+        Self {
+            client: Client::new(config, client_rx, now),
+            server: ServerSession::new(ServerConfig::default(), now),
+            server_rx: Decoder::new(server_rx),
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+            chunk,
+            deliver_to_server: true,
+            deliver_to_client: true,
+            log: Vec::new(),
+            sent: Vec::new(),
+        }
+    }
+
+    /// Moves bytes both ways until nothing is left to do at `now`.
+    fn pump(&mut self, now: Instant, rooms: &mut Rooms) {
+        let mut buf = [0u8; 512];
+        for _ in 0..1000 {
+            let mut busy = false;
+            while let Some(n) = self.client.poll_transmit(&mut buf).unwrap() {
+                let frame = &buf[..n];
+                let body = String::from_utf8_lossy(&frame[12..n - 1]).into_owned();
+                self.sent.push((now.as_millis(), body));
+                if self.deliver_to_server {
+                    self.to_server.extend_from_slice(frame);
+                }
+                busy = true;
+            }
+            self.drain_client_events();
+            if !self.to_server.is_empty() {
+                let take = self.chunk.min(self.to_server.len());
+                let piece: Vec<u8> = self.to_server.drain(..take).collect();
+                let mut rest = &piece[..];
+                while !rest.is_empty() {
+                    rest = &rest[self.server_rx.feed(rest)..];
+                    self.serve(now, rooms);
+                }
+                busy = true;
+            }
+            while let Some(n) = self.server.poll_transmit(&mut buf).unwrap() {
+                if self.deliver_to_client {
+                    self.to_client.extend_from_slice(&buf[..n]);
+                }
+                busy = true;
+            }
+            while let Some(event) = self.server.poll_event() {
+                self.log.push(format!("server: {event:?}"));
+            }
+            if !self.to_client.is_empty() {
+                let take = self.chunk.min(self.to_client.len());
+                let piece: Vec<u8> = self.to_client.drain(..take).collect();
+                let mut rest = &piece[..];
+                while !rest.is_empty() {
+                    rest = &rest[self.client.handle_input(now, rest)..];
+                    self.drain_client_events();
+                }
+                busy = true;
+            }
+            if !busy {
+                return;
+            }
+        }
+        panic!("link never settled");
+    }
+
+    fn serve(&mut self, now: Instant, rooms: &mut Rooms) {
+        let mut out = [0u8; 512];
+        while let Some(frame) = self.server_rx.next_frame().unwrap() {
+            match self.server.handle_frame(now, frame, rooms) {
+                Ok(Some(relay)) => {
+                    let n = self.server.encode_chat(&relay, &mut out).unwrap();
+                    if self.deliver_to_client {
+                        self.to_client.extend_from_slice(&out[..n]);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.log.push(format!("server error: {e}")),
+            }
+        }
+    }
+
+    fn drain_client_events(&mut self) {
+        while let Some(event) = self.client.poll_event() {
+            let line = match event {
+                ClientEvent::LoggedIn(res) => format!("logged in as {}", res.nickname.unwrap()),
+                ClientEvent::Message(ServerMessage::Chat(chat)) => {
+                    format!("chat {}: {}", chat.nn.unwrap(), chat.txt.unwrap())
+                }
+                ClientEvent::Message(other) => format!("message {}", other.map().raw()),
+                other => format!("{other:?}"),
+            };
+            self.log.push(line);
+        }
+    }
+
+    /// Runs the clock to `until`, waking each side exactly when it asked.
+    fn run_until(&mut self, until: u64, rooms: &mut Rooms) {
+        let mut now = 0;
+        loop {
+            self.pump(Instant::from_millis(now), rooms);
+            let next = [self.client.poll_timeout(), self.server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .map(Instant::as_millis)
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    now = t.max(now);
+                    let at = Instant::from_millis(now);
+                    self.client.handle_timeout(at);
+                    self.server.handle_timeout(at, rooms);
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+fn chat_line(link: &mut Link<'_>, text: &str) {
+    let mut out = [0u8; 256];
+    let n = link.client.send_chat(text, &mut out).unwrap();
+    link.to_server.extend_from_slice(&out[..n]);
+}
+
+#[test]
+fn login_join_heartbeat_chat_logout() {
+    let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
+    let mut config = ClientConfig::new(288016);
+    config.username = Some("鱼/丸@".try_into().unwrap());
+    let mut rooms = Rooms::default();
+    let mut link = Link::new(config, &mut a, &mut b, 1024);
+    link.run_until(46_000 * MS, &mut rooms);
+    chat_line(&mut link, "hi / @A 🐟");
+    link.pump(Instant::from_millis(46_000), &mut rooms);
+    link.client.close();
+    link.pump(Instant::from_millis(46_000), &mut rooms);
+    assert_eq!(
+        link.log,
+        [
+            "logged in as 鱼/丸@",
+            "Joined { room: 288016 }",
+            "server: Joined { room: 288016 }",
+            "message type@=mrkl/",
+            "chat 鱼/丸@: hi / @A 🐟",
+            "Closed(Logout)",
+            "server: Closed(Logout)",
+        ]
+    );
+    let sent: Vec<&str> = link.sent.iter().map(|(_, body)| body.as_str()).collect();
+    assert_eq!(
+        sent,
+        [
+            "type@=loginreq/roomid@=288016/username@=鱼@S丸@A/",
+            "type@=joingroup/rid@=288016/gid@=-9999/",
+            "type@=mrkl/",
+            "type@=logout/",
+        ]
+    );
+    assert!(link.client.is_closed() && link.server.is_closed());
+    assert!(rooms.names[&288016].is_empty(), "nickname released");
+}
+
+#[test]
+fn web_login_carries_visitor_fields() {
+    let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
+    let mut config = ClientConfig::new(9999);
+    config.login = Login::Web { uid: 12345 };
+    let mut rooms = Rooms::default();
+    let mut link = Link::new(config, &mut a, &mut b, 7);
+    link.pump(Instant::from_millis(0), &mut rooms);
+    assert_eq!(
+        link.sent[0].1,
+        "type@=loginreq/roomid@=9999/dfl@=sn@AA=105@ASss@AA=1@AS@S/username@=visitor12345/uid@=12345/ver@=20190610/aver@=218101901/ct@=0/"
+    );
+    assert_eq!(link.log[0], "logged in as visitor12345");
+}
+
+#[test]
+fn heartbeats_are_exact_over_hours() {
+    let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
+    let mut rooms = Rooms::default();
+    let mut link = Link::new(ClientConfig::new(1), &mut a, &mut b, 13);
+    let hours = 5;
+    link.run_until(hours * 3_600_000, &mut rooms);
+    let beats: Vec<u64> = link
+        .sent
+        .iter()
+        .filter(|(_, b)| b == "type@=mrkl/")
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(beats.len() as u64, hours * 3_600_000 / 45_000);
+    for (i, t) in beats.iter().enumerate() {
+        assert_eq!(*t, (i as u64 + 1) * 45_000);
+    }
+    assert!(!link.client.is_closed() && !link.server.is_closed());
+}
+
+#[test]
+fn late_wakeups_do_not_bunch_heartbeats() {
+    let mut rx = [0u8; 64];
+    let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
+    let mut out = [0u8; 64];
+    while client.poll_transmit(&mut out).unwrap().is_some() {}
+    client.handle_input(Instant::from_millis(89_000), b"");
+    client.handle_timeout(Instant::from_millis(80_000));
+    assert!(client.poll_transmit(&mut out).unwrap().is_some());
+    assert_eq!(client.poll_transmit(&mut out).unwrap(), None);
+    assert_eq!(client.poll_timeout(), Some(Instant::from_millis(90_000)));
+}
+
+#[test]
+fn dead_link_is_detected_after_two_intervals() {
+    let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
+    let mut rooms = Rooms::default();
+    let mut link = Link::new(ClientConfig::new(1), &mut a, &mut b, 1024);
+    link.pump(Instant::from_millis(0), &mut rooms);
+    link.deliver_to_client = false;
+    link.run_until(200_000, &mut rooms);
+    let client_log: Vec<&String> = link
+        .log
+        .iter()
+        .filter(|l| !l.starts_with("server"))
+        .collect();
+    let tail = &client_log[client_log.len() - 2..];
+    assert_eq!(
+        tail,
+        [
+            "Dead { silent_for: 90s }",
+            "Closed(Silent { for_ms: 90000 })"
+        ]
+    );
+    // The server, which still heard heartbeats until then, drops it 90 s later.
+    assert_eq!(
+        link.log.last().unwrap(),
+        "server: Closed(Silent { for_ms: 90000 })"
+    );
+    assert!(link.client.is_closed());
+    assert_eq!(link.client.poll_timeout(), None);
+}
+
+#[test]
+fn silent_client_is_dropped_by_the_server() {
+    let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
+    let mut rooms = Rooms::default();
+    let mut link = Link::new(ClientConfig::new(7), &mut a, &mut b, 1024);
+    link.pump(Instant::from_millis(0), &mut rooms);
+    link.deliver_to_server = false;
+    link.run_until(95_000, &mut rooms);
+    assert!(
+        link.log
+            .contains(&"server: Closed(Silent { for_ms: 90000 })".to_string()),
+        "{:?}",
+        link.log
+    );
+    assert!(link.server.is_closed());
+    assert!(rooms.names[&7].is_empty());
+}
+
+#[test]
+fn duplicate_nickname_is_refused() {
+    let mut rooms = Rooms::default();
+    let mut config = ClientConfig::new(5);
+    config.username = Some("鱼丸".try_into().unwrap());
+    let (mut a, mut b, mut c, mut d) = ([0u8; 512], [0u8; 512], [0u8; 512], [0u8; 512]);
+    let mut first = Link::new(config.clone(), &mut a, &mut b, 512);
+    first.pump(Instant::from_millis(0), &mut rooms);
+    let mut second = Link::new(config.clone(), &mut c, &mut d, 512);
+    second.pump(Instant::from_millis(0), &mut rooms);
+    assert_eq!(
+        second.log,
+        [
+            format!(
+                "server: Closed(Refused {{ code: {} }})",
+                error_code::NICKNAME_TAKEN
+            ),
+            format!(
+                "ServerError {{ code: Some({}) }}",
+                error_code::NICKNAME_TAKEN
+            ),
+            format!(
+                "Closed(ServerError {{ code: Some({}) }})",
+                error_code::NICKNAME_TAKEN
+            ),
+        ]
+    );
+    assert!(second.client.is_closed());
+    // The same name in another room, or after the first leaves, is fine.
+    first.client.close();
+    first.pump(Instant::from_millis(1), &mut rooms);
+    let (mut e, mut f) = ([0u8; 512], [0u8; 512]);
+    let mut third = Link::new(config, &mut e, &mut f, 512);
+    third.pump(Instant::from_millis(2), &mut rooms);
+    assert_eq!(third.log[0], "logged in as 鱼丸");
+}
+
+#[test]
+fn malformed_client_input_ends_only_that_session() {
+    let mut rooms = Rooms::default();
+    let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+    let frame = douyu_core::frame::Frame::new(
+        douyu_core::frame::MessageType::ClientToServer,
+        "type@=chatmsg/txt@=x/",
+    );
+    let err = server
+        .handle_frame(Instant::from_millis(1), frame, &mut rooms)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "`chatmsg` out of order");
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Closed(CloseReason::Protocol(_)))
+    ));
+    assert!(server.is_closed());
+    let bad = douyu_core::frame::Frame::new(
+        douyu_core::frame::MessageType::ClientToServer,
+        "type@=loginreq/x@=@Q/",
+    );
+    let mut other = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+    assert!(
+        other
+            .handle_frame(Instant::from_millis(1), bad, &mut rooms)
+            .is_err()
+    );
+    let wrong_way = douyu_core::frame::Frame::new(
+        douyu_core::frame::MessageType::ServerToClient,
+        "type@=mrkl/",
+    );
+    let mut third = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+    assert!(
+        third
+            .handle_frame(Instant::from_millis(1), wrong_way, &mut rooms)
+            .is_err()
+    );
+}
+
+#[test]
+fn bad_room_is_refused() {
+    let mut rooms = Rooms::default();
+    let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+    let login = douyu_core::frame::Frame::new(
+        douyu_core::frame::MessageType::ClientToServer,
+        "type@=loginreq/roomid@=abc/",
+    );
+    assert_eq!(
+        server.handle_frame(Instant::from_millis(0), login, &mut rooms),
+        Ok(None)
+    );
+    let mut out = [0u8; 64];
+    let n = server.poll_transmit(&mut out).unwrap().unwrap();
+    assert!(out[..n].ends_with(b"type@=error/code@=204/\0"));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Closed(CloseReason::Refused { code: 204 }))
+    );
+}
+
+#[test]
+fn client_reports_bad_frames_and_goes_on() {
+    let mut rx = [0u8; 256];
+    let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
+    let mut bytes = b"\x0c\0\0\0\x0c\0\0\0\xb2\x02\0\0ab\xff\0".to_vec();
+    bytes.extend_from_slice(b"\x0f\0\0\0\x0f\0\0\0\xb2\x02\0\0x@=@Q/\0");
+    bytes.extend_from_slice(b"\x14\0\0\0\x14\0\0\0\xb1\x02\0\0type@=mrkl/\0");
+    bytes.extend_from_slice(b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0");
+    bytes.extend_from_slice(b"\x14\0\0\0\x15\0\0\0");
+    assert_eq!(
+        client.handle_input(Instant::from_millis(1), &bytes),
+        bytes.len()
+    );
+    let mut kinds = Vec::new();
+    while let Some(event) = client.poll_event() {
+        kinds.push(
+            format!("{event:?}")
+                .split(['(', ' '])
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Invalid", "Invalid", "Invalid", "Message", "Invalid", "Closed"
+        ]
+    );
+    assert!(client.is_closed());
+}
+
+#[test]
+fn chat_before_login_is_refused_locally() {
+    let mut rx = [0u8; 64];
+    let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
+    assert!(client.send_chat("x", &mut [0u8; 64]).is_err());
+    assert!(
+        client.poll_transmit(&mut [0u8; 8]).is_err(),
+        "small buffer is an error"
+    );
+}
+
+/// Runs a whole scripted exchange with the given piece size, returning the log.
+fn scripted(chunk: usize) -> (Vec<String>, Vec<(u64, String)>) {
+    let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
+    let mut rooms = Rooms::default();
+    let mut config = ClientConfig::new(42);
+    config.username = Some("n@m/e".try_into().unwrap());
+    let mut link = Link::new(config, &mut a, &mut b, chunk);
+    link.run_until(100_000, &mut rooms);
+    chat_line(&mut link, "第一 / one @S");
+    chat_line(&mut link, "second");
+    link.pump(Instant::from_millis(100_000), &mut rooms);
+    link.client.close();
+    link.pump(Instant::from_millis(100_001), &mut rooms);
+    (link.log, link.sent)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// How bytes are cut between the two sides changes nothing.
+    #[test]
+    fn chunking_between_sessions_changes_nothing(chunk in 1usize..300) {
+        prop_assert_eq!(scripted(chunk), scripted(4096));
+    }
+}
+
+#[test]
+fn scripted_exchange_is_complete() {
+    let (log, _) = scripted(4096);
+    assert!(
+        log.contains(&"chat n@m/e: 第一 / one @S".to_string()),
+        "{log:?}"
+    );
+    assert_eq!(log.last().unwrap(), "server: Closed(Logout)");
+}
