@@ -43,5 +43,6 @@ extern crate std;
 pub mod frame;
 pub mod message;
 pub mod session;
+pub mod sim;
 pub mod stream;
 pub mod stt;

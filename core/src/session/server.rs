@@ -9,6 +9,7 @@ use super::{CloseReason, Instant, Nickname, SessionError, encode};
 
 use crate::frame::{Frame, MessageType};
 use crate::message::{ClientMessage, LoginReq};
+use crate::stream::StreamError;
 use crate::stt::{MapWriter, SttError, Text};
 
 /// The type field of every frame this side sends.
@@ -345,6 +346,12 @@ impl ServerSession {
             let for_ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
             self.end(CloseReason::Silent { for_ms }, registry);
         }
+    }
+
+    /// Ends the session because the client's bytes could not be framed (the
+    /// host reassembles frames, so it reports what went wrong).
+    pub fn handle_stream_error<R: Registry>(&mut self, error: StreamError, registry: &mut R) {
+        self.end(CloseReason::Protocol(SessionError::Stream(error)), registry);
     }
 
     /// Ends the session from the host's side (shutdown, slow consumer).

@@ -1,0 +1,10 @@
+//! The `douyu` command's machinery: `douyu-core` sessions on tokio sockets.
+//!
+//! No protocol logic lives here: framing, STT and the session rules come from
+//! `douyu-core`; this crate moves bytes and time, and prints.
+
+pub mod decode;
+pub mod render;
+pub mod server;
+pub mod watch;
+pub mod wire;

@@ -1,0 +1,500 @@
+//! The server: any number of rooms over TCP and WebSocket, one task and one
+//! `douyu-core` [`ServerSession`] per client.
+//!
+//! The room registry (nicknames per room, broadcast channels) lives here, not
+//! in `douyu-core`, because a server with any number of rooms and clients
+//! needs growable maps; the core session reaches it through its small
+//! [`Registry`] trait.
+//!
+//! Memory stays bounded whatever the clients do: each room broadcasts through
+//! one shared ring of `queue` entries (a client that falls further behind is
+//! dropped as a slow consumer), a write that stalls longer than
+//! `send_timeout` drops the client too, frames above `max_frame` end the
+//! session, and an idle connection holds no buffers at all.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context;
+use douyu_core::frame::Frames;
+use douyu_core::session::{Registry, ServerConfig, ServerEvent, ServerSession};
+use douyu_core::sim;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::watch::{Clock, stopped};
+use crate::wire::Wire;
+
+/// A batch of whole frames, shared by every client of a room.
+type Batch = Arc<[u8]>;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Address for raw TCP clients.
+    pub tcp: Option<SocketAddr>,
+    /// Address for WebSocket clients.
+    pub ws: Option<SocketAddr>,
+    /// Most clients connected at once; more are turned away.
+    pub max_connections: usize,
+    /// Largest frame accepted from a client, in bytes.
+    pub max_frame: usize,
+    /// Silence after which a client is dropped.
+    pub heartbeat_window: Duration,
+    /// Broadcast batches a client may fall behind before it is dropped.
+    pub queue: usize,
+    /// Longest a write to one client may take before it is dropped.
+    pub send_timeout: Duration,
+    /// Generate traffic: `(room, messages per second)`.
+    pub simulate: Option<(u64, f64)>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            tcp: None,
+            ws: None,
+            max_connections: 20_000,
+            max_frame: 16 * 1024,
+            heartbeat_window: Duration::from_secs(90),
+            queue: 1024,
+            send_timeout: Duration::from_secs(10),
+            simulate: None,
+        }
+    }
+}
+
+/// Nicknames per room and user ids: what the core sessions ask of the host.
+#[derive(Debug, Default)]
+struct Names {
+    taken: HashMap<u64, HashSet<String>>,
+    last_uid: u64,
+}
+
+impl Registry for Names {
+    fn claim(&mut self, room: u64, name: &str) -> bool {
+        self.taken.entry(room).or_default().insert(name.to_owned())
+    }
+
+    fn release(&mut self, room: u64, name: &str) {
+        if let Some(names) = self.taken.get_mut(&room) {
+            names.remove(name);
+            if names.is_empty() {
+                self.taken.remove(&room);
+            }
+        }
+    }
+
+    fn next_uid(&mut self) -> u64 {
+        self.last_uid += 1;
+        self.last_uid
+    }
+}
+
+/// Locks the names only when a session needs them (login, logout, close),
+/// not for every heartbeat.
+struct LazyNames<'a>(&'a Mutex<Names>);
+
+impl LazyNames<'_> {
+    fn lock(&self) -> MutexGuard<'_, Names> {
+        // A panic while holding this lock cannot leave `Names` half-updated
+        // in a way that matters more than stopping the server would.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Registry for LazyNames<'_> {
+    fn claim(&mut self, room: u64, name: &str) -> bool {
+        self.lock().claim(room, name)
+    }
+    fn release(&mut self, room: u64, name: &str) {
+        self.lock().release(room, name);
+    }
+    fn next_uid(&mut self) -> u64 {
+        self.lock().next_uid()
+    }
+}
+
+/// State shared by every task of one server.
+#[derive(Debug)]
+struct Shared {
+    options: ServerOptions,
+    names: Mutex<Names>,
+    rooms: Mutex<HashMap<u64, broadcast::Sender<Batch>>>,
+    connections: AtomicUsize,
+    clock: Clock,
+}
+
+impl Shared {
+    /// The broadcast channel of `room`, made on first use.
+    fn room(&self, room: u64) -> broadcast::Sender<Batch> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms
+            .entry(room)
+            .or_insert_with(|| broadcast::channel(self.options.queue.max(1)).0)
+            .clone()
+    }
+}
+
+/// A server with its listeners bound, ready to [`BoundServer::run`].
+#[derive(Debug)]
+pub struct BoundServer {
+    shared: Arc<Shared>,
+    tcp: Option<TcpListener>,
+    ws: Option<TcpListener>,
+}
+
+impl BoundServer {
+    /// Binds the configured listeners (port 0 picks a free port).
+    pub async fn bind(options: ServerOptions) -> anyhow::Result<Self> {
+        let tcp = match options.tcp {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding TCP {addr}"))?,
+            ),
+            None => None,
+        };
+        let ws = match options.ws {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding WebSocket {addr}"))?,
+            ),
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            options,
+            names: Mutex::new(Names::default()),
+            rooms: Mutex::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
+            clock: Clock::start(),
+        });
+        Ok(Self { shared, tcp, ws })
+    }
+
+    /// The TCP listener's address.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The WebSocket listener's address.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` turns true, then closes every session and
+    /// waits (up to a few seconds) for the connections to finish.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut tasks = JoinSet::new();
+        if let Some(listener) = self.tcp {
+            info!(addr = %listener.local_addr()?, "serving TCP");
+            tasks.spawn(accept(
+                listener,
+                false,
+                self.shared.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some(listener) = self.ws {
+            info!(addr = %listener.local_addr()?, "serving WebSocket");
+            tasks.spawn(accept(
+                listener,
+                true,
+                self.shared.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some((room, rate)) = self.shared.options.simulate {
+            info!(room, rate, "simulating a busy room");
+            tasks.spawn(simulate(self.shared.clone(), room, rate, shutdown.clone()));
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.context("server task panicked")?;
+        }
+        Ok(())
+    }
+}
+
+async fn accept(
+    listener: TcpListener,
+    websocket: bool,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut clients = JoinSet::new();
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let open = shared.connections.fetch_add(1, Ordering::Relaxed);
+                    if open >= shared.options.max_connections {
+                        shared.connections.fetch_sub(1, Ordering::Relaxed);
+                        warn!(%peer, open, "connection limit reached: turned away");
+                        continue;
+                    }
+                    let (shared, shutdown) = (shared.clone(), shutdown.clone());
+                    clients.spawn(async move {
+                        connection(stream, peer, websocket, &shared, shutdown).await;
+                        shared.connections.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+                // Out of descriptors and the like: wait a moment, go on.
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = clients.join_next(), if !clients.is_empty() => {}
+            () = stopped(&mut stop) => break,
+        }
+    }
+    // Sessions see the same signal and close; give them a moment.
+    let drain = async { while clients.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        warn!("connections still open at shutdown: aborted");
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    websocket: bool,
+    shared: &Shared,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let wire = if websocket {
+        match tokio::time::timeout(Duration::from_secs(10), Wire::accept_ws(stream)).await {
+            Ok(Ok(wire)) => wire,
+            Ok(Err(e)) => return debug!(%peer, error = format!("{e:#}"), "handshake failed"),
+            Err(_) => return debug!(%peer, "handshake timed out"),
+        }
+    } else {
+        Wire::Tcp(stream)
+    };
+    debug!(%peer, websocket, "client connected");
+    if let Err(e) = serve_client(wire, peer, shared, shutdown).await {
+        debug!(%peer, error = format!("{e:#}"), "connection error");
+    }
+}
+
+/// Largest batch written in one go to a client.
+const WRITE_BATCH: usize = 64 * 1024;
+
+async fn serve_client(
+    mut wire: Wire,
+    peer: SocketAddr,
+    shared: &Shared,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let options = &shared.options;
+    let clock = shared.clock;
+    let mut names = LazyNames(&shared.names);
+    let config = ServerConfig {
+        heartbeat_window: options.heartbeat_window,
+    };
+    let mut session = ServerSession::new(config, clock.now());
+    let mut input = Vec::new();
+    let mut out = Vec::new();
+    let mut reply = [0u8; 512];
+    let mut feed: Option<broadcast::Receiver<Batch>> = None;
+    loop {
+        while let Some(n) = session.poll_transmit(&mut reply)? {
+            out.extend_from_slice(&reply[..n]);
+        }
+        if !out.is_empty() {
+            send(
+                &mut wire,
+                &mut out,
+                options.send_timeout,
+                &mut session,
+                &mut names,
+                peer,
+            )
+            .await;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ServerEvent::Joined { room } => {
+                    feed = Some(shared.room(room).subscribe());
+                    debug!(%peer, room, nickname = session.nickname(), "joined");
+                }
+                ServerEvent::Closed(reason) => {
+                    info!(%peer, nickname = session.nickname(), %reason, "session closed");
+                }
+                other => debug!(%peer, ?other, "event"),
+            }
+        }
+        if session.is_closed() {
+            wire.shutdown().await;
+            return Ok(());
+        }
+        let deadline = session.poll_timeout().map(|at| clock.to_tokio(at));
+        tokio::select! {
+            more = wire.read(&mut input) => {
+                if !more.unwrap_or(false) {
+                    session.close(&mut names);
+                    continue;
+                }
+                handle_input(&mut input, &mut session, &mut names, shared, peer);
+            }
+            batch = recv(&mut feed) => match batch {
+                Ok(batch) => {
+                    out.extend_from_slice(&batch);
+                    // Coalesce what else is queued into the same write.
+                    while out.len() < WRITE_BATCH {
+                        match feed.as_mut().map(broadcast::Receiver::try_recv) {
+                            Some(Ok(more)) => out.extend_from_slice(&more),
+                            _ => break,
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    warn!(%peer, nickname = session.nickname(), missed, "slow consumer dropped");
+                    session.close(&mut names);
+                }
+                Err(broadcast::error::RecvError::Closed) => feed = None,
+            },
+            () = sleep_until(deadline) => session.handle_timeout(clock.now(), &mut names),
+            () = stopped(&mut shutdown) => session.close(&mut names),
+        }
+    }
+}
+
+/// Hands every complete frame in `input` to the session and broadcasts the
+/// chat lines it relays; keeps a trailing partial frame for later.
+fn handle_input(
+    input: &mut Vec<u8>,
+    session: &mut ServerSession,
+    names: &mut LazyNames<'_>,
+    shared: &Shared,
+    peer: SocketAddr,
+) {
+    let now = shared.clock.now();
+    let mut frames = Frames::new(input, shared.options.max_frame);
+    let mut relay_buf = [0u8; 4096];
+    for (at, frame) in frames.by_ref() {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                let error = douyu_core::stream::StreamError {
+                    offset: at as u64,
+                    error,
+                };
+                warn!(%peer, %error, "malformed frame: dropping client");
+                session.handle_stream_error(error, names);
+                break;
+            }
+        };
+        match session.handle_frame(now, frame, names) {
+            Ok(Some(relay)) => match session.encode_chat(&relay, &mut relay_buf) {
+                Ok(n) => {
+                    // No receivers is fine: nobody is watching.
+                    let _ = shared.room(relay.room).send(Arc::from(&relay_buf[..n]));
+                }
+                Err(e) => warn!(%peer, error = %e, "chat line too long to relay"),
+            },
+            Ok(None) => {}
+            Err(e) => {
+                warn!(%peer, error = %e, "protocol error: dropping client");
+                break;
+            }
+        }
+    }
+    let used = input.len() - frames.remainder().len();
+    input.drain(..used);
+    if input.is_empty() {
+        // Idle connections keep no buffer.
+        *input = Vec::new();
+    }
+}
+
+async fn send(
+    wire: &mut Wire,
+    out: &mut Vec<u8>,
+    limit: Duration,
+    session: &mut ServerSession,
+    names: &mut LazyNames<'_>,
+    peer: SocketAddr,
+) {
+    match tokio::time::timeout(limit, wire.write(out)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "write failed");
+            session.close(names);
+        }
+        Err(_) => {
+            warn!(%peer, nickname = session.nickname(), "slow consumer dropped: write stalled");
+            session.close(names);
+        }
+    }
+    *out = Vec::new();
+}
+
+async fn recv(
+    feed: &mut Option<broadcast::Receiver<Batch>>,
+) -> Result<Batch, broadcast::error::RecvError> {
+    match feed {
+        Some(feed) => feed.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Broadcasts `rate` simulated messages per second to `room`, in batches
+/// every 10 ms.
+async fn simulate(shared: Arc<Shared>, room: u64, rate: f64, mut shutdown: watch::Receiver<bool>) {
+    let sender = shared.room(room);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let mut generator = sim::Room::new(room, seed);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let start = tokio::time::Instant::now();
+    let mut sent = 0u64;
+    let mut frame = vec![0u8; 4096];
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stopped(&mut shutdown) => return,
+        }
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        while sent < due {
+            match generator.next_frame(now_ms, &mut frame) {
+                Ok(n) => batch.extend_from_slice(&frame[..n]),
+                Err(e) => warn!(error = %e, "simulated message did not fit"),
+            }
+            sent += 1;
+        }
+        if !batch.is_empty() {
+            let _ = sender.send(Arc::from(batch.as_slice()));
+            batch.clear();
+        }
+    }
+}
