@@ -328,18 +328,7 @@ async fn serve_client(
             )
             .await;
         }
-        while let Some(event) = session.poll_event() {
-            match event {
-                ServerEvent::Joined { room } => {
-                    feed = Some(shared.room(room).subscribe());
-                    debug!(%peer, room, nickname = session.nickname(), "joined");
-                }
-                ServerEvent::Closed(reason) => {
-                    info!(%peer, nickname = session.nickname(), %reason, "session closed");
-                }
-                other => debug!(%peer, ?other, "event"),
-            }
-        }
+        drain_events(&mut session, shared, &mut feed, peer);
         if session.is_closed() {
             wire.shutdown().await;
             return Ok(());
@@ -351,7 +340,7 @@ async fn serve_client(
                     session.close(&mut names);
                     continue;
                 }
-                handle_input(&mut input, &mut session, &mut names, shared, peer);
+                handle_input(&mut input, &mut session, &mut names, &mut feed, shared, peer);
             }
             batch = recv(&mut feed) => match batch {
                 Ok(batch) => {
@@ -376,12 +365,35 @@ async fn serve_client(
     }
 }
 
+/// Acts on the session's events: a client that joined gets the room's feed
+/// at once, before any later frame of the same read is handled.
+fn drain_events(
+    session: &mut ServerSession,
+    shared: &Shared,
+    feed: &mut Option<broadcast::Receiver<Batch>>,
+    peer: SocketAddr,
+) {
+    while let Some(event) = session.poll_event() {
+        match event {
+            ServerEvent::Joined { room } => {
+                *feed = Some(shared.room(room).subscribe());
+                debug!(%peer, room, nickname = session.nickname(), "joined");
+            }
+            ServerEvent::Closed(reason) => {
+                info!(%peer, nickname = session.nickname(), %reason, "session closed");
+            }
+            other => debug!(%peer, ?other, "event"),
+        }
+    }
+}
+
 /// Hands every complete frame in `input` to the session and broadcasts the
 /// chat lines it relays; keeps a trailing partial frame for later.
 fn handle_input(
     input: &mut Vec<u8>,
     session: &mut ServerSession,
     names: &mut LazyNames<'_>,
+    feed: &mut Option<broadcast::Receiver<Batch>>,
     shared: &Shared,
     peer: SocketAddr,
 ) {
@@ -401,7 +413,9 @@ fn handle_input(
                 break;
             }
         };
-        match session.handle_frame(now, frame, names) {
+        let handled = session.handle_frame(now, frame, names);
+        drain_events(session, shared, feed, peer);
+        match handled {
             Ok(Some(relay)) => match session.encode_chat(&relay, &mut relay_buf) {
                 Ok(n) => {
                     // No receivers is fine: nobody is watching.

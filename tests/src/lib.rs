@@ -30,3 +30,134 @@ pub fn unhex(text: &str) -> Vec<u8> {
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
         .collect()
 }
+
+/// A running `douyu` process whose output lines are collected as they come.
+pub struct Proc {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn collect(
+    pipe: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Proc {
+    /// Starts `douyu` (the binary at `exe`) with `args`; logs at `debug`.
+    #[must_use]
+    pub fn spawn(exe: &str, args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(exe)
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {exe}: {e}"));
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The lines printed to stdout so far.
+    #[must_use]
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The lines printed to stderr so far.
+    #[must_use]
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits up to `limit` for a stdout line matching `want`; panics (with
+    /// both outputs) on timeout.
+    pub fn wait_stdout(&self, limit: std::time::Duration, want: impl Fn(&str) -> bool) -> String {
+        self.wait(&self.stdout, limit, want)
+    }
+
+    /// Waits up to `limit` for a stderr line matching `want`.
+    pub fn wait_stderr(&self, limit: std::time::Duration, want: impl Fn(&str) -> bool) -> String {
+        self.wait(&self.stderr, limit, want)
+    }
+
+    fn wait(
+        &self,
+        lines: &std::sync::Mutex<Vec<String>>,
+        limit: std::time::Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(line) = lines.lock().unwrap().iter().find(|l| want(l)) {
+                return line.clone();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out; stdout:\n{}\nstderr:\n{}",
+                self.stdout().join("\n"),
+                self.stderr().join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (`"INT"`, `"TERM"`) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads catch the last lines.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "process did not exit; stderr:\n{}",
+                self.stderr().join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address a `douyu serve` logged for `what` (`"TCP"` or `"WebSocket"`).
+#[must_use]
+pub fn served_addr(server: &Proc, what: &str) -> String {
+    let prefix = format!("serving {what}");
+    let line = server.wait_stderr(std::time::Duration::from_secs(10), |l| l.contains(&prefix));
+    let at = line.find("addr=").expect("address in log line") + 5;
+    line[at..].split_whitespace().next().unwrap().to_string()
+}

@@ -1,0 +1,364 @@
+//! The command line: `douyu demo | watch | serve | say | decode`.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::decode;
+use crate::render::{Format, Renderer};
+use crate::server::{BoundServer, ServerOptions};
+use crate::watch::{Clock, WatchOptions, say, stopped, watch_room};
+use crate::wire::Endpoint;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+use tracing::info;
+
+/// Watch, serve and decode Douyu (斗鱼) danmaku: chat, gifts and room events.
+///
+/// Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug); data to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "douyu", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a local server with a simulated busy room and watch it: no network needed.
+    Demo {
+        /// Simulated messages per second.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Watch one or more rooms, printing their messages until Ctrl-C.
+    Watch {
+        /// Room ids.
+        #[arg(required = true)]
+        rooms: Vec<u64>,
+        /// Server: tcp://host:port, ws://… or wss://… (WebSocket uses the web login).
+        #[arg(long, default_value = "tcp://danmuproxy.douyu.com:8601")]
+        server: String,
+        /// Nickname to log in with (the server picks one if omitted).
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds between heartbeats; the link counts as dead after two.
+        #[arg(long, default_value_t = 45.0)]
+        heartbeat: f64,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Serve rooms to clients over TCP and/or WebSocket.
+    Serve {
+        /// Address for raw TCP clients.
+        #[arg(long, default_value = "127.0.0.1:8601")]
+        tcp: Option<SocketAddr>,
+        /// Address for WebSocket clients (off unless given).
+        #[arg(long)]
+        ws: Option<SocketAddr>,
+        /// Generate this many messages per second in --room.
+        #[arg(long, requires = "room")]
+        simulate: Option<f64>,
+        /// Room for --simulate.
+        #[arg(long)]
+        room: Option<u64>,
+        /// Most clients at once.
+        #[arg(long, default_value_t = 20_000)]
+        max_connections: usize,
+        /// Largest frame accepted from a client, in bytes.
+        #[arg(long, default_value_t = 16 * 1024)]
+        max_frame: usize,
+        /// Seconds of silence after which a client is dropped.
+        #[arg(long, default_value_t = 90.0)]
+        heartbeat_window: f64,
+        /// Broadcast batches a client may fall behind before it is dropped.
+        #[arg(long, default_value_t = 1024)]
+        queue: usize,
+        /// Seconds a write to one client may stall before it is dropped.
+        #[arg(long, default_value_t = 10.0)]
+        send_timeout: f64,
+    },
+    /// Log in to a room, send one chat line, and log out.
+    Say {
+        /// Room id.
+        room: u64,
+        /// The line to send.
+        text: String,
+        /// Server URL (tcp://, ws:// or wss://).
+        #[arg(long)]
+        server: String,
+        /// Nickname to log in with.
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds to wait for the line to come back as a broadcast.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
+    /// Decode a capture of raw frames into JSON lines (exit 1 if any frame is bad).
+    Decode(DecodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Only these message types (comma-separated, e.g. chatmsg,dgb).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+}
+
+impl OutputArgs {
+    fn renderer(&self) -> Renderer {
+        let only = self
+            .only
+            .as_ref()
+            .map(|types| types.iter().cloned().collect::<HashSet<_>>());
+        Renderer::new(self.format, std::io::stdout().is_terminal(), only)
+    }
+}
+
+#[derive(Debug, Args)]
+struct DecodeArgs {
+    /// Capture file, or - for stdin.
+    #[arg(default_value = "-")]
+    file: PathBuf,
+    /// The input is hex text rather than raw bytes.
+    #[arg(long)]
+    hex: bool,
+    /// Print only the total and the count per message type.
+    #[arg(long)]
+    summary: bool,
+    /// Largest frame accepted, in bytes; larger ones are reported and skipped.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_frame: usize,
+}
+
+fn secs(value: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).with_context(|| format!("bad {what}: {value}"))
+}
+
+/// A channel that turns true on Ctrl-C or SIGTERM.
+fn stop_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(term) => term.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("interrupted: shutting down"),
+            _ = terminated => info!("terminated: shutting down"),
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+fn watch_options(
+    endpoint: Endpoint,
+    renderer: Renderer,
+    name: Option<String>,
+    heartbeat: Duration,
+) -> WatchOptions {
+    WatchOptions {
+        endpoint,
+        renderer,
+        username: name,
+        heartbeat,
+        connect_timeout: Duration::from_secs(10),
+        initial_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(60),
+    }
+}
+
+async fn watch_rooms(
+    rooms: Vec<u64>,
+    options: WatchOptions,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let clock = Clock::start();
+    let mut tasks = tokio::task::JoinSet::new();
+    for room in rooms {
+        tasks.spawn(watch_room(room, options.clone(), clock, stop.clone()));
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("watch task panicked")??;
+    }
+    Ok(())
+}
+
+async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::Result<()> {
+    const ROOM: u64 = 9999;
+    let options = ServerOptions {
+        tcp: Some("127.0.0.1:0".parse()?),
+        simulate: Some((ROOM, rate)),
+        ..ServerOptions::default()
+    };
+    let server = BoundServer::bind(options).await?;
+    let addr = server.tcp_addr().context("no server address")?;
+    let (server_stop_tx, server_stop) = watch::channel(false);
+    let server = tokio::spawn(server.run(server_stop));
+    let stop = stop_on_signals();
+    let stop = match duration {
+        Some(seconds) => {
+            let limit = secs(seconds, "--duration")?;
+            let (tx, rx) = watch::channel(false);
+            let mut signals = stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(limit) => {}
+                    () = stopped(&mut signals) => {}
+                }
+                let _ = tx.send(true);
+            });
+            rx
+        }
+        None => stop,
+    };
+    info!(%addr, room = ROOM, rate, "demo server started; watching");
+    let endpoint = Endpoint::Tcp(addr.to_string());
+    let options = watch_options(endpoint, output.renderer(), None, Duration::from_secs(45));
+    let watched = watch_rooms(vec![ROOM], options, stop).await;
+    let _ = server_stop_tx.send(true);
+    server.await.context("server task")??;
+    watched
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo {
+            rate,
+            duration,
+            output,
+        } => demo(rate, duration, &output).await?,
+        Command::Watch {
+            rooms,
+            server,
+            name,
+            heartbeat,
+            output,
+        } => {
+            let endpoint = Endpoint::parse(&server)?;
+            let options = watch_options(
+                endpoint,
+                output.renderer(),
+                name,
+                secs(heartbeat, "--heartbeat")?,
+            );
+            watch_rooms(rooms, options, stop_on_signals()).await?;
+        }
+        Command::Serve {
+            tcp,
+            ws,
+            simulate,
+            room,
+            max_connections,
+            max_frame,
+            heartbeat_window,
+            queue,
+            send_timeout,
+        } => {
+            let options = ServerOptions {
+                tcp,
+                ws,
+                max_connections,
+                max_frame,
+                heartbeat_window: secs(heartbeat_window, "--heartbeat-window")?,
+                queue,
+                send_timeout: secs(send_timeout, "--send-timeout")?,
+                simulate: simulate.zip(room).map(|(rate, room)| (room, rate)),
+            };
+            let server = BoundServer::bind(options).await?;
+            server.run(stop_on_signals()).await?;
+        }
+        Command::Say {
+            room,
+            text,
+            server,
+            name,
+            timeout,
+        } => {
+            say(
+                &Endpoint::parse(&server)?,
+                room,
+                &text,
+                name,
+                secs(timeout, "--timeout")?,
+            )
+            .await?;
+        }
+        Command::Decode(args) => return decode_command(&args),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decode_command(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
+    let mut raw = Vec::new();
+    if args.file.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut raw)
+            .context("reading stdin")?;
+    } else {
+        raw = std::fs::read(&args.file)
+            .with_context(|| format!("reading {}", args.file.display()))?;
+    }
+    let bytes = if args.hex {
+        decode::parse_hex(&raw)?
+    } else {
+        raw
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let clean = if args.summary {
+        decode::summarize(&bytes, args.max_frame, &mut out)?
+    } else {
+        decode::decode_lines(&bytes, args.max_frame, &mut out)?
+    };
+    std::io::Write::flush(&mut out)?;
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Parses the arguments, runs the command, and gives the exit status:
+/// 0 success, 1 a `decode` that met bad frames, 2 an error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
