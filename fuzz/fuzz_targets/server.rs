@@ -1,0 +1,117 @@
+//! Arbitrary client bytes and time steps into a server session: it never
+//! panics, and everything it transmits (replies and relayed chat) is a valid
+//! server frame.
+//!
+//! Input: byte 0 sets the piece size, byte 1 the time step between pieces;
+//! the rest is what the client sends.
+#![no_main]
+
+use douyu_core::frame::{Frame, MessageType, Status};
+use douyu_core::message::ServerMessage;
+use douyu_core::session::{Instant, Registry, ServerConfig, ServerSession};
+use douyu_core::stream::Decoder;
+use libfuzzer_sys::fuzz_target;
+
+/// A registry with one nickname already taken in every room.
+#[derive(Default)]
+struct Names {
+    taken: Vec<(u64, String)>,
+    uid: u64,
+}
+
+impl Registry for Names {
+    fn claim(&mut self, room: u64, name: &str) -> bool {
+        if name == "taken" || self.taken.iter().any(|(r, n)| *r == room && n == name) {
+            return false;
+        }
+        self.taken.push((room, name.to_string()));
+        true
+    }
+    fn release(&mut self, room: u64, name: &str) {
+        let before = self.taken.len();
+        self.taken.retain(|(r, n)| !(*r == room && n == name));
+        assert_eq!(
+            before,
+            self.taken.len() + 1,
+            "released a name never claimed"
+        );
+    }
+    fn next_uid(&mut self) -> u64 {
+        self.uid += 1;
+        self.uid
+    }
+}
+
+fn check_frame(bytes: &[u8]) {
+    let Ok(Status::Complete((frame, used))) = Frame::decode(bytes) else {
+        panic!("bad frame out")
+    };
+    assert_eq!(used, bytes.len());
+    assert_eq!(frame.message_type, MessageType::ServerToClient);
+    ServerMessage::parse(frame.body).expect("server body reads back");
+}
+
+fn check_transmit(session: &mut ServerSession) {
+    let mut out = [0u8; 512];
+    while let Some(n) = session
+        .poll_transmit(&mut out)
+        .expect("replies fit 512 bytes")
+    {
+        check_frame(&out[..n]);
+    }
+    while session.poll_event().is_some() {}
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [piece, step, rest @ ..] = data else {
+        return;
+    };
+    let piece = usize::from(*piece).max(1);
+    let step = u64::from(*step) * 1000;
+    let mut names = Names::default();
+    let mut now = 0;
+    let mut session = ServerSession::new(ServerConfig::default(), Instant::from_millis(now));
+    let mut buf = [0u8; 300];
+    let mut decoder = Decoder::new(&mut buf);
+    let mut relay = [0u8; 1024];
+    'input: for chunk in rest.chunks(piece) {
+        let mut chunk = chunk;
+        while !chunk.is_empty() {
+            let taken = decoder.feed(chunk);
+            chunk = &chunk[taken..];
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some(frame)) => {
+                        if let Ok(Some(line)) =
+                            session.handle_frame(Instant::from_millis(now), frame, &mut names)
+                        {
+                            let n = session
+                                .encode_chat(&line, &mut relay)
+                                .expect("a relay fits 1 KiB");
+                            check_frame(&relay[..n]);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        session.handle_stream_error(e, &mut names);
+                        break 'input;
+                    }
+                }
+                check_transmit(&mut session);
+            }
+            if taken == 0 {
+                break;
+            }
+        }
+        now += step;
+        session.handle_timeout(Instant::from_millis(now), &mut names);
+        check_transmit(&mut session);
+    }
+    check_transmit(&mut session);
+    if session.is_closed() {
+        assert!(
+            names.taken.is_empty(),
+            "a closed session must release its name"
+        );
+    }
+});

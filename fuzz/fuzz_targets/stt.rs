@@ -1,0 +1,85 @@
+//! STT on arbitrary bodies: pairs, lookups, unescaping (into a buffer and as
+//! pieces) and nested list/map access at any depth never panic and agree
+//! with each other; a well-formed body re-escapes to itself.
+#![no_main]
+
+use douyu_core::message::{ClientMessage, ServerMessage};
+use douyu_core::stt::{List, Map, Text, Writer};
+use libfuzzer_sys::fuzz_target;
+
+/// How deep to follow values: a plain string read as a list is a list of
+/// itself, so depth must be bounded by something other than the input.
+const MAX_DEPTH: u32 = 4;
+
+fn check_text(text: Text<'_>, level: u32) {
+    let pieces: String = text.pieces().collect();
+    assert_eq!(text.to_string(), pieces);
+    assert_eq!(text.unescaped_len(), pieces.len());
+    assert!(text == pieces.as_str());
+    let mut buf = vec![0u8; pieces.len()];
+    assert_eq!(text.unescape_into(&mut buf), Ok(pieces.as_str()));
+    if !pieces.is_empty() {
+        assert!(text.unescape_into(&mut buf[1..]).is_err());
+    }
+    if let Some(plain) = text.as_plain() {
+        assert_eq!(plain, pieces);
+    }
+    if level < MAX_DEPTH {
+        check_map(text.as_map(), level + 1);
+        check_list(text.as_list(), level + 1);
+    }
+}
+
+fn check_map(map: Map<'_>, level: u32) {
+    let mut first = None;
+    for pair in map.pairs() {
+        let Ok((key, value)) = pair else { break };
+        first.get_or_insert((key, value));
+        check_text(key, level);
+        check_text(value, level);
+    }
+    if let Some((key, value)) = first {
+        // The first pair with a key is what a lookup returns.
+        let key = key.to_string();
+        let found = map.get(&key).expect("the first pair was fine");
+        assert_eq!(found.map(|v| v.raw()), Some(value.raw()));
+    }
+}
+
+fn check_list(list: List<'_>, level: u32) {
+    for item in list.items() {
+        let Ok(item) = item else { break };
+        check_text(item, level);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(body) = std::str::from_utf8(data) else {
+        return;
+    };
+    let map = Map::new(body);
+    check_map(map, 0);
+    check_list(List::new(body), 0);
+    let _ = (ServerMessage::parse(body), ClientMessage::parse(body));
+    // Well-formed: unescape every key and value, write them again. (Frame
+    // bodies never hold NUL, which the writer refuses.)
+    if body.contains('\0') {
+        return;
+    }
+    let Ok(pairs) = map.pairs().collect::<Result<Vec<_>, _>>() else {
+        return;
+    };
+    let mut buf = vec![0u8; body.len() + 1];
+    let mut writer = Writer::new(&mut buf);
+    let mut m = writer.map();
+    for (key, value) in pairs {
+        m.pair(&key.to_string(), &value.to_string())
+            .expect("fits: same escapes as the input");
+    }
+    let expected = if body.is_empty() || body.ends_with('/') {
+        body.to_string()
+    } else {
+        format!("{body}/")
+    };
+    assert_eq!(writer.as_bytes(), expected.as_bytes());
+});
