@@ -324,8 +324,9 @@ impl<'a> Frame<'a> {
         if let Some(offset) = memchr::memchr(0, body) {
             return Err(FrameError::NulInBody { offset });
         }
-        let body = core::str::from_utf8(body).map_err(|e| FrameError::InvalidUtf8 {
-            valid_up_to: e.valid_up_to(),
+        // The fast check says only yes or no; the standard one finds where.
+        let body = simdutf8::basic::from_utf8(body).map_err(|_| FrameError::InvalidUtf8 {
+            valid_up_to: core::str::from_utf8(body).map_or_else(|e| e.valid_up_to(), str::len),
         })?;
         Ok(Self {
             message_type: header.message_type,

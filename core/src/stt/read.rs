@@ -2,10 +2,8 @@
 
 use core::fmt;
 
-use memchr::memchr;
-
 use super::SttError;
-use super::scan::{Found, Mark, count_a, next_mark};
+use super::scan::{Found, Mark, Scanner, count_a, find_any};
 
 /// An STT map (a message, or a nested map value), read in place.
 ///
@@ -47,12 +45,13 @@ impl<'a> Map<'a> {
     /// A malformed pair yields one error, after which the iterator ends: the
     /// pairs before it are not lost.
     #[must_use]
-    pub const fn pairs(&self) -> Pairs<'a> {
+    pub fn pairs(&self) -> Pairs<'a> {
         Pairs {
             raw: self.raw,
             depth: self.depth,
             base: self.base,
             pos: 0,
+            scanner: Scanner::new(self.raw.as_bytes(), self.depth, self.base),
         }
     }
 
@@ -94,6 +93,7 @@ pub struct Pairs<'a> {
     depth: u32,
     base: usize,
     pos: usize,
+    scanner: Scanner<'a>,
 }
 
 impl<'a> Pairs<'a> {
@@ -113,7 +113,7 @@ impl<'a> Iterator for Pairs<'a> {
         if start >= bytes.len() {
             return None;
         }
-        let sep = match next_mark(bytes, start, self.depth, self.base) {
+        let sep = match self.scanner.next_mark() {
             Ok(Some(
                 found @ Found {
                     mark: Mark::KeyValue,
@@ -127,7 +127,7 @@ impl<'a> Iterator for Pairs<'a> {
             Err(e) => return self.fail(e),
         };
         let value_start = sep.after;
-        let (value_end, next) = match next_mark(bytes, value_start, self.depth, self.base) {
+        let (value_end, next) = match self.scanner.next_mark() {
             Ok(Some(Found {
                 mark: Mark::End,
                 at,
@@ -190,12 +190,13 @@ impl<'a> List<'a> {
     /// The items in order, still escaped. A malformed item yields one error
     /// and ends the iteration.
     #[must_use]
-    pub const fn items(&self) -> Items<'a> {
+    pub fn items(&self) -> Items<'a> {
         Items {
             raw: self.raw,
             depth: self.depth,
             base: self.base,
             pos: 0,
+            scanner: Scanner::new(self.raw.as_bytes(), self.depth, self.base),
         }
     }
 
@@ -212,6 +213,7 @@ pub struct Items<'a> {
     depth: u32,
     base: usize,
     pos: usize,
+    scanner: Scanner<'a>,
 }
 
 impl<'a> Iterator for Items<'a> {
@@ -223,7 +225,7 @@ impl<'a> Iterator for Items<'a> {
         if start >= bytes.len() {
             return None;
         }
-        let (end, next) = match next_mark(bytes, start, self.depth, self.base) {
+        let (end, next) = match self.scanner.next_mark() {
             Ok(Some(Found {
                 mark: Mark::End,
                 at,
@@ -298,7 +300,7 @@ impl<'a> Text<'a> {
     /// from the body with no copy.
     #[must_use]
     pub fn as_plain(&self) -> Option<&'a str> {
-        memchr(b'@', self.raw.as_bytes())
+        find_any(self.raw.as_bytes(), [b'@'])
             .is_none()
             .then_some(self.raw)
     }
@@ -379,7 +381,7 @@ impl<'a> Text<'a> {
 
 impl PartialEq<str> for Text<'_> {
     fn eq(&self, other: &str) -> bool {
-        if self.raw.len() == other.len() && memchr(b'@', other.as_bytes()).is_none() {
+        if self.raw.len() == other.len() && find_any(other.as_bytes(), [b'@']).is_none() {
             // Unescaping only shortens, so equal lengths mean no escapes.
             return self.raw == other;
         }
@@ -422,7 +424,7 @@ impl<'a> Iterator for Pieces<'a> {
             return None;
         }
         let bytes = self.rest.as_bytes();
-        match memchr(b'@', bytes) {
+        match find_any(bytes, [b'@']) {
             None => Some(core::mem::take(&mut self.rest)),
             Some(0) => {
                 let run = count_a(&bytes[1..]);

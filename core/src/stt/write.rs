@@ -2,8 +2,7 @@
 
 use core::fmt;
 
-use memchr::memchr3_iter;
-
+use super::scan::find_any;
 use super::{SttError, Text};
 
 /// A fixed output buffer for STT text.
@@ -117,7 +116,8 @@ impl<'b> Writer<'b> {
     fn put_text(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
         let bytes = text.as_bytes();
         let mut start = 0;
-        for i in memchr3_iter(b'@', b'/', 0, bytes) {
+        while let Some(found) = find_any(&bytes[start..], [b'@', b'/', 0]) {
+            let i = start + found;
             self.put(&bytes[start..i])?;
             match bytes[i] {
                 b'@' => self.put_escape(depth + 1, None)?,
