@@ -6,7 +6,11 @@ cd "$(dirname "$0")"
 rustup target add thumbv7em-none-eabihf >/dev/null
 cargo build --release --locked
 elf=target/thumbv7em-none-eabihf/release/douyu-embedded-example
-section() { readelf -S -W "$elf" | awk -v name="$1" '$2 == name { print strtonum("0x" $6) }'; }
+section() {
+  local hex
+  hex=$(readelf -S -W "$elf" | awk -v name="$1" '{ for (i = 1; i < NF; i++) if ($i == name) print $(i + 4) }')
+  echo $(( 16#${hex:-0} ))
+}
 text=$(section .text); rodata=$(section .rodata); data=$(section .data); bss=$(section .bss)
 echo "flash: .text ${text} B, .rodata ${rodata} B"
 echo "static RAM: .data ${data:-0} B + .bss ${bss} B (of which 2048 B receive buffer, 256 B transmit buffer)"
