@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::decode;
 use crate::render::{Format, Renderer};
-use crate::server::{BoundServer, ServerOptions};
+use crate::server::{BoundServer, ServerOptions, Simulation};
 use crate::watch::{Clock, WatchOptions, say, stopped, watch_room};
 use crate::wire::Endpoint;
 use anyhow::Context;
@@ -71,6 +71,10 @@ enum Command {
         /// Room for --simulate.
         #[arg(long)]
         room: Option<u64>,
+        /// Simulate only chat lines carrying their scheduled send time in
+        /// microseconds (for measuring latency under load).
+        #[arg(long, requires = "simulate")]
+        probe: bool,
         /// Most clients at once.
         #[arg(long, default_value_t = 20_000)]
         max_connections: usize,
@@ -205,7 +209,11 @@ async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::
     const ROOM: u64 = 9999;
     let options = ServerOptions {
         tcp: Some("127.0.0.1:0".parse()?),
-        simulate: Some((ROOM, rate)),
+        simulate: Some(Simulation {
+            room: ROOM,
+            rate,
+            probe: false,
+        }),
         ..ServerOptions::default()
     };
     let server = BoundServer::bind(options).await?;
@@ -266,6 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ws,
             simulate,
             room,
+            probe,
             max_connections,
             max_frame,
             heartbeat_window,
@@ -280,8 +289,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 heartbeat_window: secs(heartbeat_window, "--heartbeat-window")?,
                 queue,
                 send_timeout: secs(send_timeout, "--send-timeout")?,
-                simulate: simulate.zip(room).map(|(rate, room)| (room, rate)),
+                simulate: simulate
+                    .zip(room)
+                    .map(|(rate, room)| Simulation { room, rate, probe }),
             };
+            // Each client is a descriptor: allow as many as the hard limit does.
+            match rlimit::increase_nofile_limit(u64::MAX) {
+                Ok(limit) => info!(limit, "open files limit"),
+                Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+            }
             let server = BoundServer::bind(options).await?;
             server.run(stop_on_signals()).await?;
         }

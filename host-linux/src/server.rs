@@ -50,8 +50,8 @@ pub struct ServerOptions {
     pub queue: usize,
     /// Longest a write to one client may take before it is dropped.
     pub send_timeout: Duration,
-    /// Generate traffic: `(room, messages per second)`.
-    pub simulate: Option<(u64, f64)>,
+    /// Generate traffic in a room.
+    pub simulate: Option<Simulation>,
 }
 
 impl Default for ServerOptions {
@@ -67,6 +67,19 @@ impl Default for ServerOptions {
             simulate: None,
         }
     }
+}
+
+/// Simulated traffic for `serve --simulate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Simulation {
+    /// The room to broadcast to.
+    pub room: u64,
+    /// Messages per second.
+    pub rate: f64,
+    /// Send only `chatmsg`s whose text is the message's scheduled send time
+    /// (microseconds since the Unix epoch), so that a load generator can
+    /// measure the server's lag as latency.
+    pub probe: bool,
 }
 
 /// Nicknames per room and user ids: what the core sessions ask of the host.
@@ -215,9 +228,9 @@ impl BoundServer {
                 shutdown.clone(),
             ));
         }
-        if let Some((room, rate)) = self.shared.options.simulate {
-            info!(room, rate, "simulating a busy room");
-            tasks.spawn(simulate(self.shared.clone(), room, rate, shutdown.clone()));
+        if let Some(simulation) = self.shared.options.simulate {
+            info!(?simulation, "simulating a busy room");
+            tasks.spawn(simulate(self.shared.clone(), simulation, shutdown.clone()));
         }
         while let Some(done) = tasks.join_next().await {
             done.context("server task panicked")?;
@@ -279,7 +292,8 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let wire = if websocket {
-        match tokio::time::timeout(Duration::from_secs(10), Wire::accept_ws(stream)).await {
+        match tokio::time::timeout(Duration::from_secs(10), Box::pin(Wire::accept_ws(stream))).await
+        {
             Ok(Ok(wire)) => wire,
             Ok(Err(e)) => return debug!(%peer, error = format!("{e:#}"), "handshake failed"),
             Err(_) => return debug!(%peer, "handshake timed out"),
@@ -311,26 +325,26 @@ async fn serve_client(
     let mut session = ServerSession::new(config, clock.now());
     let mut input = Vec::new();
     let mut out = Vec::new();
-    let mut reply = [0u8; 512];
     let mut feed: Option<broadcast::Receiver<Batch>> = None;
+    // Futures that only live while busy are boxed, so that an idle
+    // connection's task stays small: its size is that of its largest state.
     loop {
-        while let Some(n) = session.poll_transmit(&mut reply)? {
-            out.extend_from_slice(&reply[..n]);
-        }
+        take_replies(&mut session, &mut out)?;
         if !out.is_empty() {
-            send(
+            let limit = options.send_timeout;
+            Box::pin(send(
                 &mut wire,
                 &mut out,
-                options.send_timeout,
+                limit,
                 &mut session,
                 &mut names,
                 peer,
-            )
+            ))
             .await;
         }
         drain_events(&mut session, shared, &mut feed, peer);
         if session.is_closed() {
-            wire.shutdown().await;
+            Box::pin(wire.shutdown()).await;
             return Ok(());
         }
         let deadline = session.poll_timeout().map(|at| clock.to_tokio(at));
@@ -363,6 +377,15 @@ async fn serve_client(
             () = stopped(&mut shutdown) => session.close(&mut names),
         }
     }
+}
+
+/// Appends the session's pending replies to `out`.
+fn take_replies(session: &mut ServerSession, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let mut reply = [0u8; 512];
+    while let Some(n) = session.poll_transmit(&mut reply)? {
+        out.extend_from_slice(&reply[..n]);
+    }
+    Ok(())
 }
 
 /// Acts on the session's events: a client that joined gets the room's feed
@@ -476,17 +499,24 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Broadcasts `rate` simulated messages per second to `room`, in batches
-/// every 10 ms.
-async fn simulate(shared: Arc<Shared>, room: u64, rate: f64, mut shutdown: watch::Receiver<bool>) {
+/// Broadcasts simulated messages at the configured rate, in a batch every
+/// tick (5 ms when probing latency, 10 ms otherwise).
+async fn simulate(
+    shared: Arc<Shared>,
+    simulation: Simulation,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Simulation { room, rate, probe } = simulation;
     let sender = shared.room(room);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    let mut generator = sim::Room::new(room, seed);
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    };
+    let mut generator = sim::Room::new(room, wall().as_nanos() as u64);
+    let mut tick = tokio::time::interval(Duration::from_millis(if probe { 5 } else { 10 }));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let start = tokio::time::Instant::now();
+    let (start, start_wall) = (tokio::time::Instant::now(), wall());
     let mut sent = 0u64;
     let mut frame = vec![0u8; 4096];
     let mut batch = Vec::new();
@@ -496,11 +526,15 @@ async fn simulate(shared: Arc<Shared>, room: u64, rate: f64, mut shutdown: watch
             () = stopped(&mut shutdown) => return,
         }
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_ms = wall().as_millis() as u64;
         while sent < due {
-            match generator.next_frame(now_ms, &mut frame) {
+            let written = if probe {
+                let scheduled = start_wall + Duration::from_secs_f64(sent as f64 / rate);
+                generator.chat_frame(now_ms, &scheduled.as_micros().to_string(), &mut frame)
+            } else {
+                generator.next_frame(now_ms, &mut frame)
+            };
+            match written {
                 Ok(n) => batch.extend_from_slice(&frame[..n]),
                 Err(e) => warn!(error = %e, "simulated message did not fit"),
             }

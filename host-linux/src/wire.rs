@@ -124,10 +124,16 @@ impl Wire {
         match self {
             Self::Tcp(stream) => loop {
                 stream.readable().await?;
-                buf.reserve(4096);
-                match stream.try_read_buf(buf) {
+                // Read on the stack and keep only what arrived: a heap
+                // buffer sized for the largest read would stay with every
+                // connection (malloc keeps what it was given).
+                let mut chunk = [0u8; 4096];
+                match stream.try_read(&mut chunk) {
                     Ok(0) => return Ok(false),
-                    Ok(_) => return Ok(true),
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        return Ok(true);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
                 }
