@@ -326,6 +326,12 @@ async fn serve_client(
     let mut input = Vec::new();
     let mut out = Vec::new();
     let mut feed: Option<broadcast::Receiver<Batch>> = None;
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut armed = None;
+    let shutdown_signal = stopped(&mut shutdown);
+    tokio::pin!(shutdown_signal);
+    let mut shutting_down = false;
     // Futures that only live while busy are boxed, so that an idle
     // connection's task stays small: its size is that of its largest state.
     loop {
@@ -347,7 +353,16 @@ async fn serve_client(
             Box::pin(wire.shutdown()).await;
             return Ok(());
         }
+        // Re-arm the timer only when the deadline moves: registering a timer
+        // (or a shutdown waiter) on every wake-up costs each of thousands of
+        // clients a trip through a shared lock.
         let deadline = session.poll_timeout().map(|at| clock.to_tokio(at));
+        if deadline != armed {
+            if let Some(at) = deadline {
+                timer.as_mut().reset(at);
+            }
+            armed = deadline;
+        }
         tokio::select! {
             more = wire.read(&mut input) => {
                 if !more.unwrap_or(false) {
@@ -373,8 +388,11 @@ async fn serve_client(
                 }
                 Err(broadcast::error::RecvError::Closed) => feed = None,
             },
-            () = sleep_until(deadline) => session.handle_timeout(clock.now(), &mut names),
-            () = stopped(&mut shutdown) => session.close(&mut names),
+            () = &mut timer, if armed.is_some() => session.handle_timeout(clock.now(), &mut names),
+            () = &mut shutdown_signal, if !shutting_down => {
+                shutting_down = true;
+                session.close(&mut names);
+            }
         }
     }
 }
@@ -488,13 +506,6 @@ async fn recv(
 ) -> Result<Batch, broadcast::error::RecvError> {
     match feed {
         Some(feed) => feed.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
