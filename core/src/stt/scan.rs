@@ -47,6 +47,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The next mark, checking every `@` before it.
+    #[inline]
     pub(crate) fn next_mark(&mut self) -> Result<Option<Found>, SttError> {
         let depth = u64::from(self.depth);
         while let Some(at) = self.specials.next() {
@@ -61,6 +62,24 @@ impl<'a> Scanner<'a> {
                     }));
                 }
                 continue;
+            }
+            if depth == 0 {
+                // Unnested text, the common case: one byte decides.
+                match self.raw.get(at + 1) {
+                    Some(b'=') => {
+                        return Ok(Some(Found {
+                            mark: Mark::KeyValue,
+                            at,
+                            after: at + 2,
+                        }));
+                    }
+                    Some(b'A' | b'S') => continue,
+                    _ => {
+                        return Err(SttError::BadEscape {
+                            offset: self.base + at,
+                        });
+                    }
+                }
             }
             let run = count_a(&self.raw[at + 1..]);
             let next = at + 1 + run;
@@ -117,6 +136,7 @@ impl<'a> Specials<'a> {
         }
     }
 
+    #[inline]
     fn next(&mut self) -> Option<usize> {
         while self.mask == 0 {
             self.block += 64;

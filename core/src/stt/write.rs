@@ -82,6 +82,7 @@ impl<'b> Writer<'b> {
         }
     }
 
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), SttError> {
         let end = self.len + bytes.len();
         let full = self.full();
@@ -95,6 +96,14 @@ impl<'b> Writer<'b> {
 
     /// `@`, `count` × `A`, then `last` (if any), as one all-or-nothing write.
     fn put_escape(&mut self, count: u32, last: Option<u8>) -> Result<(), SttError> {
+        // The unnested forms (`@=`, `@S`, `@A`, `/`-less) are nearly all
+        // that real messages need: write them as constants.
+        match (count, last) {
+            (0, Some(byte)) => return self.put(&[b'@', byte]),
+            (1, None) => return self.put(b"@A"),
+            (1, Some(byte)) => return self.put(&[b'@', b'A', byte]),
+            _ => {}
+        }
         let total = 1 + count as usize + usize::from(last.is_some());
         let end = self.len + total;
         let full = self.full();
