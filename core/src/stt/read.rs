@@ -379,6 +379,13 @@ impl<'a> Text<'a> {
     }
 }
 
+impl Default for Text<'_> {
+    /// The empty text, as an absent field reads.
+    fn default() -> Self {
+        Self { raw: "", depth: 1, base: 0 }
+    }
+}
+
 impl PartialEq<str> for Text<'_> {
     fn eq(&self, other: &str) -> bool {
         if self.raw.len() == other.len() && find_any(other.as_bytes(), [b'@']).is_none() {
