@@ -12,7 +12,9 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
     // Build a server frame: nested values are escaped once more per level.
     let mut wire = [0u8; 256];
     let n = encode_with(&mut wire, MessageType::ServerToClient, |m| {
-        m.pair("type", "chatmsg")?.pair("nn", "鱼丸/@")?.pair("txt", "主播好 🐟")?;
+        m.pair("type", "chatmsg")?
+            .pair("nn", "鱼丸/@")?
+            .pair("txt", "主播好 🐟")?;
         m.list("el", |l| l.map(|e| e.pair("eid", "7").map(drop)).map(drop))?;
         Ok(())
     })?;
@@ -28,7 +30,10 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
                 let (nn, txt) = (chat.nn.unwrap_or_default(), chat.txt.unwrap_or_default());
                 println!("{nn}: {txt}");
                 for effect in chat.effects().items() {
-                    println!("  effect {}", effect?.as_map().get("eid")?.unwrap_or_default());
+                    println!(
+                        "  effect {}",
+                        effect?.as_map().get("eid")?.unwrap_or_default()
+                    );
                 }
             }
         }

@@ -240,8 +240,9 @@ impl Header {
     /// Bytes the whole frame occupies on the wire: `4 + length`.
     #[must_use]
     pub const fn frame_len(&self) -> usize {
-        // u32 + 4 always fits usize on the 32- and 64-bit targets we build for.
-        self.length as usize + 4
+        // On a 32-bit target a length near `u32::MAX` has no room for the 4;
+        // such a frame is larger than any buffer either way.
+        (self.length as usize).saturating_add(4)
     }
 
     /// Bytes of the body: `length - 9`.

@@ -433,6 +433,24 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_declared_length_is_skipped_not_trusted() {
+        let mut buf = [0u8; 64];
+        let mut d = Decoder::new(&mut buf);
+        d.feed(b"\xff\xff\xff\xff\xff\xff\xff\xff\xb2\x02\0\0rest of it");
+        let e = d.next_frame().unwrap_err();
+        assert_eq!(
+            e.error,
+            FrameError::TooLarge {
+                length: u32::MAX,
+                capacity: 64
+            }
+        );
+        assert!(!e.is_fatal());
+        assert_eq!(d.next_frame(), Ok(None));
+        assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
     fn length_mismatch_is_fatal_and_sticky() {
         let mut buf = [0u8; 64];
         let mut d = Decoder::new(&mut buf);

@@ -440,7 +440,7 @@ fn handle_input(
 ) {
     let now = shared.clock.now();
     let mut frames = Frames::new(input, shared.options.max_frame);
-    let mut relay_buf = [0u8; 4096];
+    let mut relay_buf = Vec::new();
     for (at, frame) in frames.by_ref() {
         let frame = match frame {
             Ok(frame) => frame,
@@ -457,7 +457,11 @@ fn handle_input(
         let handled = session.handle_frame(now, frame, names);
         drain_events(session, shared, feed, peer);
         match handled {
-            Ok(Some(relay)) => match session.encode_chat(&relay, &mut relay_buf) {
+            Ok(Some(relay)) => match session.encode_chat(&relay, {
+                // The broadcast carries the text plus the sender's fields.
+                relay_buf.resize(shared.options.max_frame + 1024, 0);
+                &mut relay_buf
+            }) {
                 Ok(n) => {
                     // No receivers is fine: nobody is watching.
                     let _ = shared.room(relay.room).send(Arc::from(&relay_buf[..n]));

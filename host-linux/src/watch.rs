@@ -254,7 +254,11 @@ pub async fn watch_room(
     let mut backoff = options.initial_backoff;
     loop {
         printer.joined = false;
-        match Wire::connect(&options.endpoint, options.connect_timeout).await {
+        let connected = tokio::select! {
+            connected = Wire::connect(&options.endpoint, options.connect_timeout) => connected,
+            () = stopped(&mut stop) => return Ok(()),
+        };
+        match connected {
             Ok(mut wire) => {
                 info!(room, endpoint = %options.endpoint, "connected");
                 let config = client_config(room, &options)?;

@@ -382,7 +382,11 @@ impl<'a> Text<'a> {
 impl Default for Text<'_> {
     /// The empty text, as an absent field reads.
     fn default() -> Self {
-        Self { raw: "", depth: 1, base: 0 }
+        Self {
+            raw: "",
+            depth: 1,
+            base: 0,
+        }
     }
 }
 
