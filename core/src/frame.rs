@@ -667,6 +667,22 @@ mod tests {
     }
 
     #[test]
+    fn write_to_refuses_a_bad_body_and_passes_io_errors() {
+        let bad = Frame::new(MessageType::ClientToServer, "a\0");
+        let mut sink = [0u8; 64];
+        let mut cursor: &mut [u8] = &mut sink;
+        assert_eq!(
+            bad.write_to(&mut cursor),
+            Err(WriteError::Frame(FrameError::NulInBody { offset: 1 }))
+        );
+        assert_eq!(cursor.len(), 64, "nothing written");
+        let good = Frame::new(MessageType::ClientToServer, "type@=mrkl/");
+        let mut small = [0u8; 10];
+        let mut cursor: &mut [u8] = &mut small;
+        assert!(matches!(good.write_to(&mut cursor), Err(WriteError::Io(_))));
+    }
+
+    #[test]
     fn encode_with_reports_full_buffer() {
         let mut out = [0u8; 20];
         let r = encode_with(&mut out, MessageType::ClientToServer, |m| {

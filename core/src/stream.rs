@@ -493,6 +493,48 @@ mod tests {
         assert_eq!(d.buffered(), 30);
     }
 
+    /// A reader that fails after handing out its bytes.
+    struct Failing<'a>(&'a [u8]);
+
+    impl embedded_io::ErrorType for Failing<'_> {
+        type Error = embedded_io::ErrorKind;
+    }
+
+    impl embedded_io::Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            if self.0.is_empty() {
+                return Err(embedded_io::ErrorKind::ConnectionReset);
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn blocking_reader_passes_io_and_frame_errors_up() {
+        let mut buf = [0u8; 64];
+        let mut r = FrameReader::new(Failing(MRKL), &mut buf);
+        assert!(r.next_frame().unwrap().is_some());
+        assert_eq!(
+            r.next_frame(),
+            Err(ReadError::Io(embedded_io::ErrorKind::ConnectionReset))
+        );
+        let bad = b"\x14\0\0\0\x15\0\0\0";
+        let mut r = FrameReader::new(&bad[..], &mut buf);
+        let Err(ReadError::Stream(e)) = r.next_frame() else {
+            panic!("expected a stream error")
+        };
+        assert_eq!(
+            e.error,
+            FrameError::LengthMismatch {
+                first: 20,
+                second: 21
+            }
+        );
+    }
+
     #[test]
     fn blocking_reader_reports_truncation() {
         let mut bytes = MRKL.to_vec();

@@ -488,3 +488,26 @@ fn scripted_exchange_is_complete() {
     );
     assert_eq!(log.last().unwrap(), "server: Closed(Logout)");
 }
+
+#[test]
+fn bad_fields_end_the_session() {
+    use douyu_core::frame::{Frame, MessageType};
+    use douyu_core::session::SessionError;
+    let mut rooms = Rooms::default();
+    let at = Instant::from_millis(0);
+    let login = Frame::new(MessageType::ClientToServer, "type@=loginreq/roomid@=5/");
+    for (body, field) in [
+        ("type@=joingroup/rid@=6/", "rid"),
+        ("type@=chatmsg/", "txt"),
+    ] {
+        let mut server = ServerSession::new(ServerConfig::default(), at);
+        server.handle_frame(at, login, &mut rooms).unwrap();
+        let frame = Frame::new(MessageType::ClientToServer, body);
+        assert_eq!(
+            server.handle_frame(at, frame, &mut rooms),
+            Err(SessionError::BadField { field })
+        );
+        assert!(server.is_closed());
+    }
+    assert!(rooms.names[&5].is_empty(), "both names released");
+}

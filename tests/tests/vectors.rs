@@ -247,3 +247,31 @@ fn real_streams() {
         );
     }
 }
+
+#[tokio::test]
+async fn real_streams_through_the_async_reader() {
+    use douyu_core::stream::{AsyncFrameReader, ReadError};
+    for case in read_vectors("real_streams.jsonl") {
+        let bytes = unhex(case["hex"].as_str().unwrap());
+        let mut buf = vec![0u8; 4096];
+        let mut reader = AsyncFrameReader::new(&bytes[..], &mut buf);
+        let mut bodies = Vec::new();
+        let end = loop {
+            match reader.next_frame().await {
+                Ok(Some(frame)) => bodies.push(frame.body.to_string()),
+                other => break other.map(|_| ()),
+            }
+        };
+        let want: Vec<&str> = case["complete_frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["body"].as_str().unwrap())
+            .collect();
+        assert_eq!(bodies, want);
+        match case["leftover_bytes"].as_u64().unwrap() {
+            0 => assert_eq!(end, Ok(())),
+            _ => assert!(matches!(end, Err(ReadError::Truncated { .. }))),
+        }
+    }
+}
