@@ -217,6 +217,7 @@ impl Header {
     /// returns [`Status::Incomplete`] while fewer than [`HEADER_LEN`] bytes are
     /// present. The length mismatch is reported as soon as both length fields
     /// are in, without waiting for the rest.
+    #[inline]
     pub fn parse(input: &[u8]) -> Result<Status<Self>, FrameError> {
         // The streaming number parsers fail only with `Incomplete`.
         let incomplete = Status::Incomplete { needed: HEADER_LEN };
@@ -314,6 +315,7 @@ impl<'a> Frame<'a> {
 
     /// Checks the body of a frame whose header is already parsed.
     /// `bytes` is exactly the whole frame (`header.frame_len()` bytes).
+    #[inline]
     pub(crate) fn from_parts(header: Header, bytes: &'a [u8]) -> Result<Self, FrameError> {
         let (&last, rest) = bytes
             .split_last()
