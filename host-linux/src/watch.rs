@@ -144,7 +144,8 @@ pub async fn run_session<H: Handler>(
                     let taken = client.handle_input(clock.now(), rest);
                     rest = &rest[taken..];
                     drain_events(&mut client, room, handler, &mut closed)?;
-                    if taken == 0 && !rest.is_empty() && closed.is_some() {
+                    // Nothing taken: the session is closed and reads no more.
+                    if taken == 0 {
                         break;
                     }
                 }
