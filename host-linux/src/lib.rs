@@ -7,5 +7,6 @@ pub mod cli;
 pub mod decode;
 pub mod render;
 pub mod server;
+pub mod time;
 pub mod watch;
 pub mod wire;

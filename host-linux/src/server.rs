@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::watch::{Clock, stopped};
+use crate::time::{Clock, stopped};
 use crate::wire::Wire;
 
 /// A batch of whole frames, shared by every client of a room.

@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use douyu_core::message::ServerMessage;
-use douyu_core::session::{
-    Client, ClientConfig, ClientEvent, CloseReason, Instant, Login, Nickname,
-};
+use douyu_core::session::{Client, ClientConfig, ClientEvent, CloseReason, Login, Nickname};
 use rand::Rng as _;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::render::Renderer;
+use crate::time::{Clock, stopped};
 use crate::wire::{Endpoint, Wire};
 
 /// Largest frame the client accepts (the live service's are a few KiB).
@@ -36,27 +35,6 @@ pub struct WatchOptions {
     pub initial_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
-}
-
-/// A clock for the sessions: milliseconds since the process started.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock(std::time::Instant);
-
-impl Clock {
-    /// A clock starting now.
-    pub fn start() -> Self {
-        Self(std::time::Instant::now())
-    }
-
-    /// The session instant for now.
-    pub fn now(&self) -> Instant {
-        Instant::from_millis(self.0.elapsed().as_millis() as u64)
-    }
-
-    /// The tokio instant at which the session instant `at` falls.
-    pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.0 + Duration::from_millis(at.as_millis()))
-    }
 }
 
 /// How one connection's session ended.
@@ -154,14 +132,6 @@ pub async fn run_session<H: Handler>(
             () = sleep_until(deadline) => client.handle_timeout(clock.now()),
             () = stopped(stop) => client.close(),
         }
-    }
-}
-
-/// Resolves once `stop` is true (at once if it already is).
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // An error means the sender is gone: nobody can ask to stop any more.
-    if stop.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
     }
 }
 
