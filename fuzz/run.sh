@@ -19,7 +19,8 @@ mkdir -p logs
 for target in "${targets[@]}"; do
   echo "==> fuzz $target for ${seconds}s"
   log="logs/$target.log"
-  if ! cargo +nightly fuzz run "$target" "corpus/$target" -- \
+  # -a: debug assertions on, so the invariants `unsafe` relies on are checked.
+  if ! cargo +nightly fuzz run -a "$target" "corpus/$target" -- \
       -max_total_time="$seconds" -dict=douyu.dict -print_final_stats=1 \
       -timeout=10 -rss_limit_mb=2048 -jobs="$jobs" -workers="$jobs" >"$log" 2>&1; then
     tail -n 60 "$log"

@@ -15,7 +15,7 @@
 //! # Ok::<(), douyu_core::stt::SttError>(())
 //! ```
 
-use crate::stt::{List, Map, SttError, Text};
+use crate::stt::{List, Map, Pairs, SttError, Text};
 
 /// A message from the server (frame type 690), by its `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,23 +53,24 @@ impl<'a> ServerMessage<'a> {
     /// body is an error whatever its type.
     pub fn parse(body: &'a str) -> Result<Self, SttError> {
         let map = Map::new(body);
-        let Some(kind) = map.message_type()? else {
-            map.validate()?;
+        let (kind, rest) = split_type(map)?;
+        let Some(kind) = kind else {
+            check(rest)?;
             return Ok(Self::Other(map));
         };
         Ok(match kind.raw() {
-            "loginres" => Self::LoginRes(LoginRes::from_map(map)?),
-            "chatmsg" => Self::Chat(ChatMsg::from_map(map)?),
-            "uenter" => Self::Enter(UEnter::from_map(map)?),
-            "dgb" => Self::Gift(Gift::from_map(map)?),
-            "pingreq" => Self::PingReq(PingReq::from_map(map)?),
-            "rss" => Self::StreamStatus(Rss::from_map(map)?),
-            "spbc" => Self::SiteGift(Spbc::from_map(map)?),
-            "anbc" | "rnewbc" => Self::Noble(Noble::from_map(map)?),
-            "frank" => Self::FanRank(Frank::from_map(map)?),
-            "error" => Self::Error(ErrorMsg::from_map(map)?),
+            "loginres" => Self::LoginRes(LoginRes::from_pairs(map, rest)?),
+            "chatmsg" => Self::Chat(ChatMsg::from_pairs(map, rest)?),
+            "uenter" => Self::Enter(UEnter::from_pairs(map, rest)?),
+            "dgb" => Self::Gift(Gift::from_pairs(map, rest)?),
+            "pingreq" => Self::PingReq(PingReq::from_pairs(map, rest)?),
+            "rss" => Self::StreamStatus(Rss::from_pairs(map, rest)?),
+            "spbc" => Self::SiteGift(Spbc::from_pairs(map, rest)?),
+            "anbc" | "rnewbc" => Self::Noble(Noble::from_pairs(map, rest)?),
+            "frank" => Self::FanRank(Frank::from_pairs(map, rest)?),
+            "error" => Self::Error(ErrorMsg::from_pairs(map, rest)?),
             other => {
-                map.validate()?;
+                check(rest)?;
                 if other == "mrkl" {
                     Self::Heartbeat(map)
                 } else {
@@ -98,6 +99,26 @@ impl<'a> ServerMessage<'a> {
     }
 }
 
+/// The message's `type`, and the pairs a view still has to read.
+///
+/// Every real message puts `type` first: then the pairs after it are
+/// returned, so the body is scanned once. Otherwise `type` is searched for
+/// and all pairs are returned. `type` is no field of any view.
+#[inline(always)]
+fn split_type(map: Map<'_>) -> Result<(Option<Text<'_>>, Pairs<'_>), SttError> {
+    let mut pairs = map.pairs();
+    match pairs.next() {
+        Some(Ok((key, value))) if key == "type" => Ok((Some(value), pairs)),
+        Some(Err(e)) => Err(e),
+        _ => Ok((map.message_type()?, map.pairs())),
+    }
+}
+
+/// Checks the remaining pairs of a message no view reads.
+fn check(mut rest: Pairs<'_>) -> Result<(), SttError> {
+    rest.try_for_each(|pair| pair.map(drop))
+}
+
 /// A view filled from a map in one pass; implemented by every typed view.
 trait View<'a>: Sized {
     /// The view with no field set.
@@ -107,10 +128,14 @@ trait View<'a>: Sized {
     /// Keys with escapes hold `@` or `/` and so are never field names.
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>>;
 
-    /// Checks every pair and keeps the first value of each known field.
-    fn from_map(map: Map<'a>) -> Result<Self, SttError> {
+    /// Checks every pair of `rest` (the pairs of `map` not yet read) and
+    /// keeps the first value of each known field.
+    // Inlined into `parse`, the view is built where the caller's enum
+    // holds it instead of being copied there (views are a few hundred bytes).
+    #[inline(always)]
+    fn from_pairs(map: Map<'a>, rest: Pairs<'a>) -> Result<Self, SttError> {
         let mut view = Self::empty(map);
-        for pair in map.pairs() {
+        for pair in rest {
             let (key, value) = pair?;
             if let Some(slot) = view.slot(key.raw()) {
                 slot.get_or_insert(value);
@@ -150,6 +175,7 @@ impl<'a> View<'a> for LoginRes<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "userid" => &mut self.userid,
@@ -208,6 +234,7 @@ impl<'a> View<'a> for ChatMsg<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -257,6 +284,7 @@ impl<'a> View<'a> for UEnter<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -308,6 +336,7 @@ impl<'a> View<'a> for Gift<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -344,6 +373,7 @@ impl<'a> View<'a> for PingReq<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "tick" => &mut self.tick,
@@ -378,6 +408,7 @@ impl<'a> View<'a> for Rss<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -416,6 +447,7 @@ impl<'a> View<'a> for Spbc<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "sn" => &mut self.sn,
@@ -454,6 +486,7 @@ impl<'a> View<'a> for Noble<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "uid" => &mut self.uid,
@@ -488,6 +521,7 @@ impl<'a> View<'a> for Frank<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -516,6 +550,7 @@ impl<'a> View<'a> for ErrorMsg<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "code" => &mut self.code,
@@ -580,13 +615,13 @@ impl<'a> ClientMessage<'a> {
     /// Reads a client message body, checking every pair.
     pub fn parse(body: &'a str) -> Result<Self, SttError> {
         let map = Map::new(body);
-        let kind = map.message_type()?;
+        let (kind, rest) = split_type(map)?;
         Ok(match kind.map(|k| k.raw()) {
-            Some("loginreq") => Self::Login(LoginReq::from_map(map)?),
-            Some("joingroup") => Self::JoinGroup(JoinGroup::from_map(map)?),
-            Some("chatmsg") => Self::Chat(ChatReq::from_map(map)?),
+            Some("loginreq") => Self::Login(LoginReq::from_pairs(map, rest)?),
+            Some("joingroup") => Self::JoinGroup(JoinGroup::from_pairs(map, rest)?),
+            Some("chatmsg") => Self::Chat(ChatReq::from_pairs(map, rest)?),
             other => {
-                map.validate()?;
+                check(rest)?;
                 match other {
                     Some("mrkl" | "keeplive") => Self::Heartbeat(map),
                     Some("logout") => Self::Logout(map),
@@ -627,6 +662,7 @@ impl<'a> View<'a> for LoginReq<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "roomid" => &mut self.roomid,
@@ -661,6 +697,7 @@ impl<'a> View<'a> for JoinGroup<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -688,6 +725,7 @@ impl<'a> View<'a> for ChatReq<'a> {
         }
     }
 
+    #[inline(always)]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "txt" => &mut self.txt,

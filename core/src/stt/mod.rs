@@ -30,6 +30,7 @@
 //!
 //! [`Writer`] builds bodies into a fixed buffer, escaping once per level.
 
+mod block;
 mod read;
 mod scan;
 mod write;

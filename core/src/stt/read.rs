@@ -104,15 +104,46 @@ impl<'a> Pairs<'a> {
     }
 }
 
-impl<'a> Iterator for Pairs<'a> {
-    type Item = Result<(Text<'a>, Text<'a>), SttError>;
+impl<'a> Pairs<'a> {
+    /// The next pair of a body (depth 0), whose marks the scanner has
+    /// already classified: `@=` then `/`, or the end of the text.
+    #[inline(always)]
+    fn next_in_body(&mut self, start: usize) -> Option<<Self as Iterator>::Item> {
+        let len = self.raw.len();
 
-    fn next(&mut self) -> Option<Self::Item> {
-        let bytes = self.raw.as_bytes();
-        let start = self.pos;
-        if start >= bytes.len() {
-            return None;
+        let Some((sep, bit)) = self.scanner.pop() else {
+            let offset = self.base + start;
+            return self.fail(SttError::MissingSeparator { offset });
+        };
+        if !self.scanner.is_separator(bit) {
+            let e = if self.scanner.is_end(bit) {
+                SttError::MissingSeparator {
+                    offset: self.base + start,
+                }
+            } else {
+                SttError::BadEscape {
+                    offset: self.base + sep,
+                }
+            };
+            return self.fail(e);
         }
+        let (value_end, next) = match self.scanner.pop() {
+            Some((at, bit)) if self.scanner.is_end(bit) => (at, at + 1),
+            // A second `@=`, or a malformed escape, inside the value.
+            Some((at, _)) => {
+                let offset = self.base + at;
+                return self.fail(SttError::BadEscape { offset });
+            }
+            // The last pair may lack its `/`.
+            None => (len, len),
+        };
+        self.pos = next;
+        Some(Ok(self.pair(start, sep, sep + 2, value_end)))
+    }
+
+    /// The next pair of deeper text, its marks classified one by one.
+    fn next_nested(&mut self, start: usize) -> Option<<Self as Iterator>::Item> {
+        let len = self.raw.len();
         let sep = match self.scanner.next_mark() {
             Ok(Some(
                 found @ Found {
@@ -126,7 +157,6 @@ impl<'a> Iterator for Pairs<'a> {
             }
             Err(e) => return self.fail(e),
         };
-        let value_start = sep.after;
         let (value_end, next) = match self.scanner.next_mark() {
             Ok(Some(Found {
                 mark: Mark::End,
@@ -141,24 +171,86 @@ impl<'a> Iterator for Pairs<'a> {
                 let offset = self.base + at;
                 return self.fail(SttError::BadEscape { offset });
             }
-            // The last pair may lack its `/`.
-            Ok(None) => (bytes.len(), bytes.len()),
+            Ok(None) => (len, len),
             Err(e) => return self.fail(e),
         };
         self.pos = next;
+        Some(Ok(self.pair(start, sep.at, sep.after, value_end)))
+    }
+
+    /// The key `start..key_end` and the value `value_start..value_end`.
+    #[inline(always)]
+    fn pair(
+        &self,
+        start: usize,
+        key_end: usize,
+        value_start: usize,
+        value_end: usize,
+    ) -> (Text<'a>, Text<'a>) {
         let child = self.depth.saturating_add(1);
         let key = Text {
-            raw: &self.raw[start..sep.at],
+            raw: cut(self.raw, start, key_end),
             depth: child,
             base: self.base + start,
         };
         let value = Text {
-            raw: &self.raw[value_start..value_end],
+            raw: cut(self.raw, value_start, value_end),
             depth: child,
             base: self.base + value_start,
         };
-        Some(Ok((key, value)))
+        (key, value)
     }
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = Result<(Text<'a>, Text<'a>), SttError>;
+
+    // The loop of every reader of a body: inlined into it, the iterator's
+    // state stays in registers.
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = self.pos;
+        if start >= self.raw.len() {
+            return None;
+        }
+        if self.depth == 0 {
+            self.next_in_body(start)
+        } else {
+            self.next_nested(start)
+        }
+    }
+}
+
+/// `raw[start..end]`, for the ends of a key or value the scanner found.
+///
+/// Every such end is a character boundary by construction: 0, the text's
+/// length, the offset of an ASCII mark byte (`@`, `/`), or the offset just
+/// past one (`/`, `=`, `S`); and `start <= end` because marks come in order.
+/// The standard slice checks both ends again, four checks per pair on the
+/// hottest loop of the crate: skipping them measured 12 % faster tokenizing
+/// (BENCHMARKS.md). Debug builds, the fuzz targets and Miri check the claim.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn cut(raw: &str, start: usize, end: usize) -> &str {
+    debug_assert!(start <= end && raw.is_char_boundary(start) && raw.is_char_boundary(end));
+    // SAFETY: `start <= end <= raw.len()` and both are character
+    // boundaries, as argued above and asserted in debug builds.
+    unsafe { raw.get_unchecked(start..end) }
+}
+
+/// Bytes that [`Text::unescape_into`] filled with whole `str`s, one after
+/// another, as the text they are.
+///
+/// A concatenation of UTF-8 strings is UTF-8, so checking it again (as
+/// `core::str::from_utf8` would) only costs: 5 % of the typed `chatmsg`
+/// benchmark (BENCHMARKS.md). Debug builds, the fuzz targets and Miri check
+/// the claim.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn copied_text(bytes: &[u8]) -> &str {
+    debug_assert!(core::str::from_utf8(bytes).is_ok());
+    // SAFETY: `bytes` is a concatenation of whole `str`s (see above).
+    unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 
 /// An STT list (`(item "/")*`), read in place.
@@ -219,6 +311,7 @@ pub struct Items<'a> {
 impl<'a> Iterator for Items<'a> {
     type Item = Result<Text<'a>, SttError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let bytes = self.raw.as_bytes();
         let start = self.pos;
@@ -343,7 +436,7 @@ impl<'a> Text<'a> {
                 .get_mut(..plain.len())
                 .ok_or(SttError::BufferFull { capacity })?;
             out.copy_from_slice(plain.as_bytes());
-            return Ok(core::str::from_utf8(out).unwrap_or_default());
+            return Ok(copied_text(out));
         }
         let mut len = 0;
         for piece in self.pieces() {
@@ -354,8 +447,7 @@ impl<'a> Text<'a> {
             out.copy_from_slice(piece.as_bytes());
             len = end;
         }
-        // Pieces are whole `str`s, so the bytes are UTF-8.
-        Ok(core::str::from_utf8(&buf[..len]).unwrap_or_default())
+        Ok(copied_text(&buf[..len]))
     }
 
     /// Reads the unescaped text as an STT map (a nested message).

@@ -7,6 +7,7 @@
 //! `@` + `A`×depth + `S`. Anything else after an `@` is malformed.
 
 use super::SttError;
+use super::block::classify_from;
 
 /// A structural mark of an STT text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,23 +28,73 @@ pub(crate) struct Found {
 }
 
 /// Walks the marks of `raw`, a text escaped `depth` times, in order.
+///
+/// Marks are found 64 bytes at a time ([`classify_from`]). In a body (depth
+/// 0), the common case, a block's marks are classified in the same step:
+/// `/` ends a pair, `@=` separates, `@A` and `@S` are escapes and no mark,
+/// and any other `@` is an error; walking them is then a matter of taking
+/// the lowest set bit. Deeper text, whose marks are `@` + `A`s + a letter,
+/// is classified mark by mark.
 #[derive(Debug, Clone)]
 pub(crate) struct Scanner<'a> {
     raw: &'a [u8],
     depth: u32,
     /// Offset of `raw` in the body, for error offsets.
     base: usize,
-    specials: Specials<'a>,
+    /// Offset of the block the masks describe.
+    block: usize,
+    /// Offset of the next block to classify.
+    next: usize,
+    /// Marks of the block not yet returned (depth 0); every `@` and `/` not
+    /// yet looked at (deeper).
+    marks: u64,
+    /// Which of `marks` are a pair's end (depth 0).
+    ends: u64,
+    /// Which of `marks` are a key–value separator (depth 0); the rest are
+    /// malformed escapes.
+    separators: u64,
 }
 
 impl<'a> Scanner<'a> {
-    pub(crate) fn new(raw: &'a [u8], depth: u32, base: usize) -> Self {
+    pub(crate) const fn new(raw: &'a [u8], depth: u32, base: usize) -> Self {
         Self {
             raw,
             depth,
             base,
-            specials: Specials::new(raw),
+            block: 0,
+            next: 0,
+            marks: 0,
+            ends: 0,
+            separators: 0,
         }
+    }
+
+    /// Classifies the next block; false at the end of the text.
+    #[inline(always)]
+    fn refill(&mut self) -> bool {
+        let start = self.next;
+        if start >= self.raw.len() {
+            return false;
+        }
+        let classes = classify_from(self.raw, start);
+        self.block = start;
+        self.next = start + 64;
+        if self.depth > 0 {
+            self.marks = classes.at | classes.slash;
+            return true;
+        }
+        // What follows each `@`: the next byte in the block, or for the
+        // block's last byte the first byte of the next block (none at the
+        // end of the text, which leaves a final `@` malformed).
+        let after = self.raw.get(start + 64).copied();
+        let carry = |hit: bool| u64::from(hit) << 63;
+        let equals_next = (classes.equals >> 1) | carry(after == Some(b'='));
+        let allowed_next =
+            (classes.follows_at >> 1) | carry(matches!(after, Some(b'=' | b'A' | b'S')));
+        self.ends = classes.slash;
+        self.separators = classes.at & equals_next;
+        self.marks = self.ends | self.separators | (classes.at & !allowed_next);
+        true
     }
 
     /// The next mark, checking every `@` before it.
@@ -51,43 +102,84 @@ impl<'a> Scanner<'a> {
     // registers.
     #[inline(always)]
     pub(crate) fn next_mark(&mut self) -> Result<Option<Found>, SttError> {
-        let depth = u64::from(self.depth);
-        while let Some(at) = self.specials.next() {
-            if self.raw[at] == b'/' {
-                // Only a body (depth 0) holds a bare `/`; deeper text comes
-                // from between two of them.
-                if depth == 0 {
-                    return Ok(Some(Found {
-                        mark: Mark::End,
-                        at,
-                        after: at + 1,
-                    }));
-                }
-                continue;
+        if self.depth == 0 {
+            return self.next_body_mark();
+        }
+        self.next_nested_mark()
+    }
+
+    /// The next mark of a body (depth 0): its offset, and its bit for
+    /// [`Scanner::is_end`] and [`Scanner::is_separator`]. A mark that is
+    /// neither is a malformed escape.
+    #[inline(always)]
+    pub(crate) fn pop(&mut self) -> Option<(usize, u64)> {
+        while self.marks == 0 {
+            if !self.refill() {
+                return None;
             }
-            if depth == 0 {
-                // Unnested text, the common case: one byte decides.
-                match self.raw.get(at + 1) {
-                    Some(b'=') => {
-                        return Ok(Some(Found {
-                            mark: Mark::KeyValue,
-                            at,
-                            after: at + 2,
-                        }));
-                    }
-                    Some(b'A' | b'S') => continue,
-                    _ => {
-                        return Err(SttError::BadEscape {
-                            offset: self.base + at,
-                        });
-                    }
+        }
+        let bit = self.marks & self.marks.wrapping_neg();
+        self.marks ^= bit;
+        Some((self.block + bit.trailing_zeros() as usize, bit))
+    }
+
+    /// Whether the mark [`Scanner::pop`] returned as `bit` is a `/`.
+    #[inline(always)]
+    pub(crate) const fn is_end(&self, bit: u64) -> bool {
+        self.ends & bit != 0
+    }
+
+    /// Whether the mark [`Scanner::pop`] returned as `bit` is an `@=`.
+    #[inline(always)]
+    pub(crate) const fn is_separator(&self, bit: u64) -> bool {
+        self.separators & bit != 0
+    }
+
+    #[inline(always)]
+    fn next_body_mark(&mut self) -> Result<Option<Found>, SttError> {
+        let Some((at, bit)) = self.pop() else {
+            return Ok(None);
+        };
+        if self.is_end(bit) {
+            Ok(Some(Found {
+                mark: Mark::End,
+                at,
+                after: at + 1,
+            }))
+        } else if self.is_separator(bit) {
+            Ok(Some(Found {
+                mark: Mark::KeyValue,
+                at,
+                after: at + 2,
+            }))
+        } else {
+            Err(SttError::BadEscape {
+                offset: self.base + at,
+            })
+        }
+    }
+
+    fn next_nested_mark(&mut self) -> Result<Option<Found>, SttError> {
+        let depth = u64::from(self.depth);
+        loop {
+            while self.marks == 0 {
+                if !self.refill() {
+                    return Ok(None);
                 }
+            }
+            let at = self.block + self.marks.trailing_zeros() as usize;
+            self.marks &= self.marks - 1;
+            if self.raw[at] == b'/' {
+                // Only a body holds a bare `/`; deeper text comes from
+                // between two of them, so this cannot be met in checked
+                // text. Pass it over as a letter.
+                continue;
             }
             let run = count_a(&self.raw[at + 1..]);
             let next = at + 1 + run;
             let (run, follow) = (run as u64, self.raw.get(next).copied());
             match follow {
-                Some(b'S') if depth >= 1 && run == depth - 1 => {
+                Some(b'S') if run == depth - 1 => {
                     return Ok(Some(Found {
                         mark: Mark::End,
                         at,
@@ -102,8 +194,8 @@ impl<'a> Scanner<'a> {
                     }));
                 }
                 // An escaped `/` or `@` of the text: the `A`s and the `S`
-                // are ordinary letters, never specials, so scanning simply
-                // goes on with the next special.
+                // are ordinary letters, never marks, so scanning simply goes
+                // on with the next `@`.
                 Some(b'S') if run == depth => {}
                 _ if run > depth => {}
                 _ => {
@@ -113,79 +205,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        Ok(None)
     }
-}
-
-/// Positions of every `@` and `/` in a text, in order, found 64 bytes at a
-/// time as a bit mask: the tokens of STT are a few bytes long, and walking
-/// set bits costs less than restarting a search at every token.
-#[derive(Debug, Clone)]
-struct Specials<'a> {
-    bytes: &'a [u8],
-    /// Offset of the block `mask` describes.
-    block: usize,
-    /// Bit `i` set: `bytes[block + i]` is special and not yet returned.
-    mask: u64,
-}
-
-impl<'a> Specials<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            block: 0,
-            mask: block_mask(bytes),
-        }
-    }
-
-    #[inline(always)]
-    fn next(&mut self) -> Option<usize> {
-        while self.mask == 0 {
-            self.block += 64;
-            let rest = self
-                .bytes
-                .get(self.block..)
-                .filter(|rest| !rest.is_empty())?;
-            self.mask = block_mask(rest);
-        }
-        let bit = self.mask.trailing_zeros() as usize;
-        self.mask &= self.mask - 1;
-        Some(self.block + bit)
-    }
-}
-
-/// The special bytes among the first 64 of `bytes`, as a bit mask.
-fn block_mask(bytes: &[u8]) -> u64 {
-    let mut words = [0u64; 8];
-    if let Some(block) = bytes.get(..64) {
-        for (word, chunk) in words.iter_mut().zip(block.chunks_exact(8)) {
-            *word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
-        }
-    } else {
-        let mut padded = [0u8; 64];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        for (word, chunk) in words.iter_mut().zip(padded.chunks_exact(8)) {
-            *word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
-        }
-    }
-    words
-        .iter()
-        .rev()
-        .fold(0, |mask, &word| (mask << 8) | special_bits(word))
-}
-
-/// One bit per byte of `word` (bit `i` for byte `i`) that is `@` or `/`.
-const fn special_bits(word: u64) -> u64 {
-    let high = equal_bytes(word, b'@') | equal_bytes(word, b'/');
-    // Gather the eight high bits into the top byte, then bring it down.
-    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-/// The high bit of every byte of `word` equal to `needle`, exactly.
-const fn equal_bytes(word: u64, needle: u8) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let v = word ^ (ONES * needle as u64);
-    !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7)
 }
 
 /// Length of the run of `A`s at the start of `bytes`.
@@ -232,21 +252,6 @@ pub(crate) fn find_any<const N: usize>(bytes: &[u8], needles: [u8; N]) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec::Vec;
-
-    #[test]
-    fn block_masks_are_exact() {
-        let text: Vec<u8> = (0..200u32)
-            .map(|i| [b'@', b'/', b'a', 0x80, 0xff, b'A', b'?', b'.'][(i * 7 % 11 % 8) as usize])
-            .collect();
-        for start in 0..text.len() {
-            let bytes = &text[start..];
-            let want = bytes.iter().take(64).enumerate().fold(0u64, |m, (i, &b)| {
-                m | (u64::from(b == b'@' || b == b'/') << i)
-            });
-            assert_eq!(block_mask(bytes), want, "from {start}");
-        }
-    }
 
     #[test]
     fn find_any_agrees_with_a_plain_search() {

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use super::block::{escapes16, has_escape};
 use super::scan::find_any;
 use super::{SttError, Text};
 
@@ -122,8 +123,36 @@ impl<'b> Writer<'b> {
     }
 
     /// Text content of a structure escaped `depth` times.
+    // Most keys and values of a body are short and need no escape: that case
+    // is inlined into the caller, the rest is not.
+    #[inline(always)]
     fn put_text(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
         let bytes = text.as_bytes();
+        if depth == 0
+            && bytes.len() < 16
+            && let Some(dest) = self.buf.get_mut(self.len..self.len + 16)
+            && copy_short(dest, bytes)
+        {
+            self.len += bytes.len();
+            return Ok(());
+        }
+        self.put_any_text(text, depth)
+    }
+
+    /// [`Writer::put_text`] for any text.
+    fn put_any_text(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
+        let bytes = text.as_bytes();
+        if depth == 0 {
+            // Room for the worst case (every byte escaped) and for the
+            // 16-byte stores of `copy_escaped`: the common case, checked once.
+            let room = self.buf.get_mut(self.len..).unwrap_or_default();
+            if room.len() >= 2 * bytes.len() + 16 {
+                let written =
+                    copy_escaped(room, bytes).map_err(|offset| SttError::NulByte { offset })?;
+                self.len += written;
+                return Ok(());
+            }
+        }
         let mut start = 0;
         while let Some(found) = find_any(&bytes[start..], [b'@', b'/', 0]) {
             let i = start + found;
@@ -162,6 +191,93 @@ impl<'b> Writer<'b> {
             Err(fmt::Error) => Err(sink.error.unwrap_or(SttError::BufferFull { capacity: 0 })),
         }
     }
+}
+
+/// Copies `text` into `out` escaped once (`@` → `@A`, `/` → `@S`), returning
+/// the bytes written, or the offset of a NUL in `text`.
+///
+/// `out` must hold `2 * text.len() + 16` bytes: text is moved in 16-byte
+/// stores that may run past what is kept, and the bytes past the returned
+/// length are left undefined. Fixed-size moves compile to single loads and
+/// stores; the values of a body are a few bytes long, and calling `memcpy`
+/// for each cost more than the copying (BENCHMARKS.md).
+fn copy_escaped(out: &mut [u8], text: &[u8]) -> Result<usize, usize> {
+    let (mut written, mut read) = (0, 0);
+    while let Some(chunk) = text[read..].first_chunk::<16>() {
+        out[written..written + 16].copy_from_slice(chunk);
+        let escapes = escapes16(chunk);
+        if escapes == 0 {
+            written += 16;
+            read += 16;
+            continue;
+        }
+        let clean = escapes.trailing_zeros() as usize;
+        written += clean;
+        read += clean;
+        out[written..written + 2].copy_from_slice(&[b'@', escape_letter(text[read], read)?]);
+        written += 2;
+        read += 1;
+    }
+    let rest = &text[read..];
+    if copy_short(&mut out[written..written + 16], rest) {
+        return Ok(written + rest.len());
+    }
+    // The few short texts that need escaping: byte by byte.
+    for (i, &byte) in rest.iter().enumerate() {
+        if matches!(byte, b'@' | b'/' | 0) {
+            out[written..written + 2].copy_from_slice(&[b'@', escape_letter(byte, read + i)?]);
+            written += 2;
+        } else {
+            out[written] = byte;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// The letter after `@` that escapes `byte` (`@` or `/`), or `offset` for NUL.
+#[inline(always)]
+const fn escape_letter(byte: u8, offset: usize) -> Result<u8, usize> {
+    match byte {
+        b'@' => Ok(b'A'),
+        b'/' => Ok(b'S'),
+        _ => Err(offset),
+    }
+}
+
+/// Copies `src` (fewer than 16 bytes) to the start of `dest` (16 bytes) with
+/// fixed-size moves; false if it holds a byte to escape, and then `dest`
+/// holds a copy that must be written again.
+#[inline(always)]
+fn copy_short(dest: &mut [u8], src: &[u8]) -> bool {
+    let len = src.len();
+    if let (Some(head), Some(tail)) = (src.first_chunk::<8>(), src.last_chunk::<8>()) {
+        // 8 to 15 bytes: two overlapping words.
+        dest[..8].copy_from_slice(head);
+        dest[len - 8..len].copy_from_slice(tail);
+        return !has_escape(u64::from_le_bytes(*head)) && !has_escape(u64::from_le_bytes(*tail));
+    }
+    if let (Some(head), Some(tail)) = (src.first_chunk::<4>(), src.last_chunk::<4>()) {
+        // 4 to 7 bytes: two overlapping halves, checked as one word.
+        dest[..4].copy_from_slice(head);
+        dest[len - 4..len].copy_from_slice(tail);
+        let word =
+            (u64::from(u32::from_le_bytes(*head)) << 32) | u64::from(u32::from_le_bytes(*tail));
+        return !has_escape(word);
+    }
+    // 0 to 3 bytes: two overlapping byte pairs, or one byte, padded with
+    // letters that need no escape.
+    let mut word = u64::from_le_bytes(*b"xxxxxxxx");
+    if let (Some(head), Some(tail)) = (src.first_chunk::<2>(), src.last_chunk::<2>()) {
+        dest[..2].copy_from_slice(head);
+        dest[len - 2..len].copy_from_slice(tail);
+        word = (word << 32) | (u64::from(u16::from_le_bytes(*head)) << 16);
+        word |= u64::from(u16::from_le_bytes(*tail));
+    } else if let Some(&byte) = src.first() {
+        dest[0] = byte;
+        word = (word << 8) | u64::from(byte);
+    }
+    !has_escape(word)
 }
 
 /// Adapts a [`Writer`] to [`fmt::Write`], escaping what is formatted.
@@ -313,6 +429,8 @@ impl<'b> ListWriter<'_, 'b> {
 mod tests {
     use super::*;
     use std::string::String;
+    use std::vec;
+    use std::vec::Vec;
 
     fn written(f: impl FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>) -> String {
         let mut buf = [0u8; 256];
@@ -398,6 +516,30 @@ mod tests {
     }
 
     #[test]
+    fn every_length_and_escape_position_is_copied_exactly() {
+        // Lengths around the 2-, 4-, 8- and 16-byte moves, an escape (or
+        // none) at every position, into roomy and tight buffers.
+        for len in 0..40 {
+            for special in [None, Some(b'@'), Some(b'/')] {
+                for at in 0..len.max(1) {
+                    let mut text: Vec<u8> = (0..len).map(|i| b"ab"[i % 2]).collect();
+                    if let Some(byte) = special.filter(|_| at < len) {
+                        text[at] = byte;
+                    }
+                    let text = String::from_utf8(text).unwrap();
+                    let want = text.replace('@', "@A").replace('/', "@S") + "@=/";
+                    for size in [want.len(), want.len() + 64] {
+                        let mut buf = vec![0u8; size];
+                        let mut w = Writer::new(&mut buf);
+                        w.map().pair(&text, "").unwrap();
+                        assert_eq!(w.as_bytes(), want.as_bytes(), "{text:?} in {size}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn nul_is_refused() {
         let mut buf = [0u8; 32];
         let mut w = Writer::new(&mut buf);
@@ -405,7 +547,18 @@ mod tests {
             w.map().pair("k", "a\0").err(),
             Some(SttError::NulByte { offset: 1 })
         );
-        assert_eq!(w.as_bytes(), b"k@=a");
+        let mut roomy = [0u8; 128];
+        for (text, offset) in [("0123456789abcdef\0", 16), ("a@b/\0", 4), ("\0", 0)] {
+            let mut w = Writer::new(&mut roomy);
+            let e = w.map().pair("k", text).err();
+            assert_eq!(e, Some(SttError::NulByte { offset }), "{text:?}");
+        }
+        // What was written is a prefix of the message, the key included.
+        let kept = w.as_bytes();
+        assert!(
+            kept.starts_with(b"k@=") && b"k@=a".starts_with(kept),
+            "{kept:?}"
+        );
         let mut w = Writer::new(&mut buf);
         w.list().item("x").unwrap();
         assert_eq!(w.as_bytes(), b"x/");
