@@ -11,6 +11,7 @@
 //! ```sh
 //! cargo bench -p douyu-host --bench fanout                       # 1k and 10k clients
 //! cargo bench -p douyu-host --bench fanout -- --clients 1000 --rates 1000,2000 --window 5
+//! cargo bench -p douyu-host --bench fanout -- --idle --clients 10000  # idle memory only
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -383,8 +384,10 @@ fn main() {
         "| clients | rate/s | expected/s | deliveries/s | p50 ms | p99 ms | server CPU | server RSS MiB | dropped | |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    // `--idle`: only the resident memory of idle joined connections.
+    let rates_wanted = !args.iter().any(|a| a == "--idle");
     runtime.block_on(async {
-        for &n in &clients {
+        for &n in clients.iter().filter(|_| rates_wanted) {
             let rates: Vec<f64> = list(&args, "--rates").unwrap_or_else(|| {
                 let target = if n >= 10_000 { 300.0 } else { 3000.0 };
                 [0.25, 0.5, 1.0, 1.5, 2.0, 3.0].iter().map(|f| f * target).collect()

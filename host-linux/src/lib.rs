@@ -3,6 +3,7 @@
 //! No protocol logic lives here: framing, STT and the session rules come from
 //! `douyu-core`; this crate moves bytes and time, and prints.
 
+pub mod alarm;
 pub mod cli;
 pub mod decode;
 pub mod render;

@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::alarm::Alarms;
 use crate::time::{Clock, stopped};
 use crate::wire::Wire;
 
@@ -143,6 +144,8 @@ struct Shared {
     rooms: Mutex<HashMap<u64, broadcast::Sender<Batch>>>,
     connections: AtomicUsize,
     clock: Clock,
+    /// Every connection's deadline and the shutdown signal.
+    alarms: Alarms,
 }
 
 impl Shared {
@@ -186,12 +189,14 @@ impl BoundServer {
             ),
             None => None,
         };
+        let clock = Clock::start();
         let shared = Arc::new(Shared {
             options,
             names: Mutex::new(Names::default()),
             rooms: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
-            clock: Clock::start(),
+            clock,
+            alarms: Alarms::new(clock),
         });
         Ok(Self { shared, tcp, ws })
     }
@@ -210,6 +215,10 @@ impl BoundServer {
     /// waits (up to a few seconds) for the connections to finish.
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let mut tasks = JoinSet::new();
+        tasks.spawn({
+            let (shared, shutdown) = (self.shared.clone(), shutdown.clone());
+            async move { shared.alarms.run(shutdown).await }
+        });
         if let Some(listener) = self.tcp {
             info!(addr = %listener.local_addr()?, "serving TCP");
             tasks.spawn(accept(
@@ -257,9 +266,9 @@ async fn accept(
                         warn!(%peer, open, "connection limit reached: turned away");
                         continue;
                     }
-                    let (shared, shutdown) = (shared.clone(), shutdown.clone());
+                    let shared = shared.clone();
                     clients.spawn(async move {
-                        connection(stream, peer, websocket, &shared, shutdown).await;
+                        connection(stream, peer, websocket, &shared).await;
                         shared.connections.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
@@ -283,13 +292,7 @@ async fn accept(
     }
 }
 
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    websocket: bool,
-    shared: &Shared,
-    shutdown: watch::Receiver<bool>,
-) {
+async fn connection(stream: TcpStream, peer: SocketAddr, websocket: bool, shared: &Shared) {
     let _ = stream.set_nodelay(true);
     let wire = if websocket {
         match tokio::time::timeout(Duration::from_secs(10), Box::pin(Wire::accept_ws(stream))).await
@@ -302,7 +305,7 @@ async fn connection(
         Wire::Tcp(stream)
     };
     debug!(%peer, websocket, "client connected");
-    if let Err(e) = serve_client(wire, peer, shared, shutdown).await {
+    if let Err(e) = serve_client(wire, peer, shared).await {
         debug!(%peer, error = format!("{e:#}"), "connection error");
     }
 }
@@ -310,12 +313,7 @@ async fn connection(
 /// Largest batch written in one go to a client.
 const WRITE_BATCH: usize = 64 * 1024;
 
-async fn serve_client(
-    mut wire: Wire,
-    peer: SocketAddr,
-    shared: &Shared,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+async fn serve_client(mut wire: Wire, peer: SocketAddr, shared: &Shared) -> anyhow::Result<()> {
     let options = &shared.options;
     let clock = shared.clock;
     let mut names = LazyNames(&shared.names);
@@ -326,14 +324,11 @@ async fn serve_client(
     let mut input = Vec::new();
     let mut out = Vec::new();
     let mut feed: Option<broadcast::Receiver<Batch>> = None;
-    let timer = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(timer);
-    let mut armed = None;
-    let shutdown_signal = stopped(&mut shutdown);
-    tokio::pin!(shutdown_signal);
-    let mut shutting_down = false;
-    // Futures that only live while busy are boxed, so that an idle
-    // connection's task stays small: its size is that of its largest state.
+    // The session's deadline and the server's shutdown both ring this.
+    let alarm = shared.alarms.register();
+    // Futures that only live while busy are boxed, and those an idle
+    // connection waits on hold little more than references, so that the
+    // task stays small: its size is that of its largest state.
     loop {
         take_replies(&mut session, &mut out)?;
         if !out.is_empty() {
@@ -353,16 +348,7 @@ async fn serve_client(
             Box::pin(wire.shutdown()).await;
             return Ok(());
         }
-        // Re-arm the timer only when the deadline moves: registering a timer
-        // (or a shutdown waiter) on every wake-up costs each of thousands of
-        // clients a trip through a shared lock.
-        let deadline = session.poll_timeout().map(|at| clock.to_tokio(at));
-        if deadline != armed {
-            if let Some(at) = deadline {
-                timer.as_mut().reset(at);
-            }
-            armed = deadline;
-        }
+        alarm.set(session.poll_timeout());
         tokio::select! {
             more = wire.read(&mut input) => {
                 if !more.unwrap_or(false) {
@@ -388,10 +374,12 @@ async fn serve_client(
                 }
                 Err(broadcast::error::RecvError::Closed) => feed = None,
             },
-            () = &mut timer, if armed.is_some() => session.handle_timeout(clock.now(), &mut names),
-            () = &mut shutdown_signal, if !shutting_down => {
-                shutting_down = true;
-                session.close(&mut names);
+            () = alarm.rung() => {
+                if shared.alarms.is_stopping() {
+                    session.close(&mut names);
+                } else {
+                    session.handle_timeout(clock.now(), &mut names);
+                }
             }
         }
     }

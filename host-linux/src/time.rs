@@ -6,13 +6,15 @@ use douyu_core::session::Instant;
 use tokio::sync::watch;
 
 /// A clock for the sessions: milliseconds since the process started.
+///
+/// It reads tokio's clock, so that tests with paused time drive sessions too.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock(std::time::Instant);
+pub struct Clock(tokio::time::Instant);
 
 impl Clock {
     /// A clock starting now.
     pub fn start() -> Self {
-        Self(std::time::Instant::now())
+        Self(tokio::time::Instant::now())
     }
 
     /// The session instant for now.
@@ -22,7 +24,7 @@ impl Clock {
 
     /// The tokio instant at which the session instant `at` falls.
     pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.0 + Duration::from_millis(at.as_millis()))
+        self.0 + Duration::from_millis(at.as_millis())
     }
 }
 

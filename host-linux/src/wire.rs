@@ -3,7 +3,9 @@
 //! Protocol-wise both carry the same frames; this module only moves bytes,
 //! so the sessions of `douyu-core` never know which one they are on.
 
+use std::future::Future;
 use std::io;
+use std::task::{self, Poll, ready};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -119,35 +121,49 @@ impl Wire {
     ///
     /// Cancel-safe: nothing is lost when the future is dropped unfinished, so
     /// it can race other events in `tokio::select!`. `buf` only grows by
-    /// what arrived, so an idle connection holds no buffer.
-    pub async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+    /// what arrived, so an idle connection holds no buffer; and the future
+    /// holds only two references (it polls the socket's readiness instead of
+    /// awaiting a readiness future), so an idle connection's task stays small.
+    pub fn read<'a>(
+        &'a mut self,
+        buf: &'a mut Vec<u8>,
+    ) -> impl Future<Output = io::Result<bool>> + 'a {
+        std::future::poll_fn(move |cx| self.poll_read(cx, buf))
+    }
+
+    fn poll_read(
+        &mut self,
+        cx: &mut task::Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<bool>> {
         match self {
             Self::Tcp(stream) => loop {
-                stream.readable().await?;
+                ready!(stream.poll_read_ready(cx))?;
                 // Read on the stack and keep only what arrived: a heap
                 // buffer sized for the largest read would stay with every
                 // connection (malloc keeps what it was given).
                 let mut chunk = [0u8; 4096];
                 match stream.try_read(&mut chunk) {
-                    Ok(0) => return Ok(false),
+                    Ok(0) => return Poll::Ready(Ok(false)),
                     Ok(n) => {
                         buf.extend_from_slice(&chunk[..n]);
-                        return Ok(true);
+                        return Poll::Ready(Ok(true));
                     }
+                    // Readiness was cleared: the next poll waits for more.
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
             },
             Self::Ws(ws) => loop {
-                match ws.next().await {
-                    None | Some(Ok(Message::Close(_))) => return Ok(false),
+                match ready!(ws.poll_next_unpin(cx)) {
+                    None | Some(Ok(Message::Close(_))) => return Poll::Ready(Ok(false)),
                     Some(Ok(Message::Binary(data))) => {
                         buf.extend_from_slice(&data);
-                        return Ok(true);
+                        return Poll::Ready(Ok(true));
                     }
                     // Pings are answered by tungstenite; text is not ours.
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(io::Error::other(e)),
+                    Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
                 }
             },
         }
