@@ -331,7 +331,9 @@ async fn serve_client(mut wire: Wire, peer: SocketAddr, shared: &Shared) -> anyh
     // task stays small: its size is that of its largest state.
     loop {
         take_replies(&mut session, &mut out)?;
-        if !out.is_empty() {
+        // Most writes fit the socket's buffer at once: only a write that
+        // does not pays for a timed, boxed future.
+        if !out.is_empty() && write_now(&mut wire, &mut out, &mut session, &mut names, peer) {
             let limit = options.send_timeout;
             Box::pin(send(
                 &mut wire,
@@ -468,6 +470,33 @@ fn handle_input(
     if input.is_empty() {
         // Idle connections keep no buffer.
         *input = Vec::new();
+    }
+}
+
+/// Writes what the socket takes without waiting; true if some is left.
+fn write_now(
+    wire: &mut Wire,
+    out: &mut Vec<u8>,
+    session: &mut ServerSession,
+    names: &mut LazyNames<'_>,
+    peer: SocketAddr,
+) -> bool {
+    match wire.try_write(out) {
+        Ok(n) if n == out.len() => {
+            // Idle connections keep no buffer.
+            *out = Vec::new();
+            false
+        }
+        Ok(n) => {
+            out.drain(..n);
+            true
+        }
+        Err(e) => {
+            debug!(%peer, error = %e, "write failed");
+            session.close(names);
+            *out = Vec::new();
+            false
+        }
     }
 }
 

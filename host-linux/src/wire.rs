@@ -169,6 +169,19 @@ impl Wire {
         }
     }
 
+    /// Writes as much of `bytes` as the socket takes without waiting: a
+    /// prefix on TCP, nothing on a WebSocket (whose messages go out whole
+    /// through [`Wire::write`]).
+    pub fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(stream) => match stream.try_write(bytes) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                other => other,
+            },
+            Self::Ws(_) => Ok(0),
+        }
+    }
+
     /// Sends `bytes` (one or more whole frames) and flushes.
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
