@@ -133,12 +133,15 @@ trait View<'a>: Sized {
     // Inlined into `parse`, the view is built where the caller's enum
     // holds it instead of being copied there (views are a few hundred bytes).
     #[inline(always)]
-    fn from_pairs(map: Map<'a>, rest: Pairs<'a>) -> Result<Self, SttError> {
+    fn from_pairs(map: Map<'a>, mut rest: Pairs<'a>) -> Result<Self, SttError> {
         let mut view = Self::empty(map);
-        for pair in rest {
-            let (key, value) = pair?;
-            if let Some(slot) = view.slot(key.raw()) {
-                slot.get_or_insert(value);
+        while let Some(spans) = rest.next_spans() {
+            let (key, value) = spans?;
+            if let Some(slot) = view.slot(rest.text(key).raw()) {
+                if slot.is_none() {
+                    // Built in place, not built and then copied.
+                    *slot = Some(rest.text(value));
+                }
             }
         }
         Ok(view)
