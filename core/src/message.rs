@@ -137,11 +137,11 @@ trait View<'a>: Sized {
         let mut view = Self::empty(map);
         while let Some(spans) = rest.next_spans() {
             let (key, value) = spans?;
-            if let Some(slot) = view.slot(rest.text(key).raw()) {
-                if slot.is_none() {
-                    // Built in place, not built and then copied.
-                    *slot = Some(rest.text(value));
-                }
+            if let Some(slot) = view.slot(rest.text(key).raw())
+                && slot.is_none()
+            {
+                // Built in place, not built and then copied.
+                *slot = Some(rest.text(value));
             }
         }
         Ok(view)
