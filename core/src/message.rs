@@ -104,7 +104,7 @@ impl<'a> ServerMessage<'a> {
 /// Every real message puts `type` first: then the pairs after it are
 /// returned, so the body is scanned once. Otherwise `type` is searched for
 /// and all pairs are returned. `type` is no field of any view.
-#[inline(always)]
+#[inline]
 fn split_type(map: Map<'_>) -> Result<(Option<Text<'_>>, Pairs<'_>), SttError> {
     let mut pairs = map.pairs();
     match pairs.next() {
@@ -130,9 +130,10 @@ trait View<'a>: Sized {
 
     /// Checks every pair of `rest` (the pairs of `map` not yet read) and
     /// keeps the first value of each known field.
-    // Inlined into `parse`, the view is built where the caller's enum
-    // holds it instead of being copied there (views are a few hundred bytes).
-    #[inline(always)]
+    // Inlined into `parse` (as the optimiser does for speed, not for size),
+    // the view is built where the caller's enum holds it instead of being
+    // copied there (views are a few hundred bytes).
+    #[inline]
     fn from_pairs(map: Map<'a>, mut rest: Pairs<'a>) -> Result<Self, SttError> {
         let mut view = Self::empty(map);
         while let Some(spans) = rest.next_spans() {
@@ -178,7 +179,7 @@ impl<'a> View<'a> for LoginRes<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "userid" => &mut self.userid,
@@ -237,7 +238,7 @@ impl<'a> View<'a> for ChatMsg<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -287,7 +288,7 @@ impl<'a> View<'a> for UEnter<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -339,7 +340,7 @@ impl<'a> View<'a> for Gift<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -376,7 +377,7 @@ impl<'a> View<'a> for PingReq<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "tick" => &mut self.tick,
@@ -411,7 +412,7 @@ impl<'a> View<'a> for Rss<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -450,7 +451,7 @@ impl<'a> View<'a> for Spbc<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "sn" => &mut self.sn,
@@ -489,7 +490,7 @@ impl<'a> View<'a> for Noble<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "uid" => &mut self.uid,
@@ -524,7 +525,7 @@ impl<'a> View<'a> for Frank<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -553,7 +554,7 @@ impl<'a> View<'a> for ErrorMsg<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "code" => &mut self.code,
@@ -665,7 +666,7 @@ impl<'a> View<'a> for LoginReq<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "roomid" => &mut self.roomid,
@@ -700,7 +701,7 @@ impl<'a> View<'a> for JoinGroup<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "rid" => &mut self.rid,
@@ -728,7 +729,7 @@ impl<'a> View<'a> for ChatReq<'a> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
         Some(match key {
             "txt" => &mut self.txt,

@@ -122,7 +122,6 @@ mod sse2 {
 
     use super::Classes;
 
-    #[inline(always)]
     pub(super) fn classify(block: &[u8; 64]) -> Classes {
         // SAFETY: `classify_sse2` needs only the `sse2` target feature, which
         // the `cfg` on this module guarantees is enabled for the whole build.
@@ -198,7 +197,6 @@ mod swar {
 
     use super::Classes;
 
-    #[inline(always)]
     pub(super) fn classify(block: &[u8; 64]) -> Classes {
         let mut classes = Classes::default();
         for (i, chunk) in block.chunks_exact(8).enumerate() {

@@ -124,8 +124,8 @@ impl<'b> Writer<'b> {
 
     /// Text content of a structure escaped `depth` times.
     // Most keys and values of a body are short and need no escape: that case
-    // is inlined into the caller, the rest is not.
-    #[inline(always)]
+    // is meant to be inlined into the caller, the rest is not.
+    #[inline]
     fn put_text(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
         let bytes = text.as_bytes();
         if depth == 0
@@ -142,7 +142,7 @@ impl<'b> Writer<'b> {
     /// `key@=value/` of a body when the buffer has room for the worst case,
     /// with one check of room for the whole pair; false (nothing written)
     /// otherwise, and the caller writes it piece by piece.
-    #[inline(always)]
+    #[inline]
     fn put_body_pair(&mut self, key: &str, value: &str) -> Result<bool, SttError> {
         let (key, value) = (key.as_bytes(), value.as_bytes());
         let room = self.buf.get_mut(self.len..).unwrap_or_default();
@@ -216,7 +216,7 @@ impl<'b> Writer<'b> {
 
 /// Writes `text` escaped once at the start of `out`, which holds at least
 /// `2 * text.len() + 16` bytes, returning the bytes written.
-#[inline(always)]
+#[inline]
 fn escape_into(out: &mut [u8], text: &[u8]) -> Result<usize, SttError> {
     if text.len() < 16 && copy_short(&mut out[..16], text) {
         return Ok(text.len());
@@ -267,7 +267,7 @@ fn copy_escaped(out: &mut [u8], text: &[u8]) -> Result<usize, usize> {
 }
 
 /// The letter after `@` that escapes `byte` (`@` or `/`), or `offset` for NUL.
-#[inline(always)]
+#[inline]
 const fn escape_letter(byte: u8, offset: usize) -> Result<u8, usize> {
     match byte {
         b'@' => Ok(b'A'),
@@ -279,7 +279,7 @@ const fn escape_letter(byte: u8, offset: usize) -> Result<u8, usize> {
 /// Copies `src` (fewer than 16 bytes) to the start of `dest` (16 bytes) with
 /// fixed-size moves; false if it holds a byte to escape, and then `dest`
 /// holds a copy that must be written again.
-#[inline(always)]
+#[inline]
 fn copy_short(dest: &mut [u8], src: &[u8]) -> bool {
     let len = src.len();
     if let (Some(head), Some(tail)) = (src.first_chunk::<8>(), src.last_chunk::<8>()) {
@@ -404,7 +404,7 @@ impl<'b> MapWriter<'_, 'b> {
         Ok(self)
     }
 
-    #[inline(always)]
+    #[inline]
     fn key(&mut self, key: &str) -> Result<(), SttError> {
         self.out.put_text(key, self.depth)?;
         self.out.put_key_value(self.depth)
