@@ -313,6 +313,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, websocket: bool, shared
 /// Largest batch written in one go to a client.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// Largest batch of simulated messages put in a room's ring at once.
+const SIMULATED_BATCH: usize = 16 * 1024;
+
 async fn serve_client(mut wire: Wire, peer: SocketAddr, shared: &Shared) -> anyhow::Result<()> {
     let options = &shared.options;
     let clock = shared.clock;
@@ -571,6 +574,13 @@ async fn simulate(
                 Err(e) => warn!(error = %e, "simulated message did not fit"),
             }
             sent += 1;
+            // A generator that fell behind catches up in batches of bounded
+            // size, so the room's ring (bounded in batches) is bounded in
+            // bytes too, and clients that cannot follow are dropped.
+            if batch.len() >= SIMULATED_BATCH {
+                let _ = sender.send(Arc::from(batch.as_slice()));
+                batch.clear();
+            }
         }
         if !batch.is_empty() {
             let _ = sender.send(Arc::from(batch.as_slice()));
