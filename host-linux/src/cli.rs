@@ -375,27 +375,35 @@ fn generate(
 }
 
 fn decode_command(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
-    let mut raw = Vec::new();
-    if args.file.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut raw)
-            .context("reading stdin")?;
+    let stdin = args.file.as_os_str() == "-";
+    let input: Box<dyn Read> = if args.hex {
+        // Hex text is turned into bytes whole: it is for short captures.
+        let mut raw = Vec::new();
+        if stdin {
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut raw)
+                .context("reading stdin")?;
+        } else {
+            raw = std::fs::read(&args.file)
+                .with_context(|| format!("decoding {}", args.file.display()))?;
+        }
+        Box::new(std::io::Cursor::new(decode::parse_hex(&raw)?))
+    } else if stdin {
+        Box::new(std::io::stdin().lock())
     } else {
-        raw = std::fs::read(&args.file)
-            .with_context(|| format!("reading {}", args.file.display()))?;
-    }
-    let bytes = if args.hex {
-        decode::parse_hex(&raw)?
-    } else {
-        raw
+        Box::new(
+            std::fs::File::open(&args.file)
+                .with_context(|| format!("reading {}", args.file.display()))?,
+        )
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let clean = if args.summary {
-        decode::summarize(&bytes, args.max_frame, &mut out)?
+        decode::summarize(input, args.max_frame, &mut out)
     } else {
-        decode::decode_lines(&bytes, args.max_frame, &mut out)?
-    };
+        decode::decode_lines(input, args.max_frame, &mut out)
+    }
+    .with_context(|| format!("decoding {}", args.file.display()))?;
     std::io::Write::flush(&mut out)?;
     Ok(if clean {
         ExitCode::SUCCESS

@@ -1,11 +1,12 @@
 //! `douyu decode`: a capture of raw frames to JSON lines, or a summary.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use anyhow::{Context, bail};
-use douyu_core::frame::{Frame, Frames};
+use douyu_core::frame::{Frame, FrameError, HEADER_LEN};
 use douyu_core::message::ServerMessage;
+use douyu_core::stream::Decoder;
 use douyu_core::stt::{Map, SttError};
 use serde_json::{Value, json};
 
@@ -36,16 +37,76 @@ fn check_body(frame: &Frame<'_>) -> Result<(), SttError> {
     Map::new(frame.body).validate().map(drop)
 }
 
-fn error_line(offset: usize, class: &str, detail: impl std::fmt::Display) -> Value {
+fn error_line(offset: u64, class: &str, detail: impl std::fmt::Display) -> Value {
     json!({ "offset": offset, "error": class, "detail": detail.to_string() })
 }
 
-/// Writes one JSON line per frame (or error) of `bytes` to `out`, accepting
+/// How a capture ended, once [`each_frame`] has read it.
+struct Ending {
+    /// Bytes read from the capture.
+    bytes: u64,
+    /// Bytes of a frame the capture cut off (0 if none).
+    unfinished: usize,
+    /// Whether a fatal error ended the reading (nothing after it can be read).
+    fatal: bool,
+}
+
+/// Calls `visit` with every frame of `input` (or the error found there) and
+/// its offset in the capture, under the rules of
+/// [`Frames`](douyu_core::frame::Frames): frames above
+/// `max_frame` bytes and bad bodies are reported and stepped over, a fatal
+/// error ends the reading.
+///
+/// The capture is read piece by piece through a buffer of one frame, so a
+/// capture of any size costs `max_frame` bytes of memory (reading a 64 MiB
+/// file whole first cost more time in page faults than decoding it).
+fn each_frame(
+    mut input: impl Read,
+    max_frame: usize,
+    mut visit: impl FnMut(u64, Result<Frame<'_>, FrameError>) -> io::Result<()>,
+) -> io::Result<Ending> {
+    let mut buf = vec![0u8; max_frame.max(HEADER_LEN)];
+    let mut decoder = Decoder::new(&mut buf);
+    let mut bytes = 0u64;
+    loop {
+        loop {
+            let at = decoder.position();
+            match decoder.next_frame() {
+                Ok(Some(frame)) => visit(at, Ok(frame))?,
+                Ok(None) => break,
+                Err(e) => {
+                    visit(e.offset, Err(e.error))?;
+                    if e.error.is_fatal() {
+                        return Ok(Ending {
+                            bytes,
+                            unfinished: decoder.buffered(),
+                            fatal: true,
+                        });
+                    }
+                }
+            }
+        }
+        let n = match input.read(decoder.window()) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        decoder.commit(n);
+        bytes += n as u64;
+    }
+    Ok(Ending {
+        bytes,
+        unfinished: decoder.buffered(),
+        fatal: false,
+    })
+}
+
+/// Writes one JSON line per frame (or error) of `input` to `out`, accepting
 /// frames up to `max_frame` bytes. Returns whether every frame decoded.
-pub fn decode_lines(bytes: &[u8], max_frame: usize, out: &mut impl Write) -> io::Result<bool> {
+pub fn decode_lines(input: impl Read, max_frame: usize, out: &mut impl Write) -> io::Result<bool> {
     let mut clean = true;
-    let mut frames = Frames::new(bytes, max_frame);
-    for (offset, frame) in frames.by_ref() {
+    let ending = each_frame(input, max_frame, |offset, frame| {
         let line = match frame {
             Err(e) => {
                 clean = false;
@@ -68,36 +129,31 @@ pub fn decode_lines(bytes: &[u8], max_frame: usize, out: &mut impl Write) -> io:
             },
         };
         serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")
+    })?;
+    // After a fatal error the rest is what could not be read; a frame cut
+    // off at the end is reported as incomplete.
+    if ending.unfinished > 0 && !ending.fatal {
+        clean = false;
+        let offset = ending.bytes - ending.unfinished as u64;
+        let line = error_line(
+            offset,
+            "incomplete",
+            format_args!("{} bytes of an unfinished frame", ending.unfinished),
+        );
+        serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
-    let rest = frames.remainder();
-    if !rest.is_empty() {
-        clean = false;
-        let offset = bytes.len() - rest.len();
-        // After a fatal error the remainder is what could not be read; a
-        // cut-off frame at the end is reported as incomplete.
-        let fatal = Frames::new(rest, max_frame).next().is_some();
-        if !fatal {
-            let line = error_line(
-                offset,
-                "incomplete",
-                format_args!("{} bytes of an unfinished frame", rest.len()),
-            );
-            serde_json::to_writer(&mut *out, &line)?;
-            out.write_all(b"\n")?;
-        }
-    }
-    Ok(clean)
+    Ok(clean && !ending.fatal)
 }
 
-/// Counts frames, errors and message types of `bytes` (every body is fully
+/// Counts frames, errors and message types of `input` (every body is fully
 /// checked), writing one JSON object. Returns whether every frame decoded.
-pub fn summarize(bytes: &[u8], max_frame: usize, out: &mut impl Write) -> io::Result<bool> {
-    let mut types: BTreeMap<&str, u64> = BTreeMap::new();
+pub fn summarize(input: impl Read, max_frame: usize, out: &mut impl Write) -> io::Result<bool> {
+    let mut types: BTreeMap<String, u64> = BTreeMap::new();
     let mut errors: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total = 0u64;
-    let mut frames = Frames::new(bytes, max_frame);
-    for (_, frame) in frames.by_ref() {
+    let ending = each_frame(input, max_frame, |_, frame| {
         total += 1;
         let checked = frame.map_err(|e| e.class()).and_then(|frame| {
             check_body(&frame).map_err(|e| e.class())?;
@@ -105,17 +161,75 @@ pub fn summarize(bytes: &[u8], max_frame: usize, out: &mut impl Write) -> io::Re
             Ok(kind.map_or("", |k| k.raw()))
         });
         match checked {
-            Ok(kind) => *types.entry(kind).or_default() += 1,
+            Ok(kind) => match types.get_mut(kind) {
+                Some(count) => *count += 1,
+                None => {
+                    types.insert(kind.to_string(), 1);
+                }
+            },
             Err(class) => *errors.entry(class).or_default() += 1,
         }
-    }
-    if !frames.remainder().is_empty() {
+        Ok(())
+    })?;
+    if ending.unfinished > 0 || ending.fatal {
         *errors.entry("incomplete").or_default() += 1;
     }
     let clean = errors.is_empty();
     let summary =
-        json!({ "frames": total, "bytes": bytes.len(), "types": types, "errors": errors });
+        json!({ "frames": total, "bytes": ending.bytes, "types": types, "errors": errors });
     serde_json::to_writer(&mut *out, &summary)?;
     out.write_all(b"\n")?;
     Ok(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out one byte at a time.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let (Some(byte), Some(slot)) = (self.0.first(), buf.first_mut()) else {
+                return Ok(0);
+            };
+            *slot = *byte;
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn reading_in_pieces_changes_nothing() {
+        let mut room = douyu_core::sim::Room::new(1, 7);
+        let mut capture = Vec::new();
+        let mut frame = [0u8; 4096];
+        for i in 0..50 {
+            let n = room.next_frame(i, &mut frame).unwrap();
+            capture.extend_from_slice(&frame[..n]);
+        }
+        // A bad body, a frame too large for the limit, and a cut-off end.
+        capture.extend_from_slice(b"\x0c\0\0\0\x0c\0\0\0\xb2\x02\0\0ab\xff\0");
+        capture.extend_from_slice(b"\x00\x20\0\0\x00\x20\0\0\xb2\x02\0\0");
+        capture.extend_from_slice(&[b'a'; 0x2000 - 8]);
+        capture.extend_from_slice(&frame[..30]);
+        let (mut whole, mut trickled) = (Vec::new(), Vec::new());
+        let clean = decode_lines(&capture[..], 4096, &mut whole).unwrap();
+        let clean_too = decode_lines(Trickle(&capture), 4096, &mut trickled).unwrap();
+        assert!(!clean && !clean_too);
+        assert_eq!(
+            String::from_utf8(whole).unwrap(),
+            String::from_utf8(trickled).unwrap()
+        );
+        let (mut whole, mut trickled) = (Vec::new(), Vec::new());
+        summarize(&capture[..], 4096, &mut whole).unwrap();
+        summarize(Trickle(&capture), 4096, &mut trickled).unwrap();
+        let summary: Value = serde_json::from_slice(&whole).unwrap();
+        assert_eq!(summary["bytes"], capture.len());
+        assert_eq!(summary["errors"]["invalid_utf8"], 1);
+        assert_eq!(summary["errors"]["too_large"], 1);
+        assert_eq!(summary["errors"]["incomplete"], 1);
+        assert_eq!(whole, trickled);
+    }
 }
