@@ -123,20 +123,18 @@ impl<'b> Writer<'b> {
     }
 
     /// Text content of a structure escaped `depth` times.
-    // Most keys and values of a body are short and need no escape: that case
-    // is meant to be inlined into the caller, the rest is not.
     #[inline]
     fn put_text(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
-        let bytes = text.as_bytes();
-        if depth == 0
-            && bytes.len() < 16
-            && let Some(dest) = self.buf.get_mut(self.len..self.len + 16)
-            && copy_short(dest, bytes)
-        {
-            self.len += bytes.len();
-            return Ok(());
+        if depth == 0 {
+            // Room for the worst case (every byte escaped) and for the
+            // 16-byte moves of `escape_into`: the common case, checked once.
+            let room = self.buf.get_mut(self.len..).unwrap_or_default();
+            if room.len() >= 2 * text.len() + 16 {
+                self.len += escape_into(room, text.as_bytes())?;
+                return Ok(());
+            }
         }
-        self.put_any_text(text, depth)
+        self.put_text_piecewise(text, depth)
     }
 
     /// `key@=value/` of a body when the buffer has room for the worst case,
@@ -160,20 +158,10 @@ impl<'b> Writer<'b> {
         Ok(true)
     }
 
-    /// [`Writer::put_text`] for any text.
-    fn put_any_text(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
+    /// [`Writer::put_text`] at any depth and into any room, a piece at a
+    /// time, each checked against the room left.
+    fn put_text_piecewise(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
         let bytes = text.as_bytes();
-        if depth == 0 {
-            // Room for the worst case (every byte escaped) and for the
-            // 16-byte stores of `copy_escaped`: the common case, checked once.
-            let room = self.buf.get_mut(self.len..).unwrap_or_default();
-            if room.len() >= 2 * bytes.len() + 16 {
-                let written =
-                    copy_escaped(room, bytes).map_err(|offset| SttError::NulByte { offset })?;
-                self.len += written;
-                return Ok(());
-            }
-        }
         let mut start = 0;
         while let Some(found) = find_any(&bytes[start..], [b'@', b'/', 0]) {
             let i = start + found;
