@@ -313,9 +313,6 @@ async fn connection(stream: TcpStream, peer: SocketAddr, websocket: bool, shared
 /// Largest batch written in one go to a client.
 const WRITE_BATCH: usize = 64 * 1024;
 
-/// Largest batch of simulated messages put in a room's ring at once.
-const SIMULATED_BATCH: usize = 16 * 1024;
-
 async fn serve_client(mut wire: Wire, peer: SocketAddr, shared: &Shared) -> anyhow::Result<()> {
     let options = &shared.options;
     let clock = shared.clock;
@@ -549,7 +546,11 @@ async fn simulate(
             .unwrap_or_default()
     };
     let mut generator = sim::Room::new(room, wall().as_nanos() as u64);
-    let mut tick = tokio::time::interval(Duration::from_millis(if probe { 5 } else { 10 }));
+    let period = Duration::from_millis(if probe { 5 } else { 10 });
+    let mut tick = tokio::time::interval(period);
+    // Messages in one tick's batch at the configured rate.
+    let per_batch = ((rate * period.as_secs_f64()).ceil() as u64).max(1);
+    let mut in_batch = 0u64;
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (start, start_wall) = (tokio::time::Instant::now(), wall());
     let mut sent = 0u64;
@@ -574,17 +575,20 @@ async fn simulate(
                 Err(e) => warn!(error = %e, "simulated message did not fit"),
             }
             sent += 1;
-            // A generator that fell behind catches up in batches of bounded
-            // size, so the room's ring (bounded in batches) is bounded in
+            in_batch += 1;
+            // A generator that fell behind catches up one tick's worth at a
+            // time, so the room's ring (bounded in batches) stays bounded in
             // bytes too, and clients that cannot follow are dropped.
-            if batch.len() >= SIMULATED_BATCH {
+            if in_batch == per_batch {
                 let _ = sender.send(Arc::from(batch.as_slice()));
                 batch.clear();
+                in_batch = 0;
             }
         }
         if !batch.is_empty() {
             let _ = sender.send(Arc::from(batch.as_slice()));
             batch.clear();
+            in_batch = 0;
         }
     }
 }
