@@ -9,8 +9,6 @@
 //! the server stops. A deadline is thus kept to within [`TICK`], which is
 //! plenty for heartbeat windows of seconds.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -118,10 +116,21 @@ impl Alarm {
             .store(at.map_or(NEVER, Instant::as_millis), Ordering::Relaxed);
     }
 
-    /// Resolves when the alarm rings: the deadline passed, or the server is
-    /// stopping. Cancel-safe: a ring is kept until a `rung` future sees it.
-    pub fn rung(&self) -> Rung<'_> {
-        Rung(self)
+    /// Ready once the alarm rang (the deadline passed, or the server is
+    /// stopping) since the last time it was; else wakes `cx` when it rings.
+    /// A poll, not a future, so that waiting on it costs an idle
+    /// connection's task nothing.
+    pub fn poll_rung(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.take() {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A ring between the check and the registration would be missed.
+        if self.take() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     fn ring(&self) {
@@ -134,31 +143,13 @@ impl Alarm {
     }
 }
 
-/// The future of [`Alarm::rung`]: one reference, so that it costs an idle
-/// connection's task nothing to hold.
-#[derive(Debug)]
-pub struct Rung<'a>(&'a Alarm);
-
-impl Future for Rung<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.take() {
-            return Poll::Ready(());
-        }
-        self.0.waker.register(cx.waker());
-        // A ring between the check and the registration would be missed.
-        if self.0.take() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn rung(alarm: &Alarm) {
+        std::future::poll_fn(|cx| alarm.poll_rung(cx)).await;
+    }
 
     #[tokio::test(start_paused = true)]
     async fn due_alarms_ring_and_all_ring_at_shutdown() {
@@ -172,20 +163,20 @@ mod tests {
         let soon = alarms.register();
         let never = alarms.register();
         soon.set(Some(Instant::from_millis(clock.now().as_millis() + 250)));
-        let rang = tokio::time::timeout(Duration::from_secs(1), soon.rung()).await;
+        let rang = tokio::time::timeout(Duration::from_secs(1), rung(&soon)).await;
         assert!(rang.is_ok(), "a due alarm rings");
         assert!(clock.now().as_millis() >= 250);
-        let quiet = tokio::time::timeout(Duration::from_secs(5), never.rung()).await;
+        let quiet = tokio::time::timeout(Duration::from_secs(5), rung(&never)).await;
         assert!(quiet.is_err(), "an alarm without deadline stays quiet");
         assert!(!alarms.is_stopping());
         stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(1), never.rung())
+        tokio::time::timeout(Duration::from_secs(1), rung(&never))
             .await
             .expect("shutdown rings every alarm");
         assert!(alarms.is_stopping());
         sweeper.await.unwrap();
         let late = alarms.register();
-        tokio::time::timeout(Duration::from_millis(1), late.rung())
+        tokio::time::timeout(Duration::from_millis(1), rung(&late))
             .await
             .expect("an alarm made while stopping is rung at once");
     }

@@ -1,5 +1,6 @@
 //! The server: any number of rooms over TCP and WebSocket, one task and one
-//! `douyu-core` [`ServerSession`] per client.
+//! `douyu-core` [`ServerSession`](douyu_core::session::ServerSession) per
+//! client (see `server/client.rs`).
 //!
 //! The room registry (nicknames per room, broadcast channels) lives here, not
 //! in `douyu-core`, because a server with any number of rooms and clients
@@ -14,22 +15,23 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
-use douyu_core::frame::Frames;
-use douyu_core::session::{Registry, ServerConfig, ServerEvent, ServerSession};
+use douyu_core::session::Registry;
 use douyu_core::sim;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::alarm::Alarms;
 use crate::time::{Clock, stopped};
-use crate::wire::Wire;
+
+mod client;
 
 /// A batch of whole frames, shared by every client of a room.
 type Batch = Arc<[u8]>;
@@ -86,13 +88,14 @@ pub struct Simulation {
 /// Nicknames per room and user ids: what the core sessions ask of the host.
 #[derive(Debug, Default)]
 struct Names {
-    taken: HashMap<u64, HashSet<String>>,
+    /// `Box<str>`, not `String`: a joined client costs a word less.
+    taken: HashMap<u64, HashSet<Box<str>>>,
     last_uid: u64,
 }
 
 impl Registry for Names {
     fn claim(&mut self, room: u64, name: &str) -> bool {
-        self.taken.entry(room).or_default().insert(name.to_owned())
+        self.taken.entry(room).or_default().insert(name.into())
     }
 
     fn release(&mut self, room: u64, name: &str) {
@@ -142,13 +145,49 @@ struct Shared {
     options: ServerOptions,
     names: Mutex<Names>,
     rooms: Mutex<HashMap<u64, broadcast::Sender<Batch>>>,
+    /// Connections open (or being turned away).
     connections: AtomicUsize,
+    /// Notified when `connections` falls to zero.
+    none_open: Notify,
     clock: Clock,
     /// Every connection's deadline and the shutdown signal.
     alarms: Alarms,
 }
 
 impl Shared {
+    fn new(options: ServerOptions) -> Self {
+        let clock = Clock::start();
+        Self {
+            options,
+            names: Mutex::new(Names::default()),
+            rooms: Mutex::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
+            none_open: Notify::new(),
+            clock,
+            alarms: Alarms::new(clock),
+        }
+    }
+
+    /// Counts a connection out.
+    fn closed(&self) {
+        if self.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.none_open.notify_waiters();
+        }
+    }
+
+    /// Resolves once no connection is open.
+    async fn all_closed(&self) {
+        loop {
+            let mut none_open = pin!(self.none_open.notified());
+            // Registered before the check, so a close in between is seen.
+            none_open.as_mut().enable();
+            if self.connections.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            none_open.await;
+        }
+    }
+
     /// The broadcast channel of `room`, made on first use.
     fn room(&self, room: u64) -> broadcast::Sender<Batch> {
         let mut rooms = self
@@ -189,15 +228,7 @@ impl BoundServer {
             ),
             None => None,
         };
-        let clock = Clock::start();
-        let shared = Arc::new(Shared {
-            options,
-            names: Mutex::new(Names::default()),
-            rooms: Mutex::new(HashMap::new()),
-            connections: AtomicUsize::new(0),
-            clock,
-            alarms: Alarms::new(clock),
-        });
+        let shared = Arc::new(Shared::new(options));
         Ok(Self { shared, tcp, ws })
     }
 
@@ -254,7 +285,6 @@ async fn accept(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut clients = JoinSet::new();
     let mut stop = shutdown.clone();
     loop {
         tokio::select! {
@@ -262,15 +292,18 @@ async fn accept(
                 Ok((stream, peer)) => {
                     let open = shared.connections.fetch_add(1, Ordering::Relaxed);
                     if open >= shared.options.max_connections {
-                        shared.connections.fetch_sub(1, Ordering::Relaxed);
+                        shared.closed();
                         warn!(%peer, open, "connection limit reached: turned away");
                         continue;
                     }
-                    let shared = shared.clone();
-                    clients.spawn(async move {
-                        connection(stream, peer, websocket, &shared).await;
-                        shared.connections.fetch_sub(1, Ordering::Relaxed);
-                    });
+                    debug!(%peer, websocket, "client connected");
+                    // Not kept in a `JoinSet`: an entry would cost every idle
+                    // connection, and `connections` counts them anyway.
+                    if websocket {
+                        tokio::spawn(client::websocket(stream, shared.clone()));
+                    } else {
+                        tokio::spawn(client::tcp(stream, shared.clone()));
+                    }
                 }
                 // Out of descriptors and the like: wait a moment, go on.
                 Err(e) => {
@@ -278,256 +311,18 @@ async fn accept(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = clients.join_next(), if !clients.is_empty() => {}
             () = stopped(&mut stop) => break,
         }
     }
     // Sessions see the same signal and close; give them a moment.
-    let drain = async { while clients.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(5), drain)
+    if tokio::time::timeout(Duration::from_secs(5), shared.all_closed())
         .await
         .is_err()
     {
-        warn!("connections still open at shutdown: aborted");
-    }
-}
-
-async fn connection(stream: TcpStream, peer: SocketAddr, websocket: bool, shared: &Shared) {
-    let _ = stream.set_nodelay(true);
-    let wire = if websocket {
-        match tokio::time::timeout(Duration::from_secs(10), Box::pin(Wire::accept_ws(stream))).await
-        {
-            Ok(Ok(wire)) => wire,
-            Ok(Err(e)) => return debug!(%peer, error = format!("{e:#}"), "handshake failed"),
-            Err(_) => return debug!(%peer, "handshake timed out"),
-        }
-    } else {
-        Wire::Tcp(stream)
-    };
-    debug!(%peer, websocket, "client connected");
-    if let Err(e) = serve_client(wire, peer, shared).await {
-        debug!(%peer, error = format!("{e:#}"), "connection error");
-    }
-}
-
-/// Largest batch written in one go to a client.
-const WRITE_BATCH: usize = 64 * 1024;
-
-async fn serve_client(mut wire: Wire, peer: SocketAddr, shared: &Shared) -> anyhow::Result<()> {
-    let options = &shared.options;
-    let clock = shared.clock;
-    let mut names = LazyNames(&shared.names);
-    let config = ServerConfig {
-        heartbeat_window: options.heartbeat_window,
-    };
-    let mut session = ServerSession::new(config, clock.now());
-    let mut input = Vec::new();
-    let mut out = Vec::new();
-    let mut feed: Option<broadcast::Receiver<Batch>> = None;
-    // The session's deadline and the server's shutdown both ring this.
-    let alarm = shared.alarms.register();
-    // Futures that only live while busy are boxed, and those an idle
-    // connection waits on hold little more than references, so that the
-    // task stays small: its size is that of its largest state.
-    loop {
-        take_replies(&mut session, &mut out)?;
-        // Most writes fit the socket's buffer at once: only a write that
-        // does not pays for a timed, boxed future.
-        if !out.is_empty() && write_now(&mut wire, &mut out, &mut session, &mut names, peer) {
-            let limit = options.send_timeout;
-            Box::pin(send(
-                &mut wire,
-                &mut out,
-                limit,
-                &mut session,
-                &mut names,
-                peer,
-            ))
-            .await;
-        }
-        drain_events(&mut session, shared, &mut feed, peer);
-        if session.is_closed() {
-            Box::pin(wire.shutdown()).await;
-            return Ok(());
-        }
-        alarm.set(session.poll_timeout());
-        tokio::select! {
-            more = wire.read(&mut input) => {
-                if !more.unwrap_or(false) {
-                    session.close(&mut names);
-                    continue;
-                }
-                handle_input(&mut input, &mut session, &mut names, &mut feed, shared, peer);
-            }
-            batch = recv(&mut feed) => match batch {
-                Ok(batch) => {
-                    out.extend_from_slice(&batch);
-                    // Coalesce what else is queued into the same write.
-                    while out.len() < WRITE_BATCH {
-                        match feed.as_mut().map(broadcast::Receiver::try_recv) {
-                            Some(Ok(more)) => out.extend_from_slice(&more),
-                            _ => break,
-                        }
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    warn!(%peer, nickname = session.nickname(), missed, "slow consumer dropped");
-                    session.close(&mut names);
-                }
-                Err(broadcast::error::RecvError::Closed) => feed = None,
-            },
-            () = alarm.rung() => {
-                if shared.alarms.is_stopping() {
-                    session.close(&mut names);
-                } else {
-                    session.handle_timeout(clock.now(), &mut names);
-                }
-            }
-        }
-    }
-}
-
-/// Appends the session's pending replies to `out`.
-fn take_replies(session: &mut ServerSession, out: &mut Vec<u8>) -> anyhow::Result<()> {
-    let mut reply = [0u8; 512];
-    while let Some(n) = session.poll_transmit(&mut reply)? {
-        out.extend_from_slice(&reply[..n]);
-    }
-    Ok(())
-}
-
-/// Acts on the session's events: a client that joined gets the room's feed
-/// at once, before any later frame of the same read is handled.
-fn drain_events(
-    session: &mut ServerSession,
-    shared: &Shared,
-    feed: &mut Option<broadcast::Receiver<Batch>>,
-    peer: SocketAddr,
-) {
-    while let Some(event) = session.poll_event() {
-        match event {
-            ServerEvent::Joined { room } => {
-                *feed = Some(shared.room(room).subscribe());
-                debug!(%peer, room, nickname = session.nickname(), "joined");
-            }
-            ServerEvent::Closed(reason) => {
-                info!(%peer, nickname = session.nickname(), %reason, "session closed");
-            }
-            other => debug!(%peer, ?other, "event"),
-        }
-    }
-}
-
-/// Hands every complete frame in `input` to the session and broadcasts the
-/// chat lines it relays; keeps a trailing partial frame for later.
-fn handle_input(
-    input: &mut Vec<u8>,
-    session: &mut ServerSession,
-    names: &mut LazyNames<'_>,
-    feed: &mut Option<broadcast::Receiver<Batch>>,
-    shared: &Shared,
-    peer: SocketAddr,
-) {
-    let now = shared.clock.now();
-    let mut frames = Frames::new(input, shared.options.max_frame);
-    let mut relay_buf = Vec::new();
-    for (at, frame) in frames.by_ref() {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(error) => {
-                let error = douyu_core::stream::StreamError {
-                    offset: at as u64,
-                    error,
-                };
-                warn!(%peer, %error, "malformed frame: dropping client");
-                session.handle_stream_error(error, names);
-                break;
-            }
-        };
-        let handled = session.handle_frame(now, frame, names);
-        drain_events(session, shared, feed, peer);
-        match handled {
-            Ok(Some(relay)) => match session.encode_chat(&relay, {
-                // The broadcast carries the text plus the sender's fields.
-                relay_buf.resize(shared.options.max_frame + 1024, 0);
-                &mut relay_buf
-            }) {
-                Ok(n) => {
-                    // No receivers is fine: nobody is watching.
-                    let _ = shared.room(relay.room).send(Arc::from(&relay_buf[..n]));
-                }
-                Err(e) => warn!(%peer, error = %e, "chat line too long to relay"),
-            },
-            Ok(None) => {}
-            Err(e) => {
-                warn!(%peer, error = %e, "protocol error: dropping client");
-                break;
-            }
-        }
-    }
-    let used = input.len() - frames.remainder().len();
-    input.drain(..used);
-    if input.is_empty() {
-        // Idle connections keep no buffer.
-        *input = Vec::new();
-    }
-}
-
-/// Writes what the socket takes without waiting; true if some is left.
-fn write_now(
-    wire: &mut Wire,
-    out: &mut Vec<u8>,
-    session: &mut ServerSession,
-    names: &mut LazyNames<'_>,
-    peer: SocketAddr,
-) -> bool {
-    match wire.try_write(out) {
-        Ok(n) if n == out.len() => {
-            // Idle connections keep no buffer.
-            *out = Vec::new();
-            false
-        }
-        Ok(n) => {
-            out.drain(..n);
-            true
-        }
-        Err(e) => {
-            debug!(%peer, error = %e, "write failed");
-            session.close(names);
-            *out = Vec::new();
-            false
-        }
-    }
-}
-
-async fn send(
-    wire: &mut Wire,
-    out: &mut Vec<u8>,
-    limit: Duration,
-    session: &mut ServerSession,
-    names: &mut LazyNames<'_>,
-    peer: SocketAddr,
-) {
-    match tokio::time::timeout(limit, wire.write(out)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            debug!(%peer, error = %e, "write failed");
-            session.close(names);
-        }
-        Err(_) => {
-            warn!(%peer, nickname = session.nickname(), "slow consumer dropped: write stalled");
-            session.close(names);
-        }
-    }
-    *out = Vec::new();
-}
-
-async fn recv(
-    feed: &mut Option<broadcast::Receiver<Batch>>,
-) -> Result<Batch, broadcast::error::RecvError> {
-    match feed {
-        Some(feed) => feed.recv().await,
-        None => std::future::pending().await,
+        warn!(
+            open = shared.connections.load(Ordering::Relaxed),
+            "connections still open at shutdown"
+        );
     }
 }
 

@@ -131,7 +131,9 @@ impl Wire {
         std::future::poll_fn(move |cx| self.poll_read(cx, buf))
     }
 
-    fn poll_read(
+    /// [`Wire::read`] as a poll: appends what arrived to `buf`, or
+    /// registers `cx` to be woken when more may have.
+    pub fn poll_read(
         &mut self,
         cx: &mut task::Context<'_>,
         buf: &mut Vec<u8>,
@@ -206,4 +208,33 @@ fn native_tls_connector() -> anyhow::Result<native_tls::TlsConnector> {
     native_tls::TlsConnector::builder()
         .build()
         .context("setting up TLS")
+}
+
+impl Wire {
+    /// The peer's address, asked of the socket.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Self::Tcp(stream) => stream.peer_addr(),
+            Self::Ws(ws) => match ws.get_ref() {
+                MaybeTlsStream::Plain(stream) => stream.peer_addr(),
+                MaybeTlsStream::NativeTls(tls) => tls.get_ref().get_ref().get_ref().peer_addr(),
+                _ => Err(io::Error::other("unknown stream kind")),
+            },
+        }
+    }
+}
+
+/// A wire's peer address for log lines, asked of the socket only when a line
+/// is written (`?` once the socket has lost it): a server keeps no copy of it
+/// for each idle connection.
+#[derive(Clone, Copy)]
+pub struct Peer<'a>(pub &'a Wire);
+
+impl std::fmt::Display for Peer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.peer_addr() {
+            Ok(addr) => addr.fmt(f),
+            Err(_) => f.write_str("?"),
+        }
+    }
 }

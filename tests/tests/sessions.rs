@@ -411,6 +411,32 @@ fn bad_room_is_refused() {
 }
 
 #[test]
+fn join_and_close_in_one_read_give_both_events_in_order() {
+    let mut rooms = Rooms::default();
+    let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+    for body in [
+        "type@=loginreq/roomid@=9/username@=鱼丸/",
+        "type@=joingroup/rid@=9/gid@=-9999/",
+        "type@=logout/",
+    ] {
+        let frame =
+            douyu_core::frame::Frame::new(douyu_core::frame::MessageType::ClientToServer, body);
+        server
+            .handle_frame(Instant::from_millis(1), frame, &mut rooms)
+            .unwrap();
+    }
+    assert_eq!(server.poll_event(), Some(ServerEvent::Joined { room: 9 }));
+    assert_eq!(
+        server.poll_event(),
+        Some(ServerEvent::Closed(CloseReason::Logout))
+    );
+    assert_eq!(server.poll_event(), None);
+    // Closing again adds nothing.
+    server.close(&mut rooms);
+    assert_eq!(server.poll_event(), None);
+}
+
+#[test]
 fn client_reports_bad_frames_and_goes_on() {
     let mut rx = [0u8; 256];
     let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));

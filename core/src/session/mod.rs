@@ -32,8 +32,9 @@ use crate::stt::{MapWriter, SttError};
 /// Longest nickname a session stores, in bytes (16 CJK characters).
 pub const NICKNAME_MAX: usize = 48;
 
-/// A nickname, held inline.
-pub type Nickname = heapless::String<NICKNAME_MAX>;
+/// A nickname, held inline; its length fits a byte, which keeps every
+/// session (a server holds one per connection) seven bytes smaller.
+pub type Nickname = heapless::String<NICKNAME_MAX, u8>;
 
 /// A point in monotonic time, in milliseconds from an origin the host picks.
 ///

@@ -3,8 +3,6 @@
 use core::fmt::Write as _;
 use core::time::Duration;
 
-use heapless::Deque;
-
 use super::{CloseReason, Instant, Nickname, SessionError, encode};
 
 use crate::frame::{Frame, MessageType};
@@ -107,7 +105,13 @@ pub struct ServerSession {
     reply_login: bool,
     reply_heartbeat: bool,
     reply_error: Option<i64>,
-    events: Deque<ServerEvent, 2>,
+    /// A [`ServerEvent::Joined`] not yet taken by `poll_event`.
+    joined_event: bool,
+    /// A [`ServerEvent::Closed`] not yet taken; it comes after any `Joined`,
+    /// as a session joins at most once and closes at most once, and only
+    /// after joining if it joined at all. Two fields instead of a queue: no
+    /// order of events the session cannot produce can be stored.
+    closed_event: Option<CloseReason>,
 }
 
 impl ServerSession {
@@ -125,7 +129,8 @@ impl ServerSession {
             reply_login: false,
             reply_heartbeat: false,
             reply_error: None,
-            events: Deque::new(),
+            joined_event: false,
+            closed_event: None,
         }
     }
 
@@ -200,9 +205,7 @@ impl ServerSession {
                 }
                 if self.state == State::LoggedIn {
                     self.state = State::Joined;
-                    let _ = self
-                        .events
-                        .push_back(ServerEvent::Joined { room: self.room });
+                    self.joined_event = true;
                 }
             }
             ClientMessage::JoinGroup(_) => {
@@ -280,9 +283,7 @@ impl ServerSession {
             })?;
             self.reply_error = None;
             self.state = State::Closed;
-            let _ = self
-                .events
-                .push_back(ServerEvent::Closed(CloseReason::Refused { code }));
+            self.closed_event = Some(CloseReason::Refused { code });
             n
         } else if self.reply_login {
             let n = encode(out, DIRECTION, |m| self.write_login_reply(m))?;
@@ -327,7 +328,10 @@ impl ServerSession {
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        if core::mem::take(&mut self.joined_event) {
+            return Some(ServerEvent::Joined { room: self.room });
+        }
+        self.closed_event.take().map(ServerEvent::Closed)
     }
 
     /// When [`ServerSession::handle_timeout`] must next be called, if ever.
@@ -368,7 +372,7 @@ impl ServerSession {
         self.reply_login = false;
         self.reply_heartbeat = false;
         self.reply_error = None;
-        let _ = self.events.push_back(ServerEvent::Closed(reason));
+        self.closed_event = Some(reason);
     }
 
     fn release<R: Registry>(&mut self, registry: &mut R) {
