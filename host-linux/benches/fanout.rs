@@ -8,10 +8,17 @@
 //! and how many clients it dropped. A separate run measures resident memory
 //! per idle joined connection.
 //!
+//! `--floor` measures the limit instead: the same clients, but what they
+//! connect to is a bare loop in this process, two threads writing each
+//! message to each socket in turn (no tokio, no session, no broadcast
+//! channel). Its latency is what the machine's loopback TCP costs a round of
+//! N writes, the floor under any server's.
+//!
 //! ```sh
 //! cargo bench -p douyu-host --bench fanout                       # 1k and 10k clients
 //! cargo bench -p douyu-host --bench fanout -- --clients 1000 --rates 1000,2000 --window 5
 //! cargo bench -p douyu-host --bench fanout -- --idle --clients 10000  # idle memory only
+//! cargo bench -p douyu-host --bench fanout -- --floor --clients 10000 --rates 10,75  # the limit
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -178,7 +185,8 @@ struct Server {
 
 impl Server {
     fn start(extra: &[String]) -> Self {
-        let mut child = Command::new(DOUYU)
+        let mut command = Command::new(DOUYU);
+        command
             .args([
                 "serve",
                 "--tcp",
@@ -186,7 +194,19 @@ impl Server {
                 "--max-connections",
                 "30000",
             ])
-            .args(extra)
+            .args(extra);
+        Self::spawn(command)
+    }
+
+    /// The limit's bare write loop (see the module's documentation).
+    fn bare(clients: usize, rate: f64) -> Self {
+        let mut command = Command::new(std::env::current_exe().expect("this bench's path"));
+        command.args(["--bare-writer", &clients.to_string(), &rate.to_string()]);
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -295,18 +315,22 @@ async fn connect_all(
     (dropped, tasks)
 }
 
-async fn step(clients: usize, rate: f64, window: Duration) -> Step {
-    let server = Server::start(&[
-        "--simulate".into(),
-        rate.to_string(),
-        "--room".into(),
-        ROOM.to_string(),
-        "--probe".into(),
-        "--queue".into(),
-        "256".into(),
-        "--send-timeout".into(),
-        "5".into(),
-    ]);
+async fn step(clients: usize, rate: f64, window: Duration, bare: bool) -> Step {
+    let server = if bare {
+        Server::bare(clients, rate)
+    } else {
+        Server::start(&[
+            "--simulate".into(),
+            rate.to_string(),
+            "--room".into(),
+            ROOM.to_string(),
+            "--probe".into(),
+            "--queue".into(),
+            "256".into(),
+            "--send-timeout".into(),
+            "5".into(),
+        ])
+    };
     let histogram = Arc::new(Histogram::new());
     let (dropped, tasks) = connect_all(&server.addr, clients, &histogram).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -352,6 +376,59 @@ async fn idle_memory(clients: usize) -> f64 {
     (after.saturating_sub(before)) as f64 * 1024.0 / clients as f64
 }
 
+/// The limit's server, run in a child process of this bench (its sockets
+/// and the clients' would not fit one process's open-files limit): accepts
+/// `clients` connections, then every 5 ms writes the messages due (the
+/// simulator's `chatmsg` with its scheduled time as text) to every socket,
+/// from two threads with half the sockets each, until killed.
+fn bare_writer(clients: usize, rate: f64) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding");
+    // The line `Server::start` waits for.
+    eprintln!(
+        "serving TCP addr={}",
+        listener.local_addr().expect("address")
+    );
+    // Accepted as fast as they come: std's listen backlog is short.
+    let _ = listener.set_nonblocking(true);
+    let mut sockets = Vec::with_capacity(clients);
+    while sockets.len() < clients {
+        match listener.accept() {
+            Ok((socket, _)) => {
+                let _ = socket.set_nonblocking(false);
+                let _ = socket.set_nodelay(true);
+                sockets.push(socket);
+            }
+            Err(_) => std::thread::sleep(Duration::from_micros(200)),
+        }
+    }
+    let (start, start_us) = (Instant::now(), now_us());
+    let (left, right) = sockets.split_at_mut(clients / 2);
+    std::thread::scope(|scope| {
+        for half in [left, right] {
+            scope.spawn(move || {
+                use std::io::Write;
+                let mut room = douyu_core::sim::Room::new(ROOM, 7);
+                let (mut frame, mut sent) = ([0u8; 4096], 0u64);
+                loop {
+                    std::thread::sleep(Duration::from_millis(5));
+                    // Message k is due at k / rate.
+                    let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+                    while sent < due {
+                        let scheduled = start_us + (sent as f64 / rate * 1e6) as u64;
+                        let n = room
+                            .chat_frame(scheduled / 1000, &scheduled.to_string(), &mut frame)
+                            .expect("fits");
+                        for socket in half.iter_mut() {
+                            let _ = socket.write_all(&frame[..n]);
+                        }
+                        sent += 1;
+                    }
+                }
+            });
+        }
+    });
+}
+
 fn list<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<Vec<T>> {
     let at = args.iter().position(|a| a == flag)?;
     Some(
@@ -365,6 +442,14 @@ fn list<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<Vec<T>> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    if let [_, flag, clients, rate] = &args[..]
+        && flag == "--bare-writer"
+    {
+        return bare_writer(
+            clients.parse().expect("client count"),
+            rate.parse().expect("rate"),
+        );
+    }
     let clients: Vec<usize> = list(&args, "--clients").unwrap_or_else(|| vec![1000, 10_000]);
     let window = Duration::from_secs_f64(
         list::<f64>(&args, "--window")
@@ -386,6 +471,7 @@ fn main() {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     // `--idle`: only the resident memory of idle joined connections.
     let rates_wanted = !args.iter().any(|a| a == "--idle");
+    let bare = args.iter().any(|a| a == "--floor");
     runtime.block_on(async {
         for &n in clients.iter().filter(|_| rates_wanted) {
             let rates: Vec<f64> = list(&args, "--rates").unwrap_or_else(|| {
@@ -394,21 +480,25 @@ fn main() {
             });
             let mut sustained = None;
             for &rate in &rates {
-                let s = step(n, rate, window).await;
-                let verdict = if s.sustained() { "sustained" } else { "past the limit" };
+                let s = step(n, rate, window, bare).await;
+                let verdict = match (bare, s.sustained()) {
+                    (true, _) => "limit: bare write loop",
+                    (false, true) => "sustained",
+                    (false, false) => "past the limit",
+                };
                 println!(
                     "| {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} % | {:.0} | {} | {verdict} |",
                     s.clients, s.rate, s.expected_per_s, s.deliveries_per_s, s.p50_ms, s.p99_ms, s.server_cpu * 100.0, s.rss_mib, s.dropped
                 );
                 if s.sustained() {
                     sustained = Some(s.deliveries_per_s);
-                } else {
+                } else if !bare {
                     break;
                 }
             }
             eprintln!("{n} clients: highest sustained {sustained:?} deliveries/s");
         }
-        for &n in &clients {
+        for &n in clients.iter().filter(|_| !bare) {
             let per = idle_memory(n).await;
             println!("\nidle: {n} joined clients cost the server {per:.0} B resident each");
         }

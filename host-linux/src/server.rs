@@ -356,7 +356,10 @@ async fn simulate(
             _ = tick.tick() => {}
             () = stopped(&mut shutdown) => return,
         }
-        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        // Message k is due at k / rate: one more than whole periods elapsed.
+        // (Without the 1, every message went out a period after the time it
+        // carries, which added a whole period to the measured latency.)
+        let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
         let now_ms = wall().as_millis() as u64;
         while sent < due {
             let written = if probe {
