@@ -167,6 +167,11 @@ fn client_reconnects_after_a_server_restart() {
     watcher.wait_stderr(LIMIT, |l| l.contains("joined"));
     first.signal("TERM");
     assert_eq!(first.wait_exit(LIMIT), Some(0));
+    // The watcher's session was closed by the shutdown and counted out
+    // before the server gave up waiting for its connections.
+    let log = first.stderr();
+    assert!(log.iter().any(|l| l.contains("session closed")), "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("still open")), "{log:?}");
     watcher.wait_stderr(LIMIT, |l| l.contains("reconnecting"));
     let second = Proc::spawn(DOUYU, &["serve", "--tcp", &addr]);
     assert_eq!(served_addr(&second, "TCP"), addr);
