@@ -195,6 +195,18 @@ impl Wire {
         }
     }
 
+    /// The peer's address, asked of the socket.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Self::Tcp(stream) => stream.peer_addr(),
+            Self::Ws(ws) => match ws.get_ref() {
+                MaybeTlsStream::Plain(stream) => stream.peer_addr(),
+                MaybeTlsStream::NativeTls(tls) => tls.get_ref().get_ref().get_ref().peer_addr(),
+                _ => Err(io::Error::other("unknown stream kind")),
+            },
+        }
+    }
+
     /// Closes the connection politely (FIN, or a WebSocket close).
     pub async fn shutdown(&mut self) {
         let _ = match self {
@@ -210,24 +222,10 @@ fn native_tls_connector() -> anyhow::Result<native_tls::TlsConnector> {
         .context("setting up TLS")
 }
 
-impl Wire {
-    /// The peer's address, asked of the socket.
-    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        match self {
-            Self::Tcp(stream) => stream.peer_addr(),
-            Self::Ws(ws) => match ws.get_ref() {
-                MaybeTlsStream::Plain(stream) => stream.peer_addr(),
-                MaybeTlsStream::NativeTls(tls) => tls.get_ref().get_ref().get_ref().peer_addr(),
-                _ => Err(io::Error::other("unknown stream kind")),
-            },
-        }
-    }
-}
-
 /// A wire's peer address for log lines, asked of the socket only when a line
 /// is written (`?` once the socket has lost it): a server keeps no copy of it
 /// for each idle connection.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Peer<'a>(pub &'a Wire);
 
 impl std::fmt::Display for Peer<'_> {
