@@ -108,7 +108,8 @@ impl<'a> ServerMessage<'a> {
 fn split_type(map: Map<'_>) -> Result<(Option<Text<'_>>, Pairs<'_>), SttError> {
     let mut pairs = map.pairs();
     match pairs.next() {
-        Some(Ok((key, value))) if key == "type" => Ok((Some(value), pairs)),
+        // A key that reads `type` escaped reads `type` unescaped too.
+        Some(Ok((key, value))) if key.raw() == "type" => Ok((Some(value), pairs)),
         Some(Err(e)) => Err(e),
         _ => Ok((map.message_type()?, map.pairs())),
     }

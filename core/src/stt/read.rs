@@ -47,11 +47,8 @@ impl<'a> Map<'a> {
     #[must_use]
     pub fn pairs(&self) -> Pairs<'a> {
         Pairs {
-            raw: self.raw,
-            depth: self.depth,
-            base: self.base,
             pos: 0,
-            scanner: Scanner::new(self.raw.as_bytes(), self.depth, self.base),
+            scanner: Scanner::new(self.raw, self.depth, self.base),
         }
     }
 
@@ -89,10 +86,8 @@ impl Default for Map<'_> {
 /// Iterator over the pairs of a [`Map`].
 #[derive(Debug, Clone)]
 pub struct Pairs<'a> {
-    raw: &'a str,
-    depth: u32,
-    base: usize,
     pos: usize,
+    /// Also holds the text, its depth and its offset for the iterator.
     scanner: Scanner<'a>,
 }
 
@@ -116,29 +111,33 @@ impl<'a> Pairs<'a> {
     #[inline(always)]
     pub(crate) fn next_spans(&mut self) -> SpanItem {
         let start = self.pos;
-        if start >= self.raw.len() {
+        if start >= self.scanner.raw.len() {
             return None;
         }
-        if self.depth == 0 {
-            self.next_in_body(start)
-        } else {
-            self.next_nested(start)
+        if self.scanner.depth == 0 {
+            return self.next_in_body(start);
         }
+        // Out of line and on a copy: a call given `&mut self` would keep the
+        // iterator in memory in every reader's loop, body pairs included,
+        // and put a store and a reload of the scanner's masks on each pop.
+        let (pairs, item) = self.clone().next_nested(start);
+        *self = pairs;
+        item
     }
 
     /// The text of `span`, a key or value of this map.
     #[inline(always)]
     pub(crate) fn text(&self, span: Span) -> Text<'a> {
         Text {
-            raw: cut(self.raw, span.start, span.end),
-            depth: self.depth.saturating_add(1),
-            base: self.base + span.start,
+            raw: cut(self.scanner.raw, span.start, span.end),
+            depth: self.scanner.depth.saturating_add(1),
+            base: self.scanner.base + span.start,
         }
     }
 
     /// Ends the iteration with `e`.
     fn fail(&mut self, e: SttError) -> SpanItem {
-        self.pos = self.raw.len();
+        self.pos = self.scanner.raw.len();
         Some(Err(e))
     }
 
@@ -146,19 +145,19 @@ impl<'a> Pairs<'a> {
     /// already classified: `@=` then `/`, or the end of the text.
     #[inline(always)]
     fn next_in_body(&mut self, start: usize) -> SpanItem {
-        let len = self.raw.len();
+        let len = self.scanner.raw.len();
         let Some((sep, bit)) = self.scanner.pop() else {
-            let offset = self.base + start;
+            let offset = self.scanner.base + start;
             return self.fail(SttError::MissingSeparator { offset });
         };
         if !self.scanner.is_separator(bit) {
             let e = if self.scanner.is_end(bit) {
                 SttError::MissingSeparator {
-                    offset: self.base + start,
+                    offset: self.scanner.base + start,
                 }
             } else {
                 SttError::BadEscape {
-                    offset: self.base + sep,
+                    offset: self.scanner.base + sep,
                 }
             };
             return self.fail(e);
@@ -167,7 +166,7 @@ impl<'a> Pairs<'a> {
             Some((at, bit)) if self.scanner.is_end(bit) => (at, at + 1),
             // A second `@=`, or a malformed escape, inside the value.
             Some((at, _)) => {
-                let offset = self.base + at;
+                let offset = self.scanner.base + at;
                 return self.fail(SttError::BadEscape { offset });
             }
             // The last pair may lack its `/`.
@@ -177,9 +176,16 @@ impl<'a> Pairs<'a> {
         Some(Ok(spans(start, sep, sep + 2, value_end)))
     }
 
-    /// The next pair of deeper text, its marks classified one by one.
-    fn next_nested(&mut self, start: usize) -> SpanItem {
-        let len = self.raw.len();
+    /// The next pair of deeper text, its marks classified one by one, and
+    /// the iterator after it.
+    #[inline(never)]
+    fn next_nested(mut self, start: usize) -> (Self, SpanItem) {
+        let item = self.next_nested_spans(start);
+        (self, item)
+    }
+
+    fn next_nested_spans(&mut self, start: usize) -> SpanItem {
+        let len = self.scanner.raw.len();
         let sep = match self.scanner.next_mark() {
             Ok(Some(
                 found @ Found {
@@ -188,7 +194,7 @@ impl<'a> Pairs<'a> {
                 },
             )) => found,
             Ok(_) => {
-                let offset = self.base + start;
+                let offset = self.scanner.base + start;
                 return self.fail(SttError::MissingSeparator { offset });
             }
             Err(e) => return self.fail(e),
@@ -204,7 +210,7 @@ impl<'a> Pairs<'a> {
                 at,
                 ..
             })) => {
-                let offset = self.base + at;
+                let offset = self.scanner.base + at;
                 return self.fail(SttError::BadEscape { offset });
             }
             Ok(None) => (len, len),
@@ -308,11 +314,8 @@ impl<'a> List<'a> {
     #[must_use]
     pub fn items(&self) -> Items<'a> {
         Items {
-            raw: self.raw,
-            depth: self.depth,
-            base: self.base,
             pos: 0,
-            scanner: Scanner::new(self.raw.as_bytes(), self.depth, self.base),
+            scanner: Scanner::new(self.raw, self.depth, self.base),
         }
     }
 
@@ -325,10 +328,8 @@ impl<'a> List<'a> {
 /// Iterator over the items of a [`List`].
 #[derive(Debug, Clone)]
 pub struct Items<'a> {
-    raw: &'a str,
-    depth: u32,
-    base: usize,
     pos: usize,
+    /// Also holds the text, its depth and its offset for the iterator.
     scanner: Scanner<'a>,
 }
 
@@ -337,7 +338,7 @@ impl<'a> Iterator for Items<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let bytes = self.raw.as_bytes();
+        let bytes = self.scanner.raw.as_bytes();
         let start = self.pos;
         if start >= bytes.len() {
             return None;
@@ -355,7 +356,7 @@ impl<'a> Iterator for Items<'a> {
             })) => {
                 self.pos = bytes.len();
                 return Some(Err(SttError::BadEscape {
-                    offset: self.base + at,
+                    offset: self.scanner.base + at,
                 }));
             }
             Ok(None) => (bytes.len(), bytes.len()),
@@ -366,9 +367,9 @@ impl<'a> Iterator for Items<'a> {
         };
         self.pos = next;
         Some(Ok(Text {
-            raw: &self.raw[start..end],
-            depth: self.depth.saturating_add(1),
-            base: self.base + start,
+            raw: &self.scanner.raw[start..end],
+            depth: self.scanner.depth.saturating_add(1),
+            base: self.scanner.base + start,
         }))
     }
 }

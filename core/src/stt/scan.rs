@@ -37,10 +37,12 @@ pub(crate) struct Found {
 /// is classified mark by mark.
 #[derive(Debug, Clone)]
 pub(crate) struct Scanner<'a> {
-    raw: &'a [u8],
-    depth: u32,
+    /// The text scanned; the iterators built on a scanner read it here.
+    pub(super) raw: &'a str,
+    /// How many times `raw` is escaped.
+    pub(super) depth: u32,
     /// Offset of `raw` in the body, for error offsets.
-    base: usize,
+    pub(super) base: usize,
     /// Offset of the block the masks describe.
     block: usize,
     /// Offset of the next block to classify.
@@ -56,7 +58,7 @@ pub(crate) struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    pub(crate) const fn new(raw: &'a [u8], depth: u32, base: usize) -> Self {
+    pub(crate) const fn new(raw: &'a str, depth: u32, base: usize) -> Self {
         Self {
             raw,
             depth,
@@ -84,7 +86,7 @@ impl<'a> Scanner<'a> {
         if start >= self.raw.len() {
             return false;
         }
-        let classes = classify_from(self.raw, start);
+        let classes = classify_from(self.raw.as_bytes(), start);
         self.block = start;
         self.next = start + 64;
         if self.depth > 0 {
@@ -94,7 +96,7 @@ impl<'a> Scanner<'a> {
         // What follows each `@`: the next byte in the block, or for the
         // block's last byte the first byte of the next block (none at the
         // end of the text, which leaves a final `@` malformed).
-        let after = self.raw.get(start + 64).copied();
+        let after = self.raw.as_bytes().get(start + 64).copied();
         let carry = |hit: bool| u64::from(hit) << 63;
         let equals_next = (classes.equals >> 1) | carry(after == Some(b'='));
         let allowed_next =
@@ -177,15 +179,15 @@ impl<'a> Scanner<'a> {
             }
             let at = self.block + self.marks.trailing_zeros() as usize;
             self.marks &= self.marks - 1;
-            if self.raw[at] == b'/' {
+            if self.raw.as_bytes()[at] == b'/' {
                 // Only a body holds a bare `/`; deeper text comes from
                 // between two of them, so this cannot be met in checked
                 // text. Pass it over as a letter.
                 continue;
             }
-            let run = count_a(&self.raw[at + 1..]);
+            let run = count_a(&self.raw.as_bytes()[at + 1..]);
             let next = at + 1 + run;
-            let (run, follow) = (run as u64, self.raw.get(next).copied());
+            let (run, follow) = (run as u64, self.raw.as_bytes().get(next).copied());
             match follow {
                 Some(b'S') if run == depth - 1 => {
                     return Ok(Some(Found {
