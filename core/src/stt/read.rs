@@ -4,6 +4,7 @@ use core::fmt;
 
 use super::SttError;
 use super::scan::{Found, Mark, Scanner, count_a, find_any};
+use super::write::copy_plain;
 
 /// An STT map (a message, or a nested map value), read in place.
 ///
@@ -455,6 +456,12 @@ impl<'a> Text<'a> {
     /// # Ok::<(), douyu_core::stt::SttError>(())
     /// ```
     pub fn unescape_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, SttError> {
+        let raw = self.raw.as_bytes();
+        if let Some(room) = buf.get_mut(..raw.len() + 16)
+            && copy_plain(room, raw)
+        {
+            return Ok(copied_text(&buf[..raw.len()]));
+        }
         let capacity = buf.len();
         if let Some(plain) = self.as_plain() {
             let out = buf
@@ -666,6 +673,34 @@ mod tests {
         let got: Vec<String> = deep.items().map(|t| t.unwrap().to_string()).collect();
         assert_eq!(got, ["x/y", "z"]);
         assert_eq!(list.get(1), Ok(None));
+    }
+
+    #[test]
+    fn unescape_into_any_length_escape_and_room() {
+        // Around the 16-byte moves of the plain copy, an escape (or none) at
+        // every position, into buffers exact, short of the slack, and roomy
+        // (fewer lengths under Miri, which runs this a hundred times slower).
+        for len in 0..if cfg!(miri) { 20 } else { 50 } {
+            for special in [None, Some('@'), Some('/')] {
+                for at in 0..len.max(1) {
+                    let mut text: Vec<char> = (0..len).map(|i| ['é', 'x', '鱼'][i % 3]).collect();
+                    if let Some(c) = special.filter(|_| at < len) {
+                        text[at] = c;
+                    }
+                    let text: String = text.into_iter().collect();
+                    let body = std::format!("k@={}/", text.replace('@', "@A").replace('/', "@S"));
+                    let value = Map::new(&body).get("k").unwrap().unwrap();
+                    for size in [text.len(), text.len() + 15, text.len() + 16, 256] {
+                        let mut buf = std::vec![0u8; size];
+                        assert_eq!(value.unescape_into(&mut buf), Ok(text.as_str()), "{body:?}");
+                    }
+                    if !text.is_empty() {
+                        let mut buf = std::vec![0u8; text.len() - 1];
+                        assert!(value.unescape_into(&mut buf).is_err(), "{body:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
