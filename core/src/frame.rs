@@ -219,7 +219,8 @@ impl Header {
         let incomplete = Status::Incomplete { needed: HEADER_LEN };
         // Fixed-size fields read from fixed-size arrays: the header was read
         // with nom's number parsers before, whose byte loops and calls were
-        // a quarter of the frame layer's instructions (BENCHMARKS.md).
+        // a fifth to a quarter of the frame layer's instructions
+        // (BENCHMARKS.md).
         let Some(&[a0, a1, a2, a3, b0, b1, b2, b3]) = input.first_chunk::<8>() else {
             return Ok(incomplete);
         };

@@ -274,8 +274,8 @@ fn cut(raw: &str, start: usize, end: usize) -> &str {
 ///
 /// A concatenation of UTF-8 strings is UTF-8, so checking it again (as
 /// `core::str::from_utf8` would) only costs: 5 % of the typed `chatmsg`
-/// benchmark (BENCHMARKS.md). Debug builds, the fuzz targets and Miri check
-/// the claim.
+/// benchmark when it was measured. Debug builds, the fuzz targets and Miri
+/// check the claim.
 #[inline(always)]
 #[allow(unsafe_code)]
 fn copied_text(bytes: &[u8]) -> &str {
