@@ -792,8 +792,21 @@ mod tests {
     #[test]
     fn a_bad_pair_after_fields_is_the_error_of_every_view() {
         let types = [
-            "loginres", "chatmsg", "uenter", "dgb", "pingreq", "rss", "spbc", "anbc", "rnewbc",
-            "frank", "error", "loginreq", "joingroup", "mrkl", "other",
+            "loginres",
+            "chatmsg",
+            "uenter",
+            "dgb",
+            "pingreq",
+            "rss",
+            "spbc",
+            "anbc",
+            "rnewbc",
+            "frank",
+            "error",
+            "loginreq",
+            "joingroup",
+            "mrkl",
+            "other",
         ];
         for kind in types {
             // Known fields of several views before the bad pair, and after.
