@@ -8,6 +8,7 @@ pub mod cli;
 pub mod decode;
 pub mod render;
 pub mod server;
+pub mod throttle;
 pub mod time;
 pub mod watch;
 pub mod wire;
