@@ -28,6 +28,12 @@ pub enum ServerMessage<'a> {
     Chat(ChatMsg<'a>),
     /// `uenter`: a viewer entered the room.
     Enter(UEnter<'a>),
+    /// `uleave`: a viewer left the room (this project's extension, see
+    /// [`crate::session`]).
+    Leave(ULeave<'a>),
+    /// `whores`: who is online in the room (this project's extension, the
+    /// reply to [`ClientMessage::Who`]).
+    Who(WhoRes<'a>),
     /// `dgb`: a gift.
     Gift(Gift<'a>),
     /// `mrkl`: the heartbeat reply.
@@ -66,6 +72,8 @@ impl<'a> ServerMessage<'a> {
             "loginres" => Self::LoginRes(LoginRes::read(map, rest, &mut status)),
             "chatmsg" => Self::Chat(ChatMsg::read(map, rest, &mut status)),
             "uenter" => Self::Enter(UEnter::read(map, rest, &mut status)),
+            "uleave" => Self::Leave(ULeave::read(map, rest, &mut status)),
+            "whores" => Self::Who(WhoRes::read(map, rest, &mut status)),
             "dgb" => Self::Gift(Gift::read(map, rest, &mut status)),
             "pingreq" => Self::PingReq(PingReq::read(map, rest, &mut status)),
             "rss" => Self::StreamStatus(Rss::read(map, rest, &mut status)),
@@ -92,6 +100,8 @@ impl<'a> ServerMessage<'a> {
             Self::LoginRes(m) => m.map,
             Self::Chat(m) => m.map,
             Self::Enter(m) => m.map,
+            Self::Leave(m) => m.map,
+            Self::Who(m) => m.map,
             Self::Gift(m) => m.map,
             Self::PingReq(m) => m.map,
             Self::StreamStatus(m) => m.map,
@@ -315,6 +325,75 @@ impl<'a> View<'a> for UEnter<'a> {
             "level" => &mut self.level,
             "ic" => &mut self.ic,
             "nl" => &mut self.nl,
+            _ => return None,
+        })
+    }
+}
+
+/// `uleave`: a viewer left the room. This project's extension: Douyu's own
+/// service announces arrivals only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ULeave<'a> {
+    /// Every pair of the message.
+    pub map: Map<'a>,
+    /// `rid`: room id.
+    pub rid: Option<Text<'a>>,
+    /// `uid`: user id.
+    pub uid: Option<Text<'a>>,
+    /// `nn`: nickname.
+    pub nn: Option<Text<'a>>,
+}
+
+impl<'a> View<'a> for ULeave<'a> {
+    fn empty(map: Map<'a>) -> Self {
+        Self {
+            map,
+            ..Self::default()
+        }
+    }
+
+    #[inline]
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
+        Some(match key {
+            "rid" => &mut self.rid,
+            "uid" => &mut self.uid,
+            "nn" => &mut self.nn,
+            _ => return None,
+        })
+    }
+}
+
+/// `whores`: who is online in a room, the reply to `whoreq`. This
+/// project's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct WhoRes<'a> {
+    /// Every pair of the message.
+    pub map: Map<'a>,
+    /// `rid`: room id.
+    pub rid: Option<Text<'a>>,
+    /// `total`: how many are online; `list` may hold fewer when they do not
+    /// all fit one reply.
+    pub total: Option<Text<'a>>,
+    /// `list`: a list of maps (`uid`, `nn`); read with [`WhoRes::entries`].
+    pub list: Option<Text<'a>>,
+}
+
+impl<'a> View<'a> for WhoRes<'a> {
+    fn empty(map: Map<'a>) -> Self {
+        Self {
+            map,
+            ..Self::default()
+        }
+    }
+
+    #[inline]
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
+        Some(match key {
+            "rid" => &mut self.rid,
+            "total" => &mut self.total,
+            "list" => &mut self.list,
             _ => return None,
         })
     }
@@ -598,6 +677,15 @@ impl<'a> Frank<'a> {
     }
 }
 
+impl<'a> WhoRes<'a> {
+    /// The members listed, as a list (each item a map: `uid`, `nn`).
+    #[must_use]
+    pub fn entries(&self) -> List<'a> {
+        self.list
+            .map_or_else(|| List::new(""), |list| list.as_list())
+    }
+}
+
 impl Noble<'_> {
     /// Whether the title was renewed (`rnewbc`) rather than opened (`anbc`).
     #[must_use]
@@ -629,6 +717,9 @@ pub enum ClientMessage<'a> {
     Chat(ChatReq<'a>),
     /// `logout`: end the session.
     Logout(Map<'a>),
+    /// `whoreq`: ask who is online in the room (this project's extension,
+    /// answered with [`ServerMessage::Who`]).
+    Who(Map<'a>),
     /// Any other type (or none); every pair was checked.
     Other(Map<'a>),
 }
@@ -649,6 +740,7 @@ impl<'a> ClientMessage<'a> {
                 match other {
                     Some("mrkl" | "keeplive") => Self::Heartbeat(map),
                     Some("logout") => Self::Logout(map),
+                    Some("whoreq") => Self::Who(map),
                     _ => Self::Other(map),
                 }
             }
@@ -795,6 +887,9 @@ mod tests {
             "loginres",
             "chatmsg",
             "uenter",
+            "uleave",
+            "whores",
+            "whoreq",
             "dgb",
             "pingreq",
             "rss",
@@ -825,6 +920,8 @@ mod tests {
         let cases = [
             ("type@=loginres/userid@=1/", "LoginRes"),
             ("type@=uenter/nn@=x/", "Enter"),
+            ("type@=uleave/nn@=x/", "Leave"),
+            ("type@=whores/total@=0/list@=/", "Who"),
             ("type@=dgb/gfid@=1/", "Gift"),
             ("type@=mrkl/", "Heartbeat"),
             ("type@=pingreq/tick@=1/", "PingReq"),

@@ -8,7 +8,10 @@
 
 use douyu_core::frame::{Frame, MessageType, Status};
 use douyu_core::message::ServerMessage;
-use douyu_core::session::{Instant, Registry, ServerConfig, ServerSession};
+use douyu_core::session::{
+    Instant, REPLY_MAX, Refusal, Registry, ServerConfig, ServerSession, is_visitor_name,
+    nickname_is_acceptable, visitor_name,
+};
 use douyu_core::stream::Decoder;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,14 +23,20 @@ struct Names {
 }
 
 impl Registry for Names {
-    fn claim(&mut self, room: u64, name: &str) -> bool {
-        if name == "taken" || self.taken.iter().any(|(r, n)| *r == room && n == name) {
-            return false;
+    fn join(&mut self, room: u64, name: Option<&str>) -> Result<u64, Refusal> {
+        if let Some(name) = name {
+            assert!(nickname_is_acceptable(name), "granted {name:?}");
+            assert!(!is_visitor_name(name), "granted a visitor's name {name:?}");
+            if name == "taken" || self.taken.iter().any(|(r, n)| *r == room && n == name) {
+                return Err(Refusal::NicknameTaken);
+            }
         }
-        self.taken.push((room, name.to_string()));
-        true
+        self.uid += 1;
+        let name = name.map_or_else(|| visitor_name(self.uid).to_string(), str::to_string);
+        self.taken.push((room, name));
+        Ok(self.uid)
     }
-    fn release(&mut self, room: u64, name: &str) {
+    fn leave(&mut self, room: u64, name: &str) {
         let before = self.taken.len();
         self.taken.retain(|(r, n)| !(*r == room && n == name));
         assert_eq!(
@@ -35,10 +44,6 @@ impl Registry for Names {
             self.taken.len() + 1,
             "released a name never claimed"
         );
-    }
-    fn next_uid(&mut self) -> u64 {
-        self.uid += 1;
-        self.uid
     }
 }
 
@@ -52,10 +57,10 @@ fn check_frame(bytes: &[u8]) {
 }
 
 fn check_transmit(session: &mut ServerSession) {
-    let mut out = [0u8; 512];
+    let mut out = [0u8; REPLY_MAX];
     while let Some(n) = session
         .poll_transmit(&mut out)
-        .expect("replies fit 512 bytes")
+        .expect("replies fit REPLY_MAX bytes")
     {
         check_frame(&out[..n]);
     }

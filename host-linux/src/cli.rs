@@ -1,4 +1,4 @@
-//! The command line: `douyu demo | watch | serve | say | decode`.
+//! The command line: `douyu demo | watch | serve | say | who | decode | generate`.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Read};
@@ -14,6 +14,7 @@ use crate::time::{Clock, stopped};
 use crate::watch::{WatchOptions, say, watch_room};
 use crate::wire::Endpoint;
 use anyhow::Context;
+use douyu_core::session::ChatLimit;
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 use tracing::info;
@@ -91,6 +92,20 @@ enum Command {
         /// Seconds a write to one client may stall before it is dropped.
         #[arg(long, default_value_t = 10.0)]
         send_timeout: f64,
+        /// Most rooms open at once (a room opens with its first member and
+        /// closes with its last); a login that would open one more is refused.
+        #[arg(long, default_value_t = 1024)]
+        max_rooms: usize,
+        /// Seconds a connection has to log in before it is refused.
+        #[arg(long, default_value_t = 5.0)]
+        login_timeout: f64,
+        /// Chat lines a second each client may send (0: unlimited); excess
+        /// lines are dropped, and a client that keeps flooding is cut off.
+        #[arg(long, default_value_t = 10)]
+        chat_rate: u16,
+        /// Chat lines a client may send at once, within --chat-rate.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+        chat_burst: u16,
     },
     /// Log in to a room, send one chat line, and log out.
     Say {
@@ -105,6 +120,21 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// Seconds to wait for the line to come back as a broadcast.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
+    /// List the nicknames online in a room, one a line (this project's
+    /// `whoreq` extension: `douyu serve` answers it, Douyu's service does not).
+    Who {
+        /// Room id.
+        room: u64,
+        /// Server URL (tcp://, ws:// or wss://).
+        #[arg(long)]
+        server: String,
+        /// Nickname to log in with (a visitor's if omitted).
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds to wait for the answer.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
     },
@@ -297,6 +327,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             heartbeat_window,
             queue,
             send_timeout,
+            max_rooms,
+            login_timeout,
+            chat_rate,
+            chat_burst,
         } => {
             let options = ServerOptions {
                 tcp,
@@ -309,6 +343,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 simulate: simulate
                     .zip(room)
                     .map(|(rate, room)| Simulation { room, rate, probe }),
+                max_rooms,
+                login_timeout: secs(login_timeout, "--login-timeout")?,
+                chat_limit: (chat_rate > 0).then(|| ChatLimit::per_second(chat_rate, chat_burst)),
             };
             // Each client is a descriptor: allow as many as the hard limit does.
             match rlimit::increase_nofile_limit(u64::MAX) {
@@ -329,6 +366,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &Endpoint::parse(&server)?,
                 room,
                 &text,
+                name,
+                secs(timeout, "--timeout")?,
+            )
+            .await?;
+        }
+        Command::Who {
+            room,
+            server,
+            name,
+            timeout,
+        } => {
+            crate::who::who(
+                &Endpoint::parse(&server)?,
+                room,
                 name,
                 secs(timeout, "--timeout")?,
             )

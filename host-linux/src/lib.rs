@@ -11,4 +11,5 @@ pub mod server;
 pub mod throttle;
 pub mod time;
 pub mod watch;
+pub mod who;
 pub mod wire;

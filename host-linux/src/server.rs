@@ -13,7 +13,8 @@
 //! `send_timeout` drops the client too, frames above `max_frame` end the
 //! session, and an idle connection holds no buffers at all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
-use douyu_core::session::Registry;
+use douyu_core::session::{ChatLimit, Refusal, Registry, visitor_name};
 use douyu_core::sim;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, watch};
@@ -29,6 +30,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::alarm::Alarms;
+use crate::throttle::Throttle;
 use crate::time::{Clock, stopped};
 
 mod client;
@@ -55,6 +57,14 @@ pub struct ServerOptions {
     pub send_timeout: Duration,
     /// Generate traffic in a room.
     pub simulate: Option<Simulation>,
+    /// Most rooms open at once; a login that would open one more is
+    /// refused. Each open room holds a ring of `queue` slots (about 45 KB
+    /// with the default queue).
+    pub max_rooms: usize,
+    /// Time a connection has to log in.
+    pub login_timeout: Duration,
+    /// Each client's chat limit (`None`: unlimited).
+    pub chat_limit: Option<ChatLimit>,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +78,9 @@ impl Default for ServerOptions {
             queue: 1024,
             send_timeout: Duration::from_secs(10),
             simulate: None,
+            max_rooms: 1024,
+            login_timeout: Duration::from_secs(5),
+            chat_limit: Some(ChatLimit::default()),
         }
     }
 }
@@ -85,66 +98,128 @@ pub struct Simulation {
     pub probe: bool,
 }
 
-/// Nicknames per room and user ids: what the core sessions ask of the host.
-#[derive(Debug, Default)]
-struct Names {
-    /// `Box<str>`, not `String`: a joined client costs a word less.
-    taken: HashMap<u64, HashSet<Box<str>>>,
-    last_uid: u64,
+/// One room: its broadcast ring and who is in it.
+#[derive(Debug)]
+struct Room {
+    /// The ring every joined member reads; allocated whole (`queue` slots,
+    /// about 45 bytes each) when the room opens, freed when it closes.
+    feed: broadcast::Sender<Batch>,
+    /// Every member's nickname and uid. `Box<str>`, not `String`: a member
+    /// costs a word less.
+    members: HashMap<Box<str>, u64>,
+    /// Kept open while empty: the simulated room.
+    pinned: bool,
 }
 
-impl Registry for Names {
-    fn claim(&mut self, room: u64, name: &str) -> bool {
-        self.taken.entry(room).or_default().insert(name.into())
-    }
+/// Every open room and the user ids: what the core sessions ask of the
+/// host. A room opens with its first member and closes with its last, so
+/// rooms nobody is in cost nothing, and at most `max_rooms` are open.
+#[derive(Debug)]
+struct Rooms {
+    rooms: HashMap<u64, Room>,
+    last_uid: u64,
+    max_rooms: usize,
+    queue: usize,
+}
 
-    fn release(&mut self, room: u64, name: &str) {
-        if let Some(names) = self.taken.get_mut(&room) {
-            names.remove(name);
-            if names.is_empty() {
-                self.taken.remove(&room);
-            }
+impl Rooms {
+    fn new(max_rooms: usize, queue: usize) -> Self {
+        Self {
+            rooms: HashMap::new(),
+            last_uid: 0,
+            max_rooms,
+            queue: queue.max(1),
         }
     }
 
-    fn next_uid(&mut self) -> u64 {
-        self.last_uid += 1;
-        self.last_uid
+    /// The room, opened if it is not and the cap allows (`pinned` rooms
+    /// are the operator's and pass the cap).
+    fn open(&mut self, room: u64, pinned: bool) -> Result<&mut Room, Refusal> {
+        let open = self.rooms.len();
+        match self.rooms.entry(room) {
+            Entry::Occupied(entry) => Ok(entry.into_mut()),
+            Entry::Vacant(_) if open >= self.max_rooms && !pinned => Err(Refusal::RoomsFull),
+            Entry::Vacant(entry) => Ok(entry.insert(Room {
+                feed: broadcast::channel(self.queue).0,
+                members: HashMap::new(),
+                pinned,
+            })),
+        }
+    }
+
+    /// The broadcast of an open room.
+    fn feed(&self, room: u64) -> Option<&broadcast::Sender<Batch>> {
+        self.rooms.get(&room).map(|r| &r.feed)
     }
 }
 
-/// Locks the names only when a session needs them (login, logout, close),
+impl Registry for Rooms {
+    fn join(&mut self, room: u64, name: Option<&str>) -> Result<u64, Refusal> {
+        let taken = |rooms: &Self, name| {
+            rooms
+                .rooms
+                .get(&room)
+                .is_some_and(|r| r.members.contains_key(name))
+        };
+        if name.is_some_and(|name| taken(self, name)) {
+            return Err(Refusal::NicknameTaken);
+        }
+        let uid = self.last_uid + 1;
+        let name: Box<str> = match name {
+            Some(name) => name.into(),
+            None => visitor_name(uid).as_str().into(),
+        };
+        self.open(room, false)?.members.insert(name, uid);
+        self.last_uid = uid;
+        Ok(uid)
+    }
+
+    fn leave(&mut self, room: u64, name: &str) {
+        if let Entry::Occupied(mut entry) = self.rooms.entry(room) {
+            entry.get_mut().members.remove(name);
+            if entry.get().members.is_empty() && !entry.get().pinned {
+                entry.remove();
+            }
+        }
+    }
+}
+
+/// The rooms, locked only when a session needs them (login, logout, close),
 /// not for every heartbeat.
-struct LazyNames<'a>(&'a Mutex<Names>);
+struct LazyRooms<'a>(&'a Mutex<Rooms>);
 
-impl LazyNames<'_> {
-    fn lock(&self) -> MutexGuard<'_, Names> {
-        // A panic while holding this lock cannot leave `Names` half-updated
-        // in a way that matters more than stopping the server would.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl LazyRooms<'_> {
+    fn lock(&self) -> MutexGuard<'_, Rooms> {
+        lock(self.0)
     }
 }
 
-impl Registry for LazyNames<'_> {
-    fn claim(&mut self, room: u64, name: &str) -> bool {
-        self.lock().claim(room, name)
+impl Registry for LazyRooms<'_> {
+    fn join(&mut self, room: u64, name: Option<&str>) -> Result<u64, Refusal> {
+        self.lock().join(room, name)
     }
-    fn release(&mut self, room: u64, name: &str) {
-        self.lock().release(room, name);
+    fn leave(&mut self, room: u64, name: &str) {
+        self.lock().leave(room, name);
     }
-    fn next_uid(&mut self) -> u64 {
-        self.lock().next_uid()
-    }
+}
+
+/// Locks a mutex whatever a panicking holder left: a panic while holding
+/// the rooms cannot leave them half-updated in a way that matters more than
+/// stopping the server would.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// State shared by every task of one server.
 #[derive(Debug)]
 struct Shared {
     options: ServerOptions,
-    names: Mutex<Names>,
-    rooms: Mutex<HashMap<u64, broadcast::Sender<Batch>>>,
+    rooms: Mutex<Rooms>,
+    /// Lines logged per connection (closes, drops, bad frames): a flood of
+    /// connections must not become a flood of log lines.
+    log_quota: Throttle,
     /// Connections open (or being turned away).
     connections: AtomicUsize,
     /// Notified when `connections` falls to zero.
@@ -158,9 +233,9 @@ impl Shared {
     fn new(options: ServerOptions) -> Self {
         let clock = Clock::start();
         Self {
+            rooms: Mutex::new(Rooms::new(options.max_rooms, options.queue)),
             options,
-            names: Mutex::new(Names::default()),
-            rooms: Mutex::new(HashMap::new()),
+            log_quota: Throttle::new(20, Duration::from_secs(1)),
             connections: AtomicUsize::new(0),
             none_open: Notify::new(),
             clock,
@@ -188,16 +263,18 @@ impl Shared {
         }
     }
 
-    /// The broadcast channel of `room`, made on first use.
-    fn room(&self, room: u64) -> broadcast::Sender<Batch> {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms
-            .entry(room)
-            .or_insert_with(|| broadcast::channel(self.options.queue.max(1)).0)
-            .clone()
+    /// A subscription to an open room's broadcast.
+    fn subscribe(&self, room: u64) -> Option<broadcast::Receiver<Batch>> {
+        lock(&self.rooms).feed(room).map(broadcast::Sender::subscribe)
+    }
+
+    /// Sends whole frames to every joined member of an open room (nobody
+    /// to send to is fine).
+    fn broadcast(&self, room: u64, frames: &[u8]) {
+        let feed = lock(&self.rooms).feed(room).cloned();
+        if let Some(feed) = feed {
+            let _ = feed.send(Arc::from(frames));
+        }
     }
 }
 
@@ -334,7 +411,10 @@ async fn simulate(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Simulation { room, rate, probe } = simulation;
-    let sender = shared.room(room);
+    let sender = match lock(&shared.rooms).open(room, true) {
+        Ok(room) => room.feed.clone(),
+        Err(refusal) => return warn!(?refusal, "cannot open the simulated room"),
+    };
     let wall = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -46,6 +46,19 @@ impl Throttle {
         self.check_at(Instant::now())
     }
 
+    /// Whether this event should be logged; when lines were held back
+    /// since the last one that passed, says how many first (as `what`).
+    pub fn allow(&self, what: &str) -> bool {
+        match self.check() {
+            Some(0) => true,
+            Some(held) => {
+                tracing::warn!(held, "{what}: lines held back");
+                true
+            }
+            None => false,
+        }
+    }
+
     fn check_at(&self, now: Instant) -> Option<u64> {
         let mut w = self
             .state

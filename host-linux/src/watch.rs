@@ -54,6 +54,10 @@ pub trait Handler {
     fn chat_to_send(&mut self) -> Option<String> {
         None
     }
+    /// Called after events are drained: whether to ask who is online now.
+    fn ask_who(&mut self) -> bool {
+        false
+    }
     /// Whether the handler is done and the session should log out.
     fn finished(&self) -> bool {
         false
@@ -106,6 +110,10 @@ pub async fn run_session<H: Handler>(
         if let Some(text) = handler.chat_to_send() {
             let n = client.send_chat(&text, &mut tx)?;
             wire.write(&tx[..n]).await.context("sending chat")?;
+        }
+        if handler.ask_who() {
+            client.request_who()?;
+            continue;
         }
         if handler.finished() || *stop.borrow() {
             client.close();

@@ -7,6 +7,7 @@ use douyu_core::session::{
     Client, ClientConfig, ClientEvent, CloseReason, Instant, Login, Registry, ServerConfig,
     ServerEvent, ServerSession, error_code,
 };
+use douyu_core::session::{Refusal, visitor_name};
 use douyu_core::stream::Decoder;
 use proptest::prelude::*;
 
@@ -17,15 +18,17 @@ struct Rooms {
 }
 
 impl Registry for Rooms {
-    fn claim(&mut self, room: u64, name: &str) -> bool {
-        self.names.entry(room).or_default().insert(name.to_string())
+    fn join(&mut self, room: u64, name: Option<&str>) -> Result<u64, Refusal> {
+        let uid = self.uid + 1;
+        let name = name.map_or_else(|| visitor_name(uid).to_string(), str::to_string);
+        if !self.names.entry(room).or_default().insert(name) {
+            return Err(Refusal::NicknameTaken);
+        }
+        self.uid = uid;
+        Ok(uid)
     }
-    fn release(&mut self, room: u64, name: &str) {
+    fn leave(&mut self, room: u64, name: &str) {
         self.names.entry(room).or_default().remove(name);
-    }
-    fn next_uid(&mut self) -> u64 {
-        self.uid += 1;
-        self.uid
     }
 }
 

@@ -119,6 +119,7 @@ struct Outbox {
     login: bool,
     join: bool,
     heartbeat: bool,
+    who: bool,
     logout: bool,
 }
 
@@ -287,6 +288,10 @@ impl<'b> Client<'b> {
             let n = encode(out, DIRECTION, |m| m.pair("type", "mrkl").map(drop))?;
             self.outbox.heartbeat = false;
             n
+        } else if self.outbox.who {
+            let n = encode(out, DIRECTION, |m| m.pair("type", "whoreq").map(drop))?;
+            self.outbox.who = false;
+            n
         } else if self.outbox.logout {
             let n = encode(out, DIRECTION, |m| m.pair("type", "logout").map(drop))?;
             self.outbox = Outbox::default();
@@ -307,6 +312,17 @@ impl<'b> Client<'b> {
         encode(out, DIRECTION, |m| {
             m.pair("type", "chatmsg")?.pair("txt", text).map(drop)
         })
+    }
+
+    /// Asks who is online in the room (`type@=whoreq/`, this project's
+    /// extension): the answer arrives as a [`ServerMessage::Who`]. Only once
+    /// logged in.
+    pub fn request_who(&mut self) -> Result<(), SessionError> {
+        if self.state != State::Ready {
+            return Err(SessionError::NotReady);
+        }
+        self.outbox.who = true;
+        Ok(())
     }
 
     /// When [`Client::handle_timeout`] must next be called, if ever.

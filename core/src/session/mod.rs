@@ -23,7 +23,10 @@ use core::ops::Add;
 use core::time::Duration;
 
 pub use client::{Client, ClientConfig, ClientEvent, Login};
-pub use server::{Registry, Relay, ServerConfig, ServerEvent, ServerSession, error_code};
+pub use server::{
+    ChatLimit, Member, REPLY_MAX, Refusal, Registry, Relay, ServerConfig, ServerEvent, ServerSession,
+    error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
+};
 
 use crate::frame::{MessageType, encode_with};
 use crate::stream::StreamError;
@@ -170,6 +173,8 @@ pub enum CloseReason {
     Protocol(SessionError),
     /// The host closed the session (shutdown, slow consumer, …).
     Local,
+    /// The peer closed the connection, or it failed.
+    Disconnected,
 }
 
 impl fmt::Display for CloseReason {
@@ -182,6 +187,7 @@ impl fmt::Display for CloseReason {
             Self::Refused { code } => write!(f, "refused with error {code}"),
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::Local => f.write_str("closed locally"),
+            Self::Disconnected => f.write_str("peer disconnected"),
         }
     }
 }

@@ -13,40 +13,175 @@ use crate::stt::{MapWriter, SttError, Text};
 /// The type field of every frame this side sends.
 const DIRECTION: MessageType = MessageType::ServerToClient;
 
-/// The `code`s this project's server puts in `type@=error/code@=…/`.
+/// The `code`s this project's server puts in `type@=error/code@=…/`. Each
+/// one ends the session.
 pub mod error_code {
     /// The login's room id is missing or not a number (Douyu uses 204 for
     /// a bad room as well).
     pub const BAD_ROOM: i64 = 204;
     /// The nickname is already in use in the room.
     pub const NICKNAME_TAKEN: i64 = 1001;
-    /// The nickname is empty after unescaping, too long, or unreadable.
+    /// The nickname is empty after unescaping, too long, padded with
+    /// spaces, or holds characters that would deceive a reader; see
+    /// [`super::nickname_is_acceptable`].
     pub const BAD_NICKNAME: i64 = 1002;
+    /// The server holds as many rooms as it allows and this would be a new
+    /// one.
+    pub const ROOMS_FULL: i64 = 1003;
+    /// The client kept sending chat faster than its limit allows; see
+    /// [`super::ChatLimit`].
+    pub const FLOODING: i64 = 1004;
+    /// The client did not log in within [`super::ServerConfig::login_timeout`].
+    pub const LOGIN_TIMEOUT: i64 = 1005;
 }
 
-/// The host's rooms, as a session needs them: nicknames unique per room, and
-/// user ids. Implemented by the host over growable maps.
-pub trait Registry {
-    /// Reserves `name` in `room`; `false` when another client holds it.
-    fn claim(&mut self, room: u64, name: &str) -> bool;
-    /// Frees a name claimed earlier, when its session ends.
-    fn release(&mut self, room: u64, name: &str);
-    /// A user id no other client of this server has.
-    fn next_uid(&mut self) -> u64;
-}
-
-/// Settings of the server's sessions.
+/// Why the host's [`Registry`] would not admit a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Another client of the room holds the nickname.
+    NicknameTaken,
+    /// The room would be new and the server holds as many as it allows.
+    RoomsFull,
+}
+
+impl Refusal {
+    /// The [`error_code`] the client is sent.
+    #[must_use]
+    pub const fn code(self) -> i64 {
+        match self {
+            Self::NicknameTaken => error_code::NICKNAME_TAKEN,
+            Self::RoomsFull => error_code::ROOMS_FULL,
+        }
+    }
+}
+
+/// The host's rooms, as a session needs them: who is in which room under
+/// which nickname, and user ids. Implemented by the host over growable maps.
+pub trait Registry {
+    /// Admits a client to `room` under `name`, giving it a user id no other
+    /// client of this server has. `None` admits a visitor, whose name is
+    /// [`visitor_name`] of the id given (no other client can hold it, as
+    /// names of that form are never granted on request). A refused client
+    /// takes no id.
+    fn join(&mut self, room: u64, name: Option<&str>) -> Result<u64, Refusal>;
+    /// Frees what `join` took, when the session ends: the room goes with
+    /// its last member.
+    fn leave(&mut self, room: u64, name: &str);
+}
+
+/// The name a visitor is given: `visitor<uid>`.
+#[must_use]
+pub fn visitor_name(uid: u64) -> Nickname {
+    let mut name = Nickname::new();
+    // "visitor" and twenty digits fit `NICKNAME_MAX`.
+    let _ = write!(name, "visitor{uid}");
+    name
+}
+
+/// Whether `name` is of the form visitors are given (`visitor` and digits,
+/// in any case): such a name asked for at login is not granted, the client
+/// is admitted as a visitor instead. The web player's login asks for one of
+/// these for every visitor, so this admits it as what it is, and nobody can
+/// hold the name the next visitor would get.
+#[must_use]
+pub fn is_visitor_name(name: &str) -> bool {
+    const PREFIX: &str = "visitor";
+    name.len() > PREFIX.len()
+        && name.as_bytes()[..PREFIX.len()].eq_ignore_ascii_case(PREFIX.as_bytes())
+        && name.as_bytes()[PREFIX.len()..].iter().all(u8::is_ascii_digit)
+}
+
+/// Whether a nickname may be granted: not blank, not padded with white
+/// space, and free of what would let one line pass for another or hide in
+/// a terminal: control characters (C0, DEL, C1), bidirectional overrides,
+/// isolates and marks, and zero-width characters (the zero-width joiner of
+/// emoji sequences included: it is as invisible on its own).
+#[must_use]
+pub fn nickname_is_acceptable(name: &str) -> bool {
+    let deceptive = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}' // zero-width space, joiners, LRM/RLM
+                    | '\u{202A}'..='\u{202E}' // embeddings and overrides
+                    | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+                    | '\u{2066}'..='\u{2069}' // isolates
+                    | '\u{061C}' // Arabic letter mark
+                    | '\u{FEFF}' // zero-width no-break space
+            )
+    };
+    let trimmed = name.trim();
+    !trimmed.is_empty() && trimmed.len() == name.len() && !name.chars().any(deceptive)
+}
+
+/// How much chat one client may send: a token bucket of `burst` lines that
+/// refills one line every `interval`. A line with no token left is dropped
+/// (not relayed) and still costs a token, so a client that keeps sending
+/// runs up a debt; a debt of [`ChatLimit::patience`] lines is flooding, and
+/// the session ends with [`error_code::FLOODING`]. A person typing a little
+/// fast loses a line now and then; a script hammering the room is cut off
+/// within a second or two; either way the room hears at most `burst` lines
+/// at once and one per `interval` after that from each client. A `whoreq`
+/// costs a line too: its reply is large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChatLimit {
+    /// Time for one line to refill.
+    pub interval: Duration,
+    /// Lines that may be sent back to back.
+    pub burst: u16,
+}
+
+impl ChatLimit {
+    /// `per_second` lines a second (at least one), `burst` at once.
+    #[must_use]
+    pub const fn per_second(per_second: u16, burst: u16) -> Self {
+        let per_second = if per_second == 0 { 1 } else { per_second };
+        Self {
+            interval: Duration::from_millis(1000 / per_second as u64),
+            burst,
+        }
+    }
+
+    /// Dropped lines beyond the refill that end the session: one more than
+    /// twice the burst, so a burst sent twice over in a moment is forgiven.
+    #[must_use]
+    pub const fn patience(&self) -> u32 {
+        2 * self.burst as u32 + 1
+    }
+}
+
+impl Default for ChatLimit {
+    /// Ten lines a second, five at once.
+    fn default() -> Self {
+        Self::per_second(10, 5)
+    }
+}
+
+/// Settings of the server's sessions. Build from [`ServerConfig::default`]
+/// and set fields: more may come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Silence after which a client is dropped (two 45 s heartbeats).
     pub heartbeat_window: Duration,
+    /// Time a new connection has to log in, whatever else it sends; then
+    /// it is refused with [`error_code::LOGIN_TIMEOUT`]. A connection that
+    /// never logs in holds a slot a real client could use.
+    pub login_timeout: Duration,
+    /// Each client's chat limit; `None`: unlimited.
+    pub chat_limit: Option<ChatLimit>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             heartbeat_window: Duration::from_secs(90),
+            login_timeout: Duration::from_secs(5),
+            chat_limit: Some(ChatLimit::default()),
         }
     }
 }
@@ -56,8 +191,21 @@ impl Default for ServerConfig {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ServerEvent {
-    /// The client joined the room's broadcast.
+    /// The client joined the room's broadcast: subscribe it, and announce
+    /// it to the room with [`ServerSession::encode_enter`].
     Joined {
+        /// The room.
+        room: u64,
+    },
+    /// The client asked who is online: answer with
+    /// [`ServerSession::encode_who`].
+    WhoRequested {
+        /// The client's room.
+        room: u64,
+    },
+    /// A client that had joined is leaving: announce it to the room with
+    /// [`ServerSession::encode_leave`] (a `Closed` follows).
+    Left {
         /// The room.
         room: u64,
     },
@@ -77,13 +225,22 @@ pub struct Relay<'f> {
     pub text: Text<'f>,
 }
 
+/// A member of a room, as [`ServerSession::encode_who`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Member<'a> {
+    /// The member's user id.
+    pub uid: u64,
+    /// The member's nickname.
+    pub nickname: &'a str,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Connected,
     LoggedIn,
     Joined,
-    /// An error reply is queued; closed once it is sent.
-    Refusing,
+    /// Over; replies still queued are sent first (see `is_closed`).
     Closed,
 }
 
@@ -94,23 +251,28 @@ enum State {
 /// buffer of its own that it can free while the client is idle).
 #[derive(Debug)]
 pub struct ServerSession {
-    config: ServerConfig,
+    limits: Limits,
     state: State,
     room: u64,
     uid: u64,
     nickname: Nickname,
-    /// Whether `nickname` is claimed in the registry (and must be released).
-    claimed: bool,
+    /// Whether the registry admitted the client (and must be told it left).
+    admitted: bool,
     last_heard: Instant,
+    /// Before login: when the connection was made. After: when the chat
+    /// bucket is full again (see `admit_chat`).
+    chat_due: Instant,
     reply_login: bool,
     reply_heartbeat: bool,
-    reply_error: Option<i64>,
-    /// A [`ServerEvent::Joined`] not yet taken by `poll_event`.
-    joined_event: bool,
-    /// A [`ServerEvent::Closed`] not yet taken; it comes after any `Joined`,
-    /// as a session joins at most once and closes at most once, and only
-    /// after joining if it joined at all. Two fields instead of a queue: no
+    /// The error code to send (0: none); codes are small.
+    reply_error: u16,
+    /// Events not yet taken by `poll_event`, in the order it gives them. A
+    /// session joins at most once, leaves at most once after joining and
+    /// closes at most once, last: flags instead of a queue, so that no
     /// order of events the session cannot produce can be stored.
+    joined_event: bool,
+    who_event: bool,
+    left_event: bool,
     closed_event: Option<CloseReason>,
 }
 
@@ -119,22 +281,25 @@ impl ServerSession {
     #[must_use]
     pub fn new(config: ServerConfig, now: Instant) -> Self {
         Self {
-            config,
+            limits: Limits::new(&config),
             state: State::Connected,
             room: 0,
             uid: 0,
             nickname: Nickname::new(),
-            claimed: false,
+            admitted: false,
             last_heard: now,
+            chat_due: now,
             reply_login: false,
             reply_heartbeat: false,
-            reply_error: None,
+            reply_error: 0,
             joined_event: false,
+            who_event: false,
+            left_event: false,
             closed_event: None,
         }
     }
 
-    /// The room the client logged in to, once it has.
+    /// The room the client logged in to, while it is logged in.
     #[must_use]
     pub fn room(&self) -> Option<u64> {
         matches!(self.state, State::LoggedIn | State::Joined).then_some(self.room)
@@ -155,31 +320,37 @@ impl ServerSession {
     /// Whether the session is over and its replies are all out.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
+        self.state == State::Closed && !self.has_replies()
+    }
+
+    const fn has_replies(&self) -> bool {
+        self.reply_login || self.reply_heartbeat || self.reply_error != 0
     }
 
     /// Handles one frame from the client, received at `now`.
     ///
-    /// Returns a chat line to broadcast, if the frame was one. A frame that
-    /// breaks the protocol ends the session (the reason arrives as
-    /// [`ServerEvent::Closed`]) and is returned as the error.
+    /// Returns a chat line to broadcast, if the frame was one and the
+    /// client's [`ChatLimit`] allows it. A frame that breaks the protocol
+    /// ends the session (the reason arrives as [`ServerEvent::Closed`]) and
+    /// is returned as the error; replies queued before it are still sent.
     pub fn handle_frame<'f, R: Registry>(
         &mut self,
         now: Instant,
         frame: Frame<'f>,
         registry: &mut R,
     ) -> Result<Option<Relay<'f>>, SessionError> {
-        if matches!(self.state, State::Refusing | State::Closed) {
+        if self.state == State::Closed {
             return Err(SessionError::NotReady);
         }
         self.last_heard = now;
-        self.interpret(frame, registry).inspect_err(|&e| {
+        self.interpret(now, frame, registry).inspect_err(|&e| {
             self.end(CloseReason::Protocol(e), registry);
         })
     }
 
     fn interpret<'f, R: Registry>(
         &mut self,
+        now: Instant,
         frame: Frame<'f>,
         registry: &mut R,
     ) -> Result<Option<Relay<'f>>, SessionError> {
@@ -191,7 +362,7 @@ impl ServerSession {
         let logged_in = matches!(self.state, State::LoggedIn | State::Joined);
         match ClientMessage::parse(frame.body)? {
             ClientMessage::Login(req) if self.state == State::Connected => {
-                self.login(req, registry)?
+                self.login(now, req, registry);
             }
             ClientMessage::Login(_) => {
                 return Err(SessionError::OutOfOrder {
@@ -216,12 +387,18 @@ impl ServerSession {
             ClientMessage::Heartbeat(_) => self.reply_heartbeat = true,
             ClientMessage::Chat(chat) if logged_in => {
                 let text = chat.txt.ok_or(SessionError::BadField { field: "txt" })?;
-                return Ok(Some(Relay {
+                return Ok(self.admit_chat(now, registry).then_some(Relay {
                     room: self.room,
                     text,
                 }));
             }
             ClientMessage::Chat(_) => return Err(SessionError::OutOfOrder { message: "chatmsg" }),
+            // A reply lists the room: asking costs a line of the chat
+            // limit, so the request cannot be an amplifier.
+            ClientMessage::Who(_) if logged_in => {
+                self.who_event |= self.admit_chat(now, registry);
+            }
+            ClientMessage::Who(_) => return Err(SessionError::OutOfOrder { message: "whoreq" }),
             ClientMessage::Logout(_) => self.end(CloseReason::Logout, registry),
             // Unknown requests are ignored, as the service does.
             _ => {}
@@ -229,69 +406,112 @@ impl ServerSession {
         Ok(None)
     }
 
-    fn login<R: Registry>(
-        &mut self,
-        req: LoginReq<'_>,
-        registry: &mut R,
-    ) -> Result<(), SessionError> {
+    fn login<R: Registry>(&mut self, now: Instant, req: LoginReq<'_>, registry: &mut R) {
         let Some(room) = req.roomid.and_then(|r| r.parse::<u64>()) else {
-            self.refuse(error_code::BAD_ROOM, registry);
-            return Ok(());
+            return self.refuse(error_code::BAD_ROOM, registry);
         };
-        self.room = room;
-        self.uid = registry.next_uid();
         self.nickname.clear();
-        let named = match req.username {
-            Some(name) if !name.is_empty() => name
-                .pieces()
-                .try_for_each(|p| self.nickname.push_str(p))
-                .is_ok(),
-            // Visitors get a generated name; the uid makes it unique.
-            _ => write!(self.nickname, "visitor{}", self.uid).is_ok(),
+        let asked = match req.username {
+            Some(name) if !name.is_empty() => {
+                let fits = name
+                    .pieces()
+                    .try_for_each(|p| self.nickname.push_str(p))
+                    .is_ok();
+                if !fits || !nickname_is_acceptable(&self.nickname) {
+                    self.nickname.clear();
+                    return self.refuse(error_code::BAD_NICKNAME, registry);
+                }
+                // A visitor's name asked for is a visitor's login.
+                !is_visitor_name(&self.nickname)
+            }
+            _ => false,
         };
-        if !named {
-            self.refuse(error_code::BAD_NICKNAME, registry);
-            return Ok(());
+        let name = asked.then_some(self.nickname.as_str());
+        match registry.join(room, name) {
+            Ok(uid) => {
+                self.uid = uid;
+                if !asked {
+                    self.nickname = visitor_name(uid);
+                }
+            }
+            Err(refusal) => {
+                self.nickname.clear();
+                return self.refuse(refusal.code(), registry);
+            }
         }
-        if !registry.claim(room, &self.nickname) {
-            self.refuse(error_code::NICKNAME_TAKEN, registry);
-            return Ok(());
-        }
-        self.claimed = true;
+        self.room = room;
+        self.admitted = true;
         self.state = State::LoggedIn;
         self.reply_login = true;
-        Ok(())
+        // The chat bucket starts full.
+        self.chat_due = now;
     }
 
-    /// Queues `type@=error/code@=…/`; the session closes once it is sent.
+    /// Whether a chat line sent at `now` fits the client's [`ChatLimit`];
+    /// ends the session of a client that floods.
+    ///
+    /// One bucket (GCRA: `chat_due` is when it will be full again) holds
+    /// both: a line is admitted while the bucket has a token; a dropped line
+    /// still costs one, so a client that keeps sending runs up a debt, and
+    /// a debt of [`ChatLimit::patience`] lines ends the session. (One
+    /// instant instead of two keeps every idle connection's task in its
+    /// allocation size.)
+    fn admit_chat<R: Registry>(&mut self, now: Instant, registry: &mut R) -> bool {
+        let Limits {
+            chat_interval_ms: interval,
+            chat_burst: burst,
+            ..
+        } = self.limits;
+        if interval == 0 {
+            return true;
+        }
+        let limit = ChatLimit {
+            interval: Duration::from_millis(u64::from(interval)),
+            burst,
+        };
+        let tolerance = limit.interval * u32::from(burst.saturating_sub(1));
+        let due = self.chat_due.max(now);
+        self.chat_due = due + limit.interval;
+        let ahead = due.saturating_since(now);
+        if ahead <= tolerance {
+            return true;
+        }
+        if ahead > tolerance + limit.interval * limit.patience() {
+            self.refuse(error_code::FLOODING, registry);
+        }
+        false
+    }
+
+    /// Queues `type@=error/code@=…/` and ends the session; it closes once
+    /// the error is sent.
     fn refuse<R: Registry>(&mut self, code: i64, registry: &mut R) {
-        self.release(registry);
+        self.end(CloseReason::Refused { code }, registry);
         self.reply_login = false;
         self.reply_heartbeat = false;
-        self.reply_error = Some(code);
-        self.state = State::Refusing;
+        // Every code of `error_code` fits.
+        self.reply_error = u16::try_from(code).unwrap_or(u16::MAX);
     }
 
     /// Encodes the next reply into `out`, returning its length, or `None`
-    /// when there is nothing to send. Call until `None`.
+    /// when there is nothing to send. Call until `None`. The longest reply
+    /// is the `loginres`, under [`REPLY_MAX`] bytes.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<Option<usize>, SessionError> {
-        let n = if let Some(code) = self.reply_error {
-            let n = encode(out, DIRECTION, |m| {
-                m.pair("type", "error")?
-                    .pair_display("code", &code)
-                    .map(drop)
-            })?;
-            self.reply_error = None;
-            self.state = State::Closed;
-            self.closed_event = Some(CloseReason::Refused { code });
-            n
-        } else if self.reply_login {
+        let n = if self.reply_login {
             let n = encode(out, DIRECTION, |m| self.write_login_reply(m))?;
             self.reply_login = false;
             n
         } else if self.reply_heartbeat {
             let n = encode(out, DIRECTION, |m| m.pair("type", "mrkl").map(drop))?;
             self.reply_heartbeat = false;
+            n
+        } else if self.reply_error != 0 {
+            let code = self.reply_error;
+            let n = encode(out, DIRECTION, |m| {
+                m.pair("type", "error")?
+                    .pair_display("code", &code)
+                    .map(drop)
+            })?;
+            self.reply_error = 0;
             n
         } else {
             return Ok(None);
@@ -325,11 +545,79 @@ impl ServerSession {
         })
     }
 
+    /// Encodes the `uenter` that announces this client to its room (after
+    /// [`ServerEvent::Joined`]): `rid`, `uid`, `nn`, `level`. At most
+    /// [`REPLY_MAX`] bytes.
+    pub fn encode_enter(&self, out: &mut [u8]) -> Result<usize, SessionError> {
+        self.encode_presence("uenter", out)
+    }
+
+    /// Encodes the `uleave` that tells its room this client left (after
+    /// [`ServerEvent::Left`]): `rid`, `uid`, `nn`. At most [`REPLY_MAX`]
+    /// bytes.
+    pub fn encode_leave(&self, out: &mut [u8]) -> Result<usize, SessionError> {
+        self.encode_presence("uleave", out)
+    }
+
+    fn encode_presence(&self, kind: &str, out: &mut [u8]) -> Result<usize, SessionError> {
+        encode(out, DIRECTION, |m| {
+            m.pair("type", kind)?
+                .pair_display("rid", &self.room)?
+                .pair_display("uid", &self.uid)?
+                .pair("nn", &self.nickname)?
+                .pair("level", "1")?;
+            Ok(())
+        })
+    }
+
+    /// Encodes the `whores` answering [`ServerEvent::WhoRequested`]:
+    /// `rid`, `total` (every member), and `list`, a list of maps (`uid`,
+    /// `nn`) of as many of `members` as fit `out`, in their order. Returns
+    /// the frame's length and how many members it lists.
+    pub fn encode_who(
+        &self,
+        members: &[Member<'_>],
+        out: &mut [u8],
+    ) -> Result<(usize, usize), SessionError> {
+        let mut listed = members.len();
+        loop {
+            let written = encode(out, DIRECTION, |m| {
+                m.pair("type", "whores")?
+                    .pair_display("rid", &self.room)?
+                    .pair_display("total", &members.len())?
+                    .list("list", |l| {
+                        for member in &members[..listed] {
+                            l.map(|e| {
+                                e.pair_display("uid", &member.uid)?
+                                    .pair("nn", member.nickname)
+                                    .map(drop)
+                            })?;
+                        }
+                        Ok(())
+                    })?;
+                Ok(())
+            });
+            match written {
+                Ok(n) => return Ok((n, listed)),
+                // Fewer until they fit: a reply is rare, a room's list short.
+                Err(SessionError::BufferFull { .. }) if listed > 0 => listed /= 2,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        let room = self.room;
         if core::mem::take(&mut self.joined_event) {
-            return Some(ServerEvent::Joined { room: self.room });
+            return Some(ServerEvent::Joined { room });
+        }
+        if core::mem::take(&mut self.who_event) {
+            return Some(ServerEvent::WhoRequested { room });
+        }
+        if core::mem::take(&mut self.left_event) {
+            return Some(ServerEvent::Left { room });
         }
         self.closed_event.take().map(ServerEvent::Closed)
     }
@@ -337,14 +625,20 @@ impl ServerSession {
     /// When [`ServerSession::handle_timeout`] must next be called, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let silent = self.last_heard + self.limits.heartbeat_window();
         match self.state {
-            State::Refusing | State::Closed => None,
-            _ => Some(self.last_heard + self.config.heartbeat_window),
+            State::Closed => None,
+            State::Connected => Some(silent.min(self.login_deadline())),
+            State::LoggedIn | State::Joined => Some(silent),
         }
     }
 
-    /// Advances the clock to `now`, dropping a client silent for too long.
+    /// Advances the clock to `now`: refuses a client that did not log in in
+    /// time, drops one silent for too long.
     pub fn handle_timeout<R: Registry>(&mut self, now: Instant, registry: &mut R) {
+        if self.state == State::Connected && now >= self.login_deadline() {
+            return self.refuse(error_code::LOGIN_TIMEOUT, registry);
+        }
         if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
             let silent = now.saturating_since(self.last_heard);
             let for_ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
@@ -358,26 +652,81 @@ impl ServerSession {
         self.end(CloseReason::Protocol(SessionError::Stream(error)), registry);
     }
 
-    /// Ends the session from the host's side (shutdown, slow consumer).
-    pub fn close<R: Registry>(&mut self, registry: &mut R) {
-        self.end(CloseReason::Local, registry);
+    /// Ends the session because the client closed the connection (or it
+    /// failed): nothing more can be sent.
+    pub fn handle_disconnect<R: Registry>(&mut self, registry: &mut R) {
+        self.end(CloseReason::Disconnected, registry);
+        self.drop_replies();
     }
 
+    /// Ends the session from the host's side (shutdown, slow consumer): what
+    /// is still queued is dropped, as the host will not wait to send it.
+    pub fn close<R: Registry>(&mut self, registry: &mut R) {
+        self.end(CloseReason::Local, registry);
+        self.drop_replies();
+    }
+
+    fn drop_replies(&mut self) {
+        self.reply_login = false;
+        self.reply_heartbeat = false;
+        self.reply_error = 0;
+    }
+
+    /// Before login `chat_due` holds the time of connection.
+    fn login_deadline(&self) -> Instant {
+        self.chat_due + Duration::from_millis(u64::from(self.limits.login_ms))
+    }
+
+    /// Ends the session; replies queued so far are still sent.
     fn end<R: Registry>(&mut self, reason: CloseReason, registry: &mut R) {
         if self.state == State::Closed {
             return;
         }
-        self.release(registry);
+        if self.state == State::Joined {
+            self.left_event = true;
+        }
+        if core::mem::take(&mut self.admitted) {
+            registry.leave(self.room, &self.nickname);
+        }
         self.state = State::Closed;
-        self.reply_login = false;
-        self.reply_heartbeat = false;
-        self.reply_error = None;
+        self.who_event = false;
         self.closed_event = Some(reason);
     }
+}
 
-    fn release<R: Registry>(&mut self, registry: &mut R) {
-        if core::mem::take(&mut self.claimed) {
-            registry.release(self.room, &self.nickname);
+/// A [`ServerConfig`] as a session keeps it: in milliseconds, 14 bytes
+/// instead of 56. A server holds a session per connection, and an idle
+/// connection's whole task is a few hundred bytes.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    heartbeat_ms: u32,
+    login_ms: u32,
+    /// 0: no chat limit.
+    chat_interval_ms: u32,
+    chat_burst: u16,
+}
+
+impl Limits {
+    fn new(config: &ServerConfig) -> Self {
+        // Longer than 49 days is as good as forever.
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let (chat_interval_ms, chat_burst) = config
+            .chat_limit
+            .map_or((0, 0), |l| (ms(l.interval).max(1), l.burst.max(1)));
+        Self {
+            heartbeat_ms: ms(config.heartbeat_window),
+            login_ms: ms(config.login_timeout),
+            chat_interval_ms,
+            chat_burst,
         }
     }
+
+    fn heartbeat_window(self) -> Duration {
+        Duration::from_millis(u64::from(self.heartbeat_ms))
+    }
 }
+
+/// The longest frame [`ServerSession::poll_transmit`],
+/// [`ServerSession::encode_enter`] and [`ServerSession::encode_leave`]
+/// write: a buffer of this size always holds one.
+pub const REPLY_MAX: usize = 512;

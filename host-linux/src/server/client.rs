@@ -17,7 +17,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use douyu_core::frame::Frames;
-use douyu_core::session::{ServerConfig, ServerEvent, ServerSession, SessionError};
+use douyu_core::session::{
+    Member, REPLY_MAX, ServerConfig, ServerEvent, ServerSession, SessionError,
+};
 use douyu_core::stream::StreamError;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::{
@@ -26,12 +28,15 @@ use tokio::sync::broadcast::{
 };
 use tracing::{debug, info, warn};
 
-use super::{Batch, LazyNames, Shared};
+use super::{Batch, LazyRooms, Shared, lock};
 use crate::alarm::Alarm;
 use crate::wire::{Peer, Wire};
 
 /// Most bytes of queued batches coalesced into one write.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// Largest `whores` reply: a room's list is cut to what fits.
+const WHO_MAX: usize = 8 * 1024;
 
 /// Longest a WebSocket client may take over its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,9 +100,10 @@ struct Client {
 
 impl Client {
     fn new(wire: Wire, shared: &Shared) -> Self {
-        let config = ServerConfig {
-            heartbeat_window: shared.options.heartbeat_window,
-        };
+        let mut config = ServerConfig::default();
+        config.heartbeat_window = shared.options.heartbeat_window;
+        config.login_timeout = shared.options.login_timeout;
+        config.chat_limit = shared.options.chat_limit;
         Self {
             wire,
             session: ServerSession::new(config, shared.clock.now()),
@@ -120,7 +126,7 @@ impl Client {
         async move {
             loop {
                 if let Err(e) = self.take_replies() {
-                    // A reply of ours that does not fit 512 bytes is our
+                    // A reply of ours that does not fit `REPLY_MAX` is our
                     // bug, not the client's doing; the connection ends.
                     return warn!(peer = %Peer(&self.wire), error = %e, "reply did not fit");
                 }
@@ -152,12 +158,12 @@ impl Client {
     /// Acts on what ended a wait.
     fn handle(&mut self, wake: Wake, shared: &Shared) {
         // Made where needed, not kept across waits: the task stays smaller.
-        let names = &mut LazyNames(&shared.names);
+        let names = &mut LazyRooms(&shared.rooms);
         match wake {
             Wake::Input(Ok(true)) => self.handle_input(shared, names),
-            Wake::Input(_) => self.session.close(names),
-            Wake::Feed(Ok(batch)) => self.deliver(batch, names),
-            Wake::Feed(Err(RecvError::Lagged(missed))) => self.slow_consumer(missed, names),
+            Wake::Input(_) => self.session.handle_disconnect(names),
+            Wake::Feed(Ok(batch)) => self.deliver(batch, shared),
+            Wake::Feed(Err(RecvError::Lagged(missed))) => self.slow_consumer(missed, shared),
             Wake::Feed(Err(RecvError::Closed)) => self.feed = None,
             Wake::Alarm if shared.alarms.is_stopping() => self.session.close(names),
             Wake::Alarm => self.session.handle_timeout(shared.clock.now(), names),
@@ -166,7 +172,7 @@ impl Client {
 
     /// Appends the session's pending replies to `out`.
     fn take_replies(&mut self) -> Result<(), SessionError> {
-        let mut reply = [0u8; 512];
+        let mut reply = [0u8; REPLY_MAX];
         while let Some(n) = self.session.poll_transmit(&mut reply)? {
             self.out.extend_from_slice(&reply[..n]);
         }
@@ -174,27 +180,72 @@ impl Client {
     }
 
     /// Acts on the session's events: a client that joined gets the room's
-    /// feed at once, before any later frame of the same read is handled.
+    /// feed at once, before any later frame of the same read is handled, and
+    /// is announced to the room; one that leaves is announced too.
     fn drain_events(&mut self, shared: &Shared) {
-        let peer = Peer(&self.wire);
+        let mut frame = [0u8; REPLY_MAX];
         while let Some(event) = self.session.poll_event() {
             let nickname = self.session.nickname();
+            let peer = Peer(&self.wire);
             match event {
                 ServerEvent::Joined { room } => {
-                    self.feed = Some(shared.room(room).subscribe());
+                    self.feed = shared.subscribe(room);
                     debug!(%peer, room, nickname, "joined");
+                    self.announce(shared, room, ServerSession::encode_enter, &mut frame);
+                }
+                ServerEvent::WhoRequested { room } => self.answer_who(shared, room),
+                ServerEvent::Left { room } => {
+                    self.announce(shared, room, ServerSession::encode_leave, &mut frame);
                 }
                 ServerEvent::Closed(reason) => {
-                    info!(%peer, nickname, %reason, "session closed");
+                    if shared.log_quota.allow("connection logs") {
+                        info!(%peer, nickname, %reason, "session closed");
+                    }
                 }
                 other => debug!(%peer, ?other, "event"),
             }
         }
     }
 
+    /// Broadcasts this client's arrival or departure to `room`.
+    fn announce(
+        &self,
+        shared: &Shared,
+        room: u64,
+        encode: fn(&ServerSession, &mut [u8]) -> Result<usize, SessionError>,
+        frame: &mut [u8],
+    ) {
+        match encode(&self.session, frame) {
+            Ok(n) => shared.broadcast(room, &frame[..n]),
+            Err(e) => warn!(peer = %Peer(&self.wire), error = %e, "announcement did not fit"),
+        }
+    }
+
+    /// Queues the list of who is online in `room`, as much of it as fits
+    /// [`WHO_MAX`] bytes.
+    fn answer_who(&mut self, shared: &Shared, room: u64) {
+        let mut frame = vec![0u8; WHO_MAX];
+        let written = {
+            let rooms = lock(&shared.rooms);
+            let mut members: Vec<Member<'_>> = rooms
+                .rooms
+                .get(&room)
+                .into_iter()
+                .flat_map(|r| &r.members)
+                .map(|(nickname, &uid)| Member { uid, nickname })
+                .collect();
+            members.sort_unstable_by_key(|m| m.uid);
+            self.session.encode_who(&members, &mut frame)
+        };
+        match written {
+            Ok((n, _listed)) => self.out.extend_from_slice(&frame[..n]),
+            Err(e) => warn!(peer = %Peer(&self.wire), error = %e, "who reply did not fit"),
+        }
+    }
+
     /// Hands every complete frame in `input` to the session and broadcasts
     /// the chat lines it relays; keeps a trailing partial frame for later.
-    fn handle_input(&mut self, shared: &Shared, names: &mut LazyNames<'_>) {
+    fn handle_input(&mut self, shared: &Shared, names: &mut LazyRooms<'_>) {
         let now = shared.clock.now();
         let mut input = std::mem::take(&mut self.input);
         let mut frames = Frames::new(&input, shared.options.max_frame);
@@ -207,7 +258,9 @@ impl Client {
                         offset: at as u64,
                         error,
                     };
-                    warn!(peer = %Peer(&self.wire), %error, "malformed frame: dropping client");
+                    if shared.log_quota.allow("connection logs") {
+                        warn!(peer = %Peer(&self.wire), %error, "malformed frame: dropping client");
+                    }
                     self.session.handle_stream_error(error, names);
                     break;
                 }
@@ -219,16 +272,20 @@ impl Client {
                     // The broadcast carries the text plus the sender's fields.
                     relay_buf.resize(shared.options.max_frame + 1024, 0);
                     match self.session.encode_chat(&relay, &mut relay_buf) {
-                        // No receivers is fine: nobody is watching.
-                        Ok(n) => drop(shared.room(relay.room).send(Arc::from(&relay_buf[..n]))),
+                        Ok(n) => shared.broadcast(relay.room, &relay_buf[..n]),
                         Err(e) => {
                             warn!(peer = %Peer(&self.wire), error = %e, "chat line too long to relay");
                         }
                     }
                 }
                 Ok(None) => {}
+                // Closed by an earlier frame of this read (a logout): the
+                // rest is not read.
+                Err(SessionError::NotReady) => break,
                 Err(e) => {
-                    warn!(peer = %Peer(&self.wire), error = %e, "protocol error: dropping client");
+                    if shared.log_quota.allow("connection logs") {
+                        warn!(peer = %Peer(&self.wire), error = %e, "protocol error: dropping client");
+                    }
                     break;
                 }
             }
@@ -245,15 +302,15 @@ impl Client {
     /// to the socket straight from the room's shared buffer; batches queued
     /// behind it are coalesced into `out` for one write at the top of the
     /// loop, as is whatever the socket does not take at once.
-    fn deliver(&mut self, batch: Batch, names: &mut LazyNames<'_>) {
-        let mut next = self.next_queued(names);
+    fn deliver(&mut self, batch: Batch, shared: &Shared) {
+        let mut next = self.next_queued(shared);
         if next.is_none() && self.out.is_empty() {
             match self.wire.try_write(&batch) {
                 Ok(n) if n == batch.len() => return,
                 Ok(n) => return self.out.extend_from_slice(&batch[n..]),
                 Err(e) => {
                     debug!(peer = %Peer(&self.wire), error = %e, "write failed");
-                    return self.session.close(names);
+                    return self.session.handle_disconnect(&mut LazyRooms(&shared.rooms));
                 }
             }
         }
@@ -263,12 +320,12 @@ impl Client {
             if self.out.len() >= WRITE_BATCH {
                 break;
             }
-            next = self.next_queued(names);
+            next = self.next_queued(shared);
         }
     }
 
     /// The next batch already queued in the room's feed, if any.
-    fn next_queued(&mut self, names: &mut LazyNames<'_>) -> Option<Batch> {
+    fn next_queued(&mut self, shared: &Shared) -> Option<Batch> {
         match self.feed.as_mut()?.try_recv() {
             Ok(batch) => Some(batch),
             Err(TryRecvError::Empty) => None,
@@ -277,21 +334,25 @@ impl Client {
                 None
             }
             Err(TryRecvError::Lagged(missed)) => {
-                self.slow_consumer(missed, names);
+                self.slow_consumer(missed, shared);
                 None
             }
         }
     }
 
     /// Drops a client that fell a whole ring of batches behind its room.
-    fn slow_consumer(&mut self, missed: u64, names: &mut LazyNames<'_>) {
-        warn!(
-            peer = %Peer(&self.wire),
-            nickname = self.session.nickname(),
-            missed,
-            "slow consumer dropped"
-        );
-        self.session.close(names);
+    fn slow_consumer(&mut self, missed: u64, shared: &Shared) {
+        // Every client of a room that stalls falls behind at once: one
+        // line each would be a burst.
+        if shared.log_quota.allow("connection logs") {
+            warn!(
+                peer = %Peer(&self.wire),
+                nickname = self.session.nickname(),
+                missed,
+                "slow consumer dropped"
+            );
+        }
+        self.session.close(&mut LazyRooms(&shared.rooms));
     }
 
     /// Writes what the socket takes of `out` without waiting; true if some
@@ -309,7 +370,7 @@ impl Client {
             }
             Err(e) => {
                 debug!(peer = %Peer(&self.wire), error = %e, "write failed");
-                self.session.close(&mut LazyNames(&shared.names));
+                self.session.close(&mut LazyRooms(&shared.rooms));
                 self.out = Vec::new();
                 false
             }
@@ -321,7 +382,7 @@ impl Client {
     async fn send(&mut self, shared: &Shared) {
         let limit = shared.options.send_timeout;
         let written = tokio::time::timeout(limit, self.wire.write(&self.out)).await;
-        let names = &mut LazyNames(&shared.names);
+        let names = &mut LazyRooms(&shared.rooms);
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {

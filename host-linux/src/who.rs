@@ -1,0 +1,98 @@
+//! `douyu who`: the nicknames online in a room, asked of a server that
+//! speaks this project's `whoreq` extension.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use douyu_core::message::ServerMessage;
+use douyu_core::session::ClientEvent;
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::render::{Format, Renderer};
+use crate::time::Clock;
+use crate::watch::{Handler, WatchOptions, client_config, run_session};
+use crate::wire::{Endpoint, Wire};
+
+/// Who is online, as one reply told it.
+#[derive(Debug, Default)]
+struct Asker {
+    asked: bool,
+    logged_in: bool,
+    refused: Option<Option<i64>>,
+    /// The nicknames listed, and how many are online in all.
+    answer: Option<(Vec<String>, u64)>,
+}
+
+impl Handler for Asker {
+    fn on_event(&mut self, _room: u64, event: &ClientEvent<'_>) -> anyhow::Result<()> {
+        match event {
+            ClientEvent::LoggedIn(_) => self.logged_in = true,
+            ClientEvent::ServerError { code } => self.refused = Some(*code),
+            ClientEvent::Message(ServerMessage::Who(who)) if self.answer.is_none() => {
+                let mut names = Vec::new();
+                for entry in who.entries().items() {
+                    let nickname = entry?.as_map().get("nn")?;
+                    names.push(nickname.map(|n| n.to_string()).unwrap_or_default());
+                }
+                let total = who.total.and_then(|t| t.parse()).unwrap_or(names.len() as u64);
+                self.answer = Some((names, total));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn ask_who(&mut self) -> bool {
+        let now = self.logged_in && !self.asked;
+        self.asked |= now;
+        now
+    }
+
+    fn finished(&self) -> bool {
+        self.answer.is_some()
+    }
+}
+
+/// Logs in to `room` (as a visitor unless `username` is given), asks who is
+/// online, prints one nickname a line, and logs out.
+pub async fn who(
+    endpoint: &Endpoint,
+    room: u64,
+    username: Option<String>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let options = WatchOptions {
+        endpoint: endpoint.clone(),
+        renderer: Renderer::new(Format::Json, false, None),
+        username,
+        heartbeat: Duration::from_secs(45),
+        connect_timeout: timeout,
+        initial_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+    let mut asker = Asker::default();
+    let mut wire = Wire::connect(endpoint, timeout).await?;
+    let (_keep, mut stop) = watch::channel(false);
+    let config = client_config(room, &options)?;
+    let session = run_session(&mut wire, config, Clock::start(), &mut asker, &mut stop);
+    let outcome = tokio::time::timeout(timeout, session)
+        .await
+        .context("timed out waiting for the list")??;
+    if let Some(code) = asker.refused {
+        bail!("the server refused: error code {code:?}");
+    }
+    let Some((names, total)) = asker.answer else {
+        bail!("session ended before the server answered: {outcome:?}");
+    };
+    let mut stdout = std::io::stdout().lock();
+    for name in &names {
+        writeln!(stdout, "{}", name.escape_debug()).context("writing to stdout")?;
+    }
+    stdout.flush().context("writing to stdout")?;
+    if total > names.len() as u64 {
+        warn!(total, listed = names.len(), "more are online than one reply lists");
+    }
+    Ok(())
+}
