@@ -14,8 +14,8 @@ use crate::time::{Clock, stopped};
 use crate::watch::{WatchOptions, say, watch_room};
 use crate::wire::Endpoint;
 use anyhow::Context;
-use douyu_core::session::ChatLimit;
 use clap::{Args, Parser, Subcommand};
+use douyu_core::session::ChatLimit;
 use tokio::sync::watch;
 use tracing::info;
 

@@ -265,7 +265,9 @@ impl Shared {
 
     /// A subscription to an open room's broadcast.
     fn subscribe(&self, room: u64) -> Option<broadcast::Receiver<Batch>> {
-        lock(&self.rooms).feed(room).map(broadcast::Sender::subscribe)
+        lock(&self.rooms)
+            .feed(room)
+            .map(broadcast::Sender::subscribe)
     }
 
     /// Sends whole frames to every joined member of an open room (nobody

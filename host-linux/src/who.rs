@@ -36,7 +36,10 @@ impl Handler for Asker {
                     let nickname = entry?.as_map().get("nn")?;
                     names.push(nickname.map(|n| n.to_string()).unwrap_or_default());
                 }
-                let total = who.total.and_then(|t| t.parse()).unwrap_or(names.len() as u64);
+                let total = who
+                    .total
+                    .and_then(|t| t.parse())
+                    .unwrap_or(names.len() as u64);
                 self.answer = Some((names, total));
             }
             _ => {}
@@ -92,7 +95,11 @@ pub async fn who(
     }
     stdout.flush().context("writing to stdout")?;
     if total > names.len() as u64 {
-        warn!(total, listed = names.len(), "more are online than one reply lists");
+        warn!(
+            total,
+            listed = names.len(),
+            "more are online than one reply lists"
+        );
     }
     Ok(())
 }

@@ -203,6 +203,7 @@ fn login_join_heartbeat_chat_logout() {
             "message type@=mrkl/",
             "chat 鱼/丸@: hi / @A 🐟",
             "Closed(Logout)",
+            "server: Left { room: 288016 }",
             "server: Closed(Logout)",
         ]
     );
@@ -232,7 +233,8 @@ fn web_login_carries_visitor_fields() {
         link.sent[0].1,
         "type@=loginreq/roomid@=9999/dfl@=sn@AA=105@ASss@AA=1@AS@S/username@=visitor12345/uid@=12345/ver@=20190610/aver@=218101901/ct@=0/"
     );
-    assert_eq!(link.log[0], "logged in as visitor12345");
+    // A visitor's name asked for is a visitor's login: the server names it.
+    assert_eq!(link.log[0], "logged in as visitor1");
 }
 
 #[test]
@@ -429,6 +431,7 @@ fn join_and_close_in_one_read_give_both_events_in_order() {
             .unwrap();
     }
     assert_eq!(server.poll_event(), Some(ServerEvent::Joined { room: 9 }));
+    assert_eq!(server.poll_event(), Some(ServerEvent::Left { room: 9 }));
     assert_eq!(
         server.poll_event(),
         Some(ServerEvent::Closed(CloseReason::Logout))
@@ -536,7 +539,338 @@ fn bad_fields_end_the_session() {
             server.handle_frame(at, frame, &mut rooms),
             Err(SessionError::BadField { field })
         );
+        // The loginres queued before the bad frame still goes out.
+        assert!(!server.is_closed());
+        let n = server.poll_transmit(&mut [0u8; 512]).unwrap();
+        assert!(n.is_some());
+        assert_eq!(server.poll_transmit(&mut [0u8; 512]), Ok(None));
         assert!(server.is_closed());
     }
     assert!(rooms.names[&5].is_empty(), "both names released");
+}
+
+/// A server session fed whole client bodies, one call each.
+struct Served {
+    server: ServerSession,
+    rooms: Rooms,
+}
+
+impl Served {
+    fn new(config: ServerConfig) -> Self {
+        Self {
+            server: ServerSession::new(config, Instant::from_millis(0)),
+            rooms: Rooms::default(),
+        }
+    }
+
+    fn send(
+        &mut self,
+        at: u64,
+        body: &str,
+    ) -> Result<Option<String>, douyu_core::session::SessionError> {
+        use douyu_core::frame::{Frame, MessageType};
+        let frame = Frame::new(MessageType::ClientToServer, body);
+        let relay = self
+            .server
+            .handle_frame(Instant::from_millis(at), frame, &mut self.rooms)?;
+        Ok(relay.map(|r| r.text.to_string()))
+    }
+
+    /// The bodies of every reply queued.
+    fn replies(&mut self) -> Vec<String> {
+        let mut out = [0u8; douyu_core::session::REPLY_MAX];
+        let mut bodies = Vec::new();
+        while let Some(n) = self.server.poll_transmit(&mut out).unwrap() {
+            bodies.push(String::from_utf8_lossy(&out[12..n - 1]).into_owned());
+        }
+        bodies
+    }
+
+    fn events(&mut self) -> Vec<ServerEvent> {
+        std::iter::from_fn(|| self.server.poll_event()).collect()
+    }
+}
+
+#[test]
+fn a_login_and_a_logout_in_one_read_still_get_the_loginres() {
+    let mut s = Served::new(ServerConfig::default());
+    s.send(0, "type@=loginreq/roomid@=3/username@=甲/").unwrap();
+    s.send(0, "type@=logout/").unwrap();
+    assert!(!s.server.is_closed(), "the loginres is still queued");
+    let replies = s.replies();
+    assert_eq!(replies.len(), 1);
+    assert!(replies[0].starts_with("type@=loginres/userid@=1/"));
+    assert!(s.server.is_closed());
+    assert_eq!(
+        s.events(),
+        [ServerEvent::Closed(CloseReason::Logout)],
+        "not joined: no departure"
+    );
+    assert!(s.rooms.names[&3].is_empty());
+}
+
+#[test]
+fn a_disconnect_is_the_peers_doing_and_drops_what_is_queued() {
+    let mut s = Served::new(ServerConfig::default());
+    s.send(0, "type@=loginreq/roomid@=3/").unwrap();
+    s.server.handle_disconnect(&mut s.rooms);
+    assert!(s.server.is_closed());
+    assert!(s.replies().is_empty());
+    assert_eq!(s.events(), [ServerEvent::Closed(CloseReason::Disconnected)]);
+}
+
+#[test]
+fn deceptive_nicknames_are_refused_without_using_up_a_uid() {
+    for name in [
+        " padded",
+        "padded ",
+        "   ",
+        "tab\there",
+        "bell\u{7}",
+        "esc\u{1b}[31m",
+        "del\u{7f}",
+        "c1\u{85}",
+        "rlo\u{202e}txt",
+        "isolate\u{2066}",
+        "zero\u{200b}width",
+        "bom\u{feff}",
+        "line\nbreak",
+    ] {
+        let mut s = Served::new(ServerConfig::default());
+        // None of these holds `@` or `/`: no escaping needed.
+        s.send(0, &format!("type@=loginreq/roomid@=1/username@={name}/"))
+            .unwrap();
+        assert_eq!(
+            s.replies(),
+            [format!("type@=error/code@={}/", error_code::BAD_NICKNAME)],
+            "{name:?}"
+        );
+        assert_eq!(s.rooms.uid, 0, "{name:?} used up a uid");
+        assert!(s.server.is_closed());
+    }
+    for name in ["鱼丸", "a b", "🐟", "visitor", "visitorX1"] {
+        let mut s = Served::new(ServerConfig::default());
+        s.send(0, &format!("type@=loginreq/roomid@=1/username@={name}/"))
+            .unwrap();
+        assert_eq!(s.server.nickname(), name, "{name:?} refused");
+    }
+}
+
+#[test]
+fn a_visitors_name_asked_for_is_not_granted() {
+    let mut rooms = Rooms::default();
+    // Clients asking for the names the next visitors would get...
+    for n in 1..=150 {
+        let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+        let login = format!("type@=loginreq/roomid@=1/username@=Visitor{}/", n + 150);
+        let frame =
+            douyu_core::frame::Frame::new(douyu_core::frame::MessageType::ClientToServer, &login);
+        server
+            .handle_frame(Instant::from_millis(0), frame, &mut rooms)
+            .unwrap();
+        // ...are visitors themselves, named by their own uid.
+        assert_eq!(server.nickname(), format!("visitor{n}"));
+    }
+    // So the next 150 visitors are all let in.
+    for n in 151..=300 {
+        let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+        let frame = douyu_core::frame::Frame::new(
+            douyu_core::frame::MessageType::ClientToServer,
+            "type@=loginreq/roomid@=1/",
+        );
+        server
+            .handle_frame(Instant::from_millis(0), frame, &mut rooms)
+            .unwrap();
+        assert_eq!(server.nickname(), format!("visitor{n}"));
+        assert!(!server.is_closed());
+    }
+}
+
+#[test]
+fn chat_past_the_limit_is_dropped_and_a_flood_ends_the_session() {
+    let mut config = ServerConfig::default();
+    config.chat_limit = Some(douyu_core::session::ChatLimit::per_second(10, 5));
+    let mut s = Served::new(config);
+    s.send(0, "type@=loginreq/roomid@=1/").unwrap();
+    s.replies();
+    // The burst goes through, the next line is dropped, the session lives.
+    for i in 0..5 {
+        assert_eq!(
+            s.send(1000, &format!("type@=chatmsg/txt@={i}/")),
+            Ok(Some(i.to_string()))
+        );
+    }
+    assert_eq!(s.send(1000, "type@=chatmsg/txt@=x/"), Ok(None));
+    assert!(!s.server.is_closed());
+    // Once the debt is paid, lines at the rate all go through.
+    for i in 0..50 {
+        let at = 3000 + i * 100;
+        assert!(
+            s.send(at, "type@=chatmsg/txt@=ok/").unwrap().is_some(),
+            "line {i}"
+        );
+    }
+    // A flood: after the patience of 11 dropped lines the session ends.
+    let mut relayed = 0;
+    for _ in 0..100 {
+        match s.send(9000, "type@=chatmsg/txt@=spam/") {
+            Ok(relay) => relayed += usize::from(relay.is_some()),
+            Err(_) => break,
+        }
+        if s.server.room().is_none() {
+            break;
+        }
+    }
+    assert_eq!(relayed, 5, "only the burst of the flood is relayed");
+    assert_eq!(
+        s.replies(),
+        [format!("type@=error/code@={}/", error_code::FLOODING)]
+    );
+    assert!(s.server.is_closed());
+}
+
+#[test]
+fn a_client_that_does_not_log_in_in_time_is_refused() {
+    let mut config = ServerConfig::default();
+    config.login_timeout = std::time::Duration::from_secs(5);
+    let mut s = Served::new(config);
+    // Heartbeats do not buy time.
+    for at in (0..5000).step_by(1000) {
+        s.send(at, "type@=mrkl/").unwrap();
+    }
+    assert_eq!(s.server.poll_timeout(), Some(Instant::from_millis(5000)));
+    s.server
+        .handle_timeout(Instant::from_millis(4999), &mut s.rooms);
+    assert!(!s.server.is_closed());
+    s.server
+        .handle_timeout(Instant::from_millis(5000), &mut s.rooms);
+    let replies = s.replies();
+    assert_eq!(
+        replies.last().unwrap(),
+        &format!("type@=error/code@={}/", error_code::LOGIN_TIMEOUT)
+    );
+    assert!(s.server.is_closed());
+    // Logged in, only silence counts.
+    let mut s = Served::new(ServerConfig::default());
+    s.send(4000, "type@=loginreq/roomid@=1/").unwrap();
+    assert_eq!(s.server.poll_timeout(), Some(Instant::from_millis(94_000)));
+}
+
+#[test]
+fn arrivals_departures_and_who_is_online() {
+    use douyu_core::session::Member;
+    let mut s = Served::new(ServerConfig::default());
+    assert_eq!(
+        s.send(0, "type@=whoreq/"),
+        Err(douyu_core::session::SessionError::OutOfOrder { message: "whoreq" })
+    );
+    let mut s = Served::new(ServerConfig::default());
+    s.send(0, "type@=loginreq/roomid@=7/username@=a@Sb/")
+        .unwrap();
+    s.send(0, "type@=joingroup/rid@=7/").unwrap();
+    s.send(0, "type@=whoreq/").unwrap();
+    assert_eq!(
+        s.events(),
+        [
+            ServerEvent::Joined { room: 7 },
+            ServerEvent::WhoRequested { room: 7 }
+        ]
+    );
+    let mut out = [0u8; 512];
+    let n = s.server.encode_enter(&mut out).unwrap();
+    let ServerMessage::Enter(enter) =
+        ServerMessage::parse(std::str::from_utf8(&out[12..n - 1]).unwrap()).unwrap()
+    else {
+        panic!("not a uenter")
+    };
+    assert!(enter.nn.unwrap() == "a/b" && enter.uid.unwrap() == "1" && enter.rid.unwrap() == "7");
+    let members: Vec<Member<'_>> = (1..=40)
+        .map(|uid| Member {
+            uid,
+            nickname: "鱼/丸@",
+        })
+        .collect();
+    for (size, all) in [(4096, true), (512, false)] {
+        let mut out = vec![0u8; size];
+        let (n, listed) = s.server.encode_who(&members, &mut out).unwrap();
+        let body = std::str::from_utf8(&out[12..n - 1]).unwrap();
+        let ServerMessage::Who(who) = ServerMessage::parse(body).unwrap() else {
+            panic!("not a whores")
+        };
+        assert_eq!(who.total.unwrap().parse::<u64>(), Some(40));
+        let names: Vec<String> = who
+            .entries()
+            .items()
+            .map(|e| e.unwrap().as_map().get("nn").unwrap().unwrap().to_string())
+            .collect();
+        assert_eq!(names.len(), listed);
+        assert_eq!(listed == 40, all, "{size}: {listed}");
+        assert!(listed > 0 && names.iter().all(|n| n == "鱼/丸@"));
+    }
+    s.send(0, "type@=logout/").unwrap();
+    assert_eq!(
+        s.events(),
+        [
+            ServerEvent::Left { room: 7 },
+            ServerEvent::Closed(CloseReason::Logout)
+        ]
+    );
+    let n = s.server.encode_leave(&mut out).unwrap();
+    let body = std::str::from_utf8(&out[12..n - 1]).unwrap();
+    assert!(
+        matches!(ServerMessage::parse(body), Ok(ServerMessage::Leave(l)) if l.nn.unwrap() == "a/b")
+    );
+}
+
+#[test]
+fn a_full_server_refuses_a_new_room_with_its_code() {
+    struct Full;
+    impl Registry for Full {
+        fn join(&mut self, _: u64, _: Option<&str>) -> Result<u64, Refusal> {
+            Err(Refusal::RoomsFull)
+        }
+        fn leave(&mut self, _: u64, _: &str) {
+            panic!("never joined");
+        }
+    }
+    let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
+    let frame = douyu_core::frame::Frame::new(
+        douyu_core::frame::MessageType::ClientToServer,
+        "type@=loginreq/roomid@=1/",
+    );
+    server
+        .handle_frame(Instant::from_millis(0), frame, &mut Full)
+        .unwrap();
+    let mut out = [0u8; 64];
+    let n = server.poll_transmit(&mut out).unwrap().unwrap();
+    assert!(
+        out[..n].ends_with(format!("type@=error/code@={}/\0", error_code::ROOMS_FULL).as_bytes())
+    );
+    assert!(server.uid() == 0 && server.nickname().is_empty());
+}
+
+#[test]
+fn the_client_asks_who_is_online_once_logged_in() {
+    let mut rx = [0u8; 256];
+    let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
+    assert!(client.request_who().is_err(), "not before login");
+    let mut tx = [0u8; 256];
+    client.poll_transmit(&mut tx).unwrap();
+    let res = douyu_core::frame::Frame::new(
+        douyu_core::frame::MessageType::ServerToClient,
+        "type@=loginres/userid@=1/",
+    );
+    let mut bytes = vec![0u8; res.encoded_len()];
+    res.encode(&mut bytes).unwrap();
+    client.handle_input(Instant::from_millis(1), &bytes);
+    while client.poll_event().is_some() {}
+    client.request_who().unwrap();
+    let mut sent = Vec::new();
+    while let Some(n) = client.poll_transmit(&mut tx).unwrap() {
+        sent.push(String::from_utf8_lossy(&tx[12..n - 1]).into_owned());
+    }
+    assert_eq!(
+        sent,
+        ["type@=joingroup/rid@=1/gid@=-9999/", "type@=whoreq/"]
+    );
 }

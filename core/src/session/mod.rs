@@ -24,8 +24,8 @@ use core::time::Duration;
 
 pub use client::{Client, ClientConfig, ClientEvent, Login};
 pub use server::{
-    ChatLimit, Member, REPLY_MAX, Refusal, Registry, Relay, ServerConfig, ServerEvent, ServerSession,
-    error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
+    ChatLimit, Member, REPLY_MAX, Refusal, Registry, Relay, ServerConfig, ServerEvent,
+    ServerSession, error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
 };
 
 use crate::frame::{MessageType, encode_with};

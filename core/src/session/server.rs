@@ -90,7 +90,9 @@ pub fn is_visitor_name(name: &str) -> bool {
     const PREFIX: &str = "visitor";
     name.len() > PREFIX.len()
         && name.as_bytes()[..PREFIX.len()].eq_ignore_ascii_case(PREFIX.as_bytes())
-        && name.as_bytes()[PREFIX.len()..].iter().all(u8::is_ascii_digit)
+        && name.as_bytes()[PREFIX.len()..]
+            .iter()
+            .all(u8::is_ascii_digit)
 }
 
 /// Whether a nickname may be granted: not blank, not padded with white

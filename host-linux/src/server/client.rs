@@ -310,7 +310,9 @@ impl Client {
                 Ok(n) => return self.out.extend_from_slice(&batch[n..]),
                 Err(e) => {
                     debug!(peer = %Peer(&self.wire), error = %e, "write failed");
-                    return self.session.handle_disconnect(&mut LazyRooms(&shared.rooms));
+                    return self
+                        .session
+                        .handle_disconnect(&mut LazyRooms(&shared.rooms));
                 }
             }
         }
