@@ -74,6 +74,12 @@ impl Proc {
         }
     }
 
+    /// The process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The lines printed to stdout so far.
     #[must_use]
     pub fn stdout(&self) -> Vec<String> {
@@ -160,4 +166,16 @@ pub fn served_addr(server: &Proc, what: &str) -> String {
     let line = server.wait_stderr(std::time::Duration::from_secs(10), |l| l.contains(&prefix));
     let at = line.find("addr=").expect("address in log line") + 5;
     line[at..].split_whitespace().next().unwrap().to_string()
+}
+
+/// A field of `/proc/<pid>/status` in bytes (`"VmRSS"`, `"VmHWM"`).
+#[must_use]
+pub fn proc_memory(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
 }
