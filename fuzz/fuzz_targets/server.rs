@@ -9,8 +9,8 @@
 use douyu_core::frame::{Frame, MessageType, Status};
 use douyu_core::message::ServerMessage;
 use douyu_core::session::{
-    Instant, REPLY_MAX, Refusal, Registry, ServerConfig, ServerSession, is_visitor_name,
-    nickname_is_acceptable, visitor_name,
+    Instant, Member, REPLY_MAX, Refusal, Registry, ServerConfig, ServerEvent, ServerSession,
+    is_visitor_name, nickname_is_acceptable, visitor_name,
 };
 use douyu_core::stream::Decoder;
 use libfuzzer_sys::fuzz_target;
@@ -64,7 +64,33 @@ fn check_transmit(session: &mut ServerSession) {
     {
         check_frame(&out[..n]);
     }
-    while session.poll_event().is_some() {}
+    // What the host writes for the session's events reads back too.
+    while let Some(event) = session.poll_event() {
+        let n = match event {
+            ServerEvent::Joined { .. } => session.encode_enter(&mut out),
+            ServerEvent::Left { .. } => session.encode_leave(&mut out),
+            ServerEvent::WhoRequested { .. } => {
+                let me = session.nickname();
+                let members = [
+                    Member {
+                        uid: 1,
+                        nickname: "鱼/丸@",
+                    },
+                    Member {
+                        uid: session.uid(),
+                        nickname: me,
+                    },
+                ];
+                let mut who = [0u8; 1024];
+                let (n, listed) = session.encode_who(&members, &mut who).expect("who fits");
+                assert_eq!(listed, 2, "two members fit 1 KiB");
+                check_frame(&who[..n]);
+                continue;
+            }
+            _ => continue,
+        };
+        check_frame(&out[..n.expect("announcements fit REPLY_MAX bytes")]);
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
