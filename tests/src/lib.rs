@@ -74,6 +74,12 @@ impl Proc {
         }
     }
 
+    /// The process id (for reading `/proc/<pid>/status`).
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The lines printed to stdout so far.
     #[must_use]
     pub fn stdout(&self) -> Vec<String> {
