@@ -148,6 +148,9 @@ fn a_client_that_pings_without_reading_is_dropped() {
     eprintln!("server VmHWM growth under the ping flood: {growth} kB");
     assert!(growth < MAX_GROWTH_KB, "the server grew by {growth} kB");
     assert!(dropped, "the attacker was never dropped");
+    server.wait_stderr(LIMIT, |l| {
+        l.contains("WebSocket peer over its limits") && l.contains("faster than it reads our pongs")
+    });
     drop(attacker);
 
     let mut sayer = Proc::spawn(
@@ -164,6 +167,40 @@ fn a_client_that_pings_without_reading_is_dropped() {
     );
     assert_eq!(sayer.wait_exit(LIMIT), Some(0), "{:?}", sayer.stderr());
     watcher.wait_stdout(LIMIT, |l| l.contains("still here"));
+}
+
+/// A client that pings and reads its pongs is answered, however fast: the
+/// pong to its last ping comes back (earlier ones may be coalesced into it,
+/// as RFC 6455 allows) and the connection stays open.
+#[test]
+fn a_client_that_reads_its_pongs_may_ping() {
+    const PINGS: u32 = 2000;
+    let server = serve();
+    let addr = served_addr(&server, "WebSocket");
+    let mut client = ws_handshake(&addr);
+    let pings: Vec<u8> = (1..=PINGS)
+        .flat_map(|i| [masked_header(0x9, 4), i.to_be_bytes().to_vec()].concat())
+        .collect();
+    let mut reader = client.try_clone().unwrap();
+    let pongs = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut pong = [0u8; 6];
+        loop {
+            reader.read_exact(&mut pong)?;
+            assert_eq!(pong[..2], [0x8a, 4], "a pong of 4 bytes");
+            if pong[2..] == PINGS.to_be_bytes() {
+                return Ok(());
+            }
+        }
+    });
+    client.write_all(&pings).unwrap();
+    pongs.join().unwrap().expect("the last ping's pong");
+    assert!(
+        !server
+            .stderr()
+            .iter()
+            .any(|l| l.contains("over its limits")),
+        "an honest pinger was dropped"
+    );
 }
 
 /// `watch ws://` against a server that pings for 3 s and never reads the
