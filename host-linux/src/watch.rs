@@ -16,7 +16,7 @@ use crate::time::{Clock, stopped};
 use crate::wire::{Endpoint, Wire};
 
 /// Largest frame the client accepts (the live service's are a few KiB).
-const RX_CAPACITY: usize = 64 * 1024;
+pub(crate) const RX_CAPACITY: usize = 64 * 1024;
 
 /// Settings shared by every room a `watch` follows.
 #[derive(Debug, Clone)]
@@ -234,7 +234,7 @@ pub async fn watch_room(
     loop {
         printer.joined = false;
         let connected = tokio::select! {
-            connected = Wire::connect(&options.endpoint, options.connect_timeout) => connected,
+            connected = Wire::connect(&options.endpoint, options.connect_timeout, RX_CAPACITY) => connected,
             () = stopped(&mut stop) => return Ok(()),
         };
         match connected {
@@ -329,7 +329,7 @@ pub async fn say(
         me: None,
         refused: None,
     };
-    let mut wire = Wire::connect(endpoint, timeout).await?;
+    let mut wire = Wire::connect(endpoint, timeout, RX_CAPACITY).await?;
     let (_keep, mut stop) = watch::channel(false);
     let config = client_config(room, &options)?;
     let session = run_session(&mut wire, config, Clock::start(), &mut sayer, &mut stop);

@@ -12,7 +12,7 @@ use tracing::warn;
 
 use crate::render::{Format, Renderer};
 use crate::time::Clock;
-use crate::watch::{Handler, WatchOptions, client_config, run_session};
+use crate::watch::{Handler, RX_CAPACITY, WatchOptions, client_config, run_session};
 use crate::wire::{Endpoint, Wire};
 
 /// Who is online, as one reply told it.
@@ -76,7 +76,7 @@ pub async fn who(
         max_backoff: Duration::ZERO,
     };
     let mut asker = Asker::default();
-    let mut wire = Wire::connect(endpoint, timeout).await?;
+    let mut wire = Wire::connect(endpoint, timeout, RX_CAPACITY).await?;
     let (_keep, mut stop) = watch::channel(false);
     let config = client_config(room, &options)?;
     let session = run_session(&mut wire, config, Clock::start(), &mut asker, &mut stop);

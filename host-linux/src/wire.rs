@@ -5,16 +5,20 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::task::{self, Poll, ready};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tracing::warn;
+
+use crate::throttle::Throttle;
 
 /// Where a client connects: `tcp://host:port`, `ws://…` or `wss://…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,21 +65,157 @@ pub enum Wire {
     /// A TCP stream.
     Tcp(TcpStream),
     /// A WebSocket, over TCP or TLS.
-    Ws(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
+    Ws(Box<WebSocket>),
 }
 
-/// Largest WebSocket message accepted: generous for many coalesced frames.
-const WS_MAX_MESSAGE: usize = 1 << 20;
+/// A WebSocket and the count that keeps its control frames bounded.
+#[derive(Debug)]
+pub struct WebSocket {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Bytes of pongs queued since our pongs last all reached the socket.
+    unsent_pongs: usize,
+    /// Dropped for going over a limit: no close handshake is owed.
+    failed: bool,
+}
 
-fn ws_config() -> WebSocketConfig {
+/// Room, beyond the largest frame, for the small frames a peer may coalesce
+/// into the same WebSocket message (a heartbeat, a join): a message carries
+/// one or more whole frames.
+const WS_COALESCE_SLACK: usize = 4 * 1024;
+
+/// A server's read buffer, allocated with every WebSocket connection: an
+/// idle client holds it for as long as it stays, and clients send small
+/// frames (a larger one takes a few reads; tungstenite grows the buffer to
+/// the frame being read, never past the largest message).
+const WS_SERVER_READ_BUFFER: usize = 1024;
+
+/// A watcher's read buffer: it has a few connections and reads broadcasts.
+const WS_CLIENT_READ_BUFFER: usize = 16 * 1024;
+
+/// Bytes of pongs that may wait for the socket (the peer pings faster than
+/// it reads them): past this it is dropped. Counted in bytes, not pings, so
+/// that a burst of small pings from a peer that does read, caught while the
+/// kernel's buffers are full of tiny segments, is not mistaken for one.
+const WS_MAX_UNSENT_PONGS: usize = 64 * 1024;
+
+/// Largest WebSocket message we write (one or more whole frames), plus room
+/// for the control frames the budget above lets wait behind it: a message
+/// is written and flushed before the next, so the write buffer holds only
+/// that one. A larger write fails and ends the connection.
+const WS_MAX_WRITE: usize = (1 << 20) + 16 * 1024;
+
+/// Longest we wait for a polite close to reach a peer: a peer that does not
+/// read must not hold the connection open.
+const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Log lines about peers dropped for their WebSocket limits: a peer can
+/// provoke them.
+static WS_LIMIT_LOG: Throttle = Throttle::new(5, Duration::from_secs(1));
+
+/// Limits for a WebSocket whose messages may be up to `max_message` bytes.
+fn ws_config(max_message: usize, read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .max_message_size(Some(WS_MAX_MESSAGE))
-        .max_frame_size(Some(WS_MAX_MESSAGE))
+        .read_buffer_size(read_buffer)
+        // Every message is flushed whole at once anyway: no batching buffer.
+        .write_buffer_size(0)
+        .max_write_buffer_size(WS_MAX_WRITE)
+        // A frame's payload can be no longer than its message.
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+}
+
+/// The largest message a server accepts when its frames may be up to
+/// `max_frame` bytes: one such frame plus a few small ones coalesced with
+/// it. A message announcing more is refused at its header, before any of
+/// its payload is buffered.
+pub fn ws_server_max_message(max_frame: usize) -> usize {
+    max_frame.saturating_add(WS_COALESCE_SLACK)
+}
+
+/// The largest message a watcher accepts when its frames may be up to
+/// `rx_capacity` bytes. Servers coalesce whole frames into messages: ours
+/// fills a message to 64 KiB and then adds one more batch, so two of the
+/// largest frames (plus slack) hold what a server has reason to send.
+pub fn ws_client_max_message(rx_capacity: usize) -> usize {
+    rx_capacity
+        .saturating_mul(2)
+        .saturating_add(WS_COALESCE_SLACK)
+}
+
+impl WebSocket {
+    fn new(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Box<Self> {
+        Box::new(Self {
+            stream,
+            unsent_pongs: 0,
+            failed: false,
+        })
+    }
+
+    /// Ends the connection for going over a limit, with a (throttled) log
+    /// line saying which: the error alone reaches no log on the server.
+    fn over_limit(&mut self, what: String) -> io::Error {
+        self.failed = true;
+        let error = io::Error::other(what);
+        if let Some(suppressed) = WS_LIMIT_LOG.check() {
+            let peer =
+                peer_of(self.stream.get_ref()).map_or_else(|_| "?".to_string(), |a| a.to_string());
+            warn!(%peer, %error, suppressed, "WebSocket peer over its limits: dropped");
+        }
+        error
+    }
+
+    /// A read error; over-limit ones logged as such.
+    fn read_error(&mut self, e: tungstenite::Error) -> io::Error {
+        match e {
+            tungstenite::Error::Capacity(e) => self.over_limit(e.to_string()),
+            e => io::Error::other(e),
+        }
+    }
+
+    /// Retries the flush of pongs that did not reach the socket at once:
+    /// tungstenite itself retries only the ones its own reads could not
+    /// flush, so without this a pong could wait for our next write.
+    fn flush_pongs(&mut self, cx: &mut task::Context<'_>) -> io::Result<()> {
+        if self.unsent_pongs > 0 {
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unsent_pongs = 0,
+                Poll::Ready(Err(e)) => return Err(io::Error::other(e)),
+                // The socket wakes the task when it takes more.
+                Poll::Pending => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A ping was read (its pong queued): counts it against the budget
+    /// unless every pong so far reaches the socket now.
+    fn ponged(&mut self, cx: &mut task::Context<'_>, payload: usize) -> io::Result<()> {
+        match Pin::new(&mut self.stream).poll_flush(cx) {
+            Poll::Ready(Ok(())) => self.unsent_pongs = 0,
+            Poll::Ready(Err(e)) => return Err(io::Error::other(e)),
+            // A control frame's header is 2 bytes (payloads are < 126).
+            Poll::Pending => self.unsent_pongs += 2 + payload,
+        }
+        if self.unsent_pongs > WS_MAX_UNSENT_PONGS {
+            let what = format!(
+                "pings faster than it reads our pongs ({} bytes unread)",
+                self.unsent_pongs
+            );
+            return Err(self.over_limit(what));
+        }
+        Ok(())
+    }
 }
 
 impl Wire {
-    /// Connects to `endpoint`, giving up after `timeout`.
-    pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> anyhow::Result<Self> {
+    /// Connects to `endpoint`, giving up after `timeout`. A WebSocket
+    /// refuses messages above [`ws_client_max_message`] of `rx_capacity`,
+    /// the largest frame the caller accepts.
+    pub async fn connect(
+        endpoint: &Endpoint,
+        timeout: Duration,
+        rx_capacity: usize,
+    ) -> anyhow::Result<Self> {
         let connect = async {
             match endpoint {
                 Endpoint::Tcp(addr) => {
@@ -91,13 +231,16 @@ impl Wire {
                     let tls = native_tls_connector()?;
                     let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
                         url.as_str(),
-                        Some(ws_config()),
+                        Some(ws_config(
+                            ws_client_max_message(rx_capacity),
+                            WS_CLIENT_READ_BUFFER,
+                        )),
                         true,
                         Some(Connector::NativeTls(tls)),
                     )
                     .await
                     .with_context(|| format!("WebSocket handshake with {url}"))?;
-                    Ok(Self::Ws(Box::new(ws)))
+                    Ok(Self::Ws(WebSocket::new(ws)))
                 }
             }
         };
@@ -106,15 +249,18 @@ impl Wire {
             .with_context(|| format!("connecting to {endpoint}: timed out"))?
     }
 
-    /// Accepts a WebSocket client on a fresh TCP connection.
-    pub async fn accept_ws(stream: TcpStream) -> anyhow::Result<Self> {
+    /// Accepts a WebSocket client on a fresh TCP connection; its messages
+    /// may be up to [`ws_server_max_message`] of `max_frame`, the largest
+    /// frame the server accepts.
+    pub async fn accept_ws(stream: TcpStream, max_frame: usize) -> anyhow::Result<Self> {
+        let config = ws_config(ws_server_max_message(max_frame), WS_SERVER_READ_BUFFER);
         let ws = tokio_tungstenite::accept_async_with_config(
             MaybeTlsStream::Plain(stream),
-            Some(ws_config()),
+            Some(config),
         )
         .await
         .context("WebSocket handshake")?;
-        Ok(Self::Ws(Box::new(ws)))
+        Ok(Self::Ws(WebSocket::new(ws)))
     }
 
     /// Waits for input and appends it to `buf`; `Ok(false)` at end of stream.
@@ -157,15 +303,18 @@ impl Wire {
                 }
             },
             Self::Ws(ws) => loop {
-                match ready!(ws.poll_next_unpin(cx)) {
+                ws.flush_pongs(cx)?;
+                match ready!(ws.stream.poll_next_unpin(cx)) {
                     None | Some(Ok(Message::Close(_))) => return Poll::Ready(Ok(false)),
                     Some(Ok(Message::Binary(data))) => {
                         buf.extend_from_slice(&data);
                         return Poll::Ready(Ok(true));
                     }
-                    // Pings are answered by tungstenite; text is not ours.
+                    // tungstenite queued the pong; it must not pile up.
+                    Some(Ok(Message::Ping(data))) => ws.ponged(cx, data.len())?,
+                    // Text is not ours; pongs answer no ping of ours.
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
+                    Some(Err(e)) => return Poll::Ready(Err(ws.read_error(e))),
                 }
             },
         }
@@ -188,10 +337,14 @@ impl Wire {
     pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Self::Tcp(stream) => stream.write_all(bytes).await,
-            Self::Ws(ws) => ws
-                .send(Message::binary(bytes.to_vec()))
-                .await
-                .map_err(io::Error::other),
+            Self::Ws(ws) => match ws.stream.send(Message::binary(bytes.to_vec())).await {
+                Ok(()) => Ok(()),
+                Err(tungstenite::Error::WriteBufferFull(_)) => Err(ws.over_limit(format!(
+                    "a message of {} bytes overflows the write buffer",
+                    bytes.len()
+                ))),
+                Err(e) => Err(io::Error::other(e)),
+            },
         }
     }
 
@@ -199,20 +352,31 @@ impl Wire {
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
         match self {
             Self::Tcp(stream) => stream.peer_addr(),
-            Self::Ws(ws) => match ws.get_ref() {
-                MaybeTlsStream::Plain(stream) => stream.peer_addr(),
-                MaybeTlsStream::NativeTls(tls) => tls.get_ref().get_ref().get_ref().peer_addr(),
-                _ => Err(io::Error::other("unknown stream kind")),
-            },
+            Self::Ws(ws) => peer_of(ws.stream.get_ref()),
         }
     }
 
-    /// Closes the connection politely (FIN, or a WebSocket close).
+    /// Closes the connection politely (FIN, or a WebSocket close), but
+    /// without waiting on a peer that does not read: a WebSocket dropped
+    /// for its limits gets no close frame, and one that does not take the
+    /// close frame within [`WS_CLOSE_TIMEOUT`] is simply let go.
     pub async fn shutdown(&mut self) {
-        let _ = match self {
-            Self::Tcp(stream) => stream.shutdown().await,
-            Self::Ws(ws) => ws.close(None).await.map_err(io::Error::other),
-        };
+        match self {
+            Self::Tcp(stream) => drop(stream.shutdown().await),
+            Self::Ws(ws) if ws.failed => {}
+            Self::Ws(ws) => {
+                drop(tokio::time::timeout(WS_CLOSE_TIMEOUT, ws.stream.close(None)).await)
+            }
+        }
+    }
+}
+
+/// The peer address of a WebSocket's stream.
+fn peer_of(stream: &MaybeTlsStream<TcpStream>) -> io::Result<std::net::SocketAddr> {
+    match stream {
+        MaybeTlsStream::Plain(stream) => stream.peer_addr(),
+        MaybeTlsStream::NativeTls(tls) => tls.get_ref().get_ref().get_ref().peer_addr(),
+        _ => Err(io::Error::other("unknown stream kind")),
     }
 }
 

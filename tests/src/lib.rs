@@ -74,7 +74,7 @@ impl Proc {
         }
     }
 
-    /// The process id.
+    /// The process id (for reading `/proc/<pid>/status`).
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -53,7 +53,7 @@ pub(super) fn tcp(stream: TcpStream, shared: Arc<Shared>) -> impl Future<Output 
 pub(super) async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
     let open = Open(shared);
     let _ = stream.set_nodelay(true);
-    let handshake = Box::pin(Wire::accept_ws(stream));
+    let handshake = Box::pin(Wire::accept_ws(stream, open.0.options.max_frame));
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(wire)) => Client::new(wire, &open.0).serve(&open.0).await,
         Ok(Err(e)) => debug!(error = format!("{e:#}"), "WebSocket handshake failed"),
