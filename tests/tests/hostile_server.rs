@@ -129,7 +129,9 @@ fn a_server_sending_only_garbage_gets_few_log_lines_and_is_left() {
         stderr[..stderr.len().min(20)].join("\n")
     );
     assert!(
-        stderr.iter().any(|l| l.contains("unreadable frames in a row")),
+        stderr
+            .iter()
+            .any(|l| l.contains("unreadable frames in a row")),
         "{stderr:#?}"
     );
     // Left, then reconnected after a backoff: not a connection per frame.
@@ -292,7 +294,10 @@ fn text_from_the_network_cannot_drive_the_terminal() {
     // One message, one line: the first line holds it all.
     assert_eq!(end, 1, "{lines:#?}");
     let line = &lines[0];
-    assert!(line.contains("MARK") && line.contains("fake line"), "{line:?}");
+    assert!(
+        line.contains("MARK") && line.contains("fake line"),
+        "{line:?}"
+    );
     for raw in ['\x1b', '\x07', '\r', '\n', '\u{202e}', '\u{2066}'] {
         assert!(!line.contains(raw), "{raw:?} in {line:?}");
     }
@@ -377,7 +382,10 @@ fn sigterm_ends_a_saturated_serve_within_the_deadline() {
     );
     let addr = served_addr(&server, "TCP");
     let mut client = TcpStream::connect(&addr).unwrap();
-    for body in ["type@=loginreq/roomid@=1/", "type@=joingroup/rid@=1/gid@=-9999/"] {
+    for body in [
+        "type@=loginreq/roomid@=1/",
+        "type@=joingroup/rid@=1/gid@=-9999/",
+    ] {
         client
             .write_all(&frame(MessageType::ClientToServer, body))
             .unwrap();
