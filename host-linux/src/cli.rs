@@ -74,7 +74,7 @@ enum Command {
         /// Nickname to log in with (the server picks one if omitted).
         #[arg(long)]
         name: Option<String>,
-        /// Seconds between heartbeats; the link counts as dead after two.
+        /// Seconds between heartbeats (1 to 3600); the link counts as dead after two.
         #[arg(long, default_value_t = 45.0)]
         heartbeat: f64,
         /// Seconds before the first reconnect; the delay doubles after each
@@ -376,13 +376,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 backoff >= Duration::from_millis(10),
                 "bad --backoff: at least 0.01 seconds"
             );
-            let options = watch_options(
-                endpoint,
-                output.renderer(),
-                name,
-                secs(heartbeat, "--heartbeat")?,
-                backoff,
+            let heartbeat = secs(heartbeat, "--heartbeat")?;
+            // Zero would send heartbeats in a busy loop; days overflow the
+            // clock the session's deadlines are turned into.
+            anyhow::ensure!(
+                (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&heartbeat),
+                "bad --heartbeat: from 1 to 3600 seconds"
             );
+            let options = watch_options(endpoint, output.renderer(), name, heartbeat, backoff);
             watch_rooms(rooms, options, stop_on_signals()?).await?;
         }
         Command::Serve {

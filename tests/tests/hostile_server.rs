@@ -321,6 +321,27 @@ fn serve_refuses_rates_the_simulator_cannot_make() {
     }
 }
 
+#[test]
+fn watch_refuses_timings_it_cannot_keep() {
+    for (flag, value) in [
+        ("--heartbeat", "0"),
+        ("--heartbeat", "1e15"),
+        ("--heartbeat", "NaN"),
+        ("--backoff", "0"),
+        ("--backoff", "-1"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let mut watcher = Proc::spawn(
+            DOUYU,
+            &["watch", "5", "--server", "tcp://127.0.0.1:1", &arg],
+        );
+        assert_eq!(watcher.wait_exit(LIMIT), Some(2), "{arg}");
+        let stderr = watcher.stderr().join("\n");
+        assert!(stderr.contains(flag), "{arg}: {stderr}");
+        assert!(!stderr.contains("connect"), "{arg}: {stderr}");
+    }
+}
+
 /// Runs `douyu decode` with `args` on `input`: its exit code, stdout, stderr.
 fn decode(args: &[&str], input: &[u8]) -> (Option<i32>, String, String) {
     let mut child = Command::new(DOUYU)
