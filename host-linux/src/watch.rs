@@ -17,7 +17,7 @@ use rand::Rng as _;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::render::Renderer;
+use crate::render::{Renderer, terminal_safe};
 use crate::throttle::Throttle;
 use crate::time::{Clock, stopped};
 use crate::wire::{Endpoint, Wire};
@@ -28,9 +28,9 @@ const RX_CAPACITY: usize = 64 * 1024;
 /// Unreadable frames in a row, with no readable one between, after which the
 /// connection is dropped (and the backoff grows, as for any failure).
 ///
-/// The live service sends the odd frame a client cannot read, alone, between
-/// thousands of good ones; 32 in a row is a server that sends nothing else,
-/// and reading on would only burn CPU on its garbage. A server that slips a
+/// A working server's unreadable frames (a mangled body, a wrong type) are
+/// rare and come alone, between good ones; 32 in a row is a server that
+/// sends nothing else, and reading on would only burn CPU on its garbage. A server that slips a
 /// good frame in every 31 bad ones keeps the connection, but costs no more
 /// than what it sends, and its warnings are throttled all the same.
 pub const GARBAGE_RUN: u32 = 32;
@@ -68,7 +68,8 @@ impl WatchOptions {
     /// growing, and one that lasts longer already spaced reconnects by at
     /// least `max_backoff`: whatever the server does, it gets at most about
     /// one connection per `max_backoff` once it has misbehaved a few times.
-    /// A real outage after an hour of service still reconnects at once.
+    /// A real outage after an hour of service still reconnects after the
+    /// first, short delay.
     #[must_use]
     pub fn healthy_after(&self) -> Duration {
         self.max_backoff
@@ -242,7 +243,8 @@ impl Handler for Printer {
         match event {
             ClientEvent::LoggedIn(res) => {
                 let name = res.nickname.map(|n| n.to_string()).unwrap_or_default();
-                info!(room, nickname = %name, "logged in");
+                // The server chose it: no terminal escapes into the log either.
+                info!(room, nickname = %terminal_safe(&name), "logged in");
             }
             ClientEvent::Joined { room } => {
                 self.joined_at = Some(tokio::time::Instant::now());
