@@ -1,7 +1,7 @@
 //! The command line: `douyu demo | watch | serve | say | who | decode | generate`.
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +17,29 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use douyu_core::session::ChatLimit;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
+
+/// Most messages per second `serve --simulate` and `demo --rate` accept.
+///
+/// Measured on this project's 2-core machine (release build), the generator
+/// alone writes about 1.3 M messages a second on one core (465 MB/s); the
+/// simulator also copies each one into its batch, and the server must still
+/// fan the batches out on the cores that are left. 200 k a second is about a
+/// sixth of what the generator can do, and already 70 MB/s to every client
+/// (the fan-out bench sustains 3,000 a second to 1,000 clients): above it
+/// the rate is a typo, not a test. (A debug build generates about 65 k a
+/// second; the simulator then sends what it can and skips the rest.)
+pub const MAX_SIMULATE_RATE: f64 = 200_000.0;
+
+/// Largest `decode --max-frame`: the decoder allocates a buffer this large
+/// up front, so the bound keeps a typo from asking for exabytes. The live
+/// service's frames are a few KiB; 64 MiB is far past any real one.
+pub const MAX_DECODE_FRAME: usize = 64 << 20;
+
+/// Time a command gets to shut down cleanly after Ctrl-C or SIGTERM before
+/// the process exits anyway: longer than the server's own 5-s wait for its
+/// sessions to close, so that wait ends first and says what it left open.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(7);
 
 /// Watch, serve and decode Douyu (斗鱼) danmaku: chat, gifts and room events.
 ///
@@ -53,9 +75,13 @@ enum Command {
         /// Nickname to log in with (the server picks one if omitted).
         #[arg(long)]
         name: Option<String>,
-        /// Seconds between heartbeats; the link counts as dead after two.
+        /// Seconds between heartbeats (1 to 3600); the link counts as dead after two.
         #[arg(long, default_value_t = 45.0)]
         heartbeat: f64,
+        /// Seconds before the first reconnect; the delay doubles after each
+        /// connection that fails or ends within a minute, up to 60.
+        #[arg(long, default_value_t = 1.0)]
+        backoff: f64,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -198,25 +224,81 @@ fn secs(value: f64, what: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value).with_context(|| format!("bad {what}: {value}"))
 }
 
-/// A channel that turns true on Ctrl-C or SIGTERM.
-fn stop_on_signals() -> watch::Receiver<bool> {
+/// A messages-per-second rate for the simulator, checked: a positive
+/// finite number the generator can keep up with ([`MAX_SIMULATE_RATE`]).
+fn simulate_rate(rate: f64, what: &str) -> anyhow::Result<f64> {
+    if !(rate.is_finite() && rate > 0.0) {
+        anyhow::bail!("bad {what}: {rate} (a positive number of messages per second)");
+    }
+    if rate > MAX_SIMULATE_RATE {
+        anyhow::bail!(
+            "bad {what}: {rate} messages per second is more than the simulator can make \
+             (at most {MAX_SIMULATE_RATE})"
+        );
+    }
+    Ok(rate)
+}
+
+/// A channel that turns true on the first Ctrl-C or SIGTERM.
+///
+/// The signals are watched on a thread of their own, with its own small
+/// runtime: the main runtime may be saturated (a simulator at full rate, a
+/// flood of clients), and the deadline must hold anyway. After the first
+/// signal the command gets [`SHUTDOWN_GRACE`] to finish cleanly; then, or at
+/// a second signal, the process exits at once with status 128 + the signal
+/// (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed command.
+fn stop_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(term) => term.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("interrupted: shutting down"),
-            _ = terminated => info!("terminated: shutting down"),
-        }
-        let _ = tx.send(true);
-    });
-    rx
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal thread's runtime")?;
+    // Registered here, before the command starts: a signal that comes early
+    // must not find the default action (death without a word) still in place.
+    let (mut int, mut term) = {
+        let _entered = runtime.enter();
+        (
+            signal(SignalKind::interrupt()).context("watching SIGINT")?,
+            signal(SignalKind::terminate()).context("watching SIGTERM")?,
+        )
+    };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let first = tokio::select! {
+                    _ = int.recv() => 130,
+                    _ = term.recv() => 143,
+                };
+                info!(
+                    "{}: shutting down",
+                    if first == 130 {
+                        "interrupted"
+                    } else {
+                        "terminated"
+                    }
+                );
+                let _ = tx.send(true);
+                let code = tokio::select! {
+                    _ = int.recv() => {
+                        warn!("second signal: exiting now");
+                        130
+                    }
+                    _ = term.recv() => {
+                        warn!("second signal: exiting now");
+                        143
+                    }
+                    () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+                        warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long: exiting now");
+                        first
+                    }
+                };
+                std::process::exit(code);
+            });
+        })
+        .context("starting the signal thread")?;
+    Ok(rx)
 }
 
 fn watch_options(
@@ -224,15 +306,17 @@ fn watch_options(
     renderer: Renderer,
     name: Option<String>,
     heartbeat: Duration,
+    backoff: Duration,
 ) -> WatchOptions {
+    let max_backoff = Duration::from_secs(60);
     WatchOptions {
         endpoint,
         renderer,
         username: name,
         heartbeat,
         connect_timeout: Duration::from_secs(10),
-        initial_backoff: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(60),
+        initial_backoff: backoff.min(max_backoff),
+        max_backoff,
     }
 }
 
@@ -254,6 +338,7 @@ async fn watch_rooms(
 
 async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::Result<()> {
     const ROOM: u64 = 9999;
+    let rate = simulate_rate(rate, "--rate")?;
     let options = ServerOptions {
         tcp: Some("127.0.0.1:0".parse()?),
         simulate: Some(Simulation {
@@ -267,7 +352,7 @@ async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::
     let addr = server.tcp_addr().context("no server address")?;
     let (server_stop_tx, server_stop) = watch::channel(false);
     let server = tokio::spawn(server.run(server_stop));
-    let stop = stop_on_signals();
+    let stop = stop_on_signals()?;
     let stop = match duration {
         Some(seconds) => {
             let limit = secs(seconds, "--duration")?;
@@ -286,7 +371,13 @@ async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::
     };
     info!(%addr, room = ROOM, rate, "demo server started; watching");
     let endpoint = Endpoint::Tcp(addr.to_string());
-    let options = watch_options(endpoint, output.renderer(), None, Duration::from_secs(45));
+    let options = watch_options(
+        endpoint,
+        output.renderer(),
+        None,
+        Duration::from_secs(45),
+        Duration::from_secs(1),
+    );
     let watched = watch_rooms(vec![ROOM], options, stop).await;
     let _ = server_stop_tx.send(true);
     server.await.context("server task")??;
@@ -305,16 +396,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server,
             name,
             heartbeat,
+            backoff,
             output,
         } => {
             let endpoint = Endpoint::parse(&server)?;
-            let options = watch_options(
-                endpoint,
-                output.renderer(),
-                name,
-                secs(heartbeat, "--heartbeat")?,
+            let backoff = secs(backoff, "--backoff")?;
+            // Zero would double to zero: a reconnect storm.
+            anyhow::ensure!(
+                backoff >= Duration::from_millis(10),
+                "bad --backoff: at least 0.01 seconds"
             );
-            watch_rooms(rooms, options, stop_on_signals()).await?;
+            let heartbeat = secs(heartbeat, "--heartbeat")?;
+            // Zero would send heartbeats in a busy loop; days overflow the
+            // clock the session's deadlines are turned into.
+            anyhow::ensure!(
+                (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&heartbeat),
+                "bad --heartbeat: from 1 to 3600 seconds"
+            );
+            let options = watch_options(endpoint, output.renderer(), name, heartbeat, backoff);
+            watch_rooms(rooms, options, stop_on_signals()?).await?;
         }
         Command::Serve {
             tcp,
@@ -332,6 +432,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chat_rate,
             chat_burst,
         } => {
+            let simulate = simulate
+                .map(|rate| simulate_rate(rate, "--simulate"))
+                .transpose()?;
             let options = ServerOptions {
                 tcp,
                 ws,
@@ -353,7 +456,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
             }
             let server = BoundServer::bind(options).await?;
-            server.run(stop_on_signals()).await?;
+            server.run(stop_on_signals()?).await?;
         }
         Command::Say {
             room,
@@ -385,15 +488,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await?;
         }
-        Command::Decode(args) => return decode_command(&args),
+        Command::Decode(args) => return reader_gone_is_success(decode_command(&args)),
         Command::Generate {
             megabytes,
             seed,
             room,
             output,
-        } => generate(megabytes, seed, room, output.as_deref())?,
+        } => {
+            reader_gone_is_success(generate(megabytes, seed, room, output.as_deref()))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For the commands whose only writing is their output (`decode`,
+/// `generate`): a reader that went away (`douyu decode … | head`) ends them
+/// quietly, with success, as it ends any filter. (Not for the network
+/// commands: there a broken pipe is a peer that hung up, an error.)
+fn reader_gone_is_success<T: Default>(result: anyhow::Result<T>) -> anyhow::Result<T> {
+    match result {
+        Err(e)
+            if e.chain()
+                .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+                .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(T::default())
+        }
+        other => other,
+    }
 }
 
 fn generate(
@@ -426,6 +548,11 @@ fn generate(
 }
 
 fn decode_command(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.max_frame <= MAX_DECODE_FRAME,
+        "bad --max-frame: {} bytes is more than the {MAX_DECODE_FRAME} allowed",
+        args.max_frame
+    );
     let stdin = args.file.as_os_str() == "-";
     let input: Box<dyn Read> = if args.hex {
         // Hex text is turned into bytes whole: it is for short captures.
@@ -463,6 +590,12 @@ fn decode_command(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Writes `message` to stderr, ignoring failure: with stderr closed there is
+/// nobody to tell, and `eprintln!` would panic instead.
+fn say_error(message: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+}
+
 /// Parses the arguments, runs the command, and gives the exit status:
 /// 0 success, 1 a `decode` that met bad frames, 2 an error.
 pub fn main() -> ExitCode {
@@ -473,19 +606,26 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A failed write to stderr would be reported with `eprintln!`, which
+        // panics when stderr is a closed pipe: a log line is not worth that.
+        .log_internal_errors(false)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            say_error(format_args!("cannot start the runtime: {e}"));
+            return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say_error(format_args!("{e:#}"));
             ExitCode::from(2)
         }
-    }
+    };
+    // Tasks still running (a blocking read of stdin, say) must not hold the
+    // exit up: the command is done.
+    runtime.shutdown_background();
+    code
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 use anyhow::{Context, bail};
-use douyu_core::frame::{Frame, FrameError, HEADER_LEN};
+use douyu_core::frame::{Frame, FrameError, HEADER_LEN, Header, MessageType};
 use douyu_core::message::ServerMessage;
 use douyu_core::stream::Decoder;
 use douyu_core::stt::{Map, SttError};
@@ -41,12 +41,25 @@ fn error_line(offset: u64, class: &str, detail: impl std::fmt::Display) -> Value
     json!({ "offset": offset, "error": class, "detail": detail.to_string() })
 }
 
+/// Bytes a frame whose length field says `length` takes in the capture (the
+/// arithmetic is the frame layer's; only the length matters to it).
+fn wire_len(length: u32) -> u64 {
+    let header = Header {
+        length,
+        message_type: MessageType::ServerToClient,
+        encryption: 0,
+        reserved: 0,
+    };
+    header.frame_len() as u64
+}
+
 /// How a capture ended, once [`each_frame`] has read it.
 struct Ending {
     /// Bytes read from the capture.
     bytes: u64,
-    /// Bytes of a frame the capture cut off (0 if none).
-    unfinished: usize,
+    /// Bytes of a frame the capture cut off (0 if none), whether it was
+    /// being read or skipped as too large.
+    unfinished: u64,
     /// Whether a fatal error ended the reading (nothing after it can be read).
     fatal: bool,
 }
@@ -68,6 +81,10 @@ fn each_frame(
     let mut buf = vec![0u8; max_frame.max(HEADER_LEN)];
     let mut decoder = Decoder::new(&mut buf);
     let mut bytes = 0u64;
+    // Where the frame being skipped as too large ends: the decoder drops its
+    // bytes as they come, so a capture cut off inside it leaves nothing
+    // buffered, and only this says that the end came mid-frame.
+    let mut skipped = 0u64..0;
     loop {
         loop {
             let at = decoder.position();
@@ -75,11 +92,14 @@ fn each_frame(
                 Ok(Some(frame)) => visit(at, Ok(frame))?,
                 Ok(None) => break,
                 Err(e) => {
+                    if let FrameError::TooLarge { length, .. } = e.error {
+                        skipped = e.offset..e.offset.saturating_add(wire_len(length));
+                    }
                     visit(e.offset, Err(e.error))?;
                     if e.error.is_fatal() {
                         return Ok(Ending {
                             bytes,
-                            unfinished: decoder.buffered(),
+                            unfinished: decoder.buffered() as u64,
                             fatal: true,
                         });
                     }
@@ -95,9 +115,14 @@ fn each_frame(
         decoder.commit(n);
         bytes += n as u64;
     }
+    let unfinished = if skipped.end > bytes {
+        bytes - skipped.start
+    } else {
+        decoder.buffered() as u64
+    };
     Ok(Ending {
         bytes,
-        unfinished: decoder.buffered(),
+        unfinished,
         fatal: false,
     })
 }
@@ -135,7 +160,7 @@ pub fn decode_lines(input: impl Read, max_frame: usize, out: &mut impl Write) ->
     // off at the end is reported as incomplete.
     if ending.unfinished > 0 && !ending.fatal {
         clean = false;
-        let offset = ending.bytes - ending.unfinished as u64;
+        let offset = ending.bytes - ending.unfinished;
         let line = error_line(
             offset,
             "incomplete",
@@ -231,5 +256,38 @@ mod tests {
         assert_eq!(summary["errors"]["too_large"], 1);
         assert_eq!(summary["errors"]["incomplete"], 1);
         assert_eq!(whole, trickled);
+    }
+
+    #[test]
+    fn a_capture_cut_off_inside_a_skipped_frame_is_truncated() {
+        // A good frame, then the first 100 bytes of a declared 8 KiB one.
+        let mut capture = b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0".to_vec();
+        let good = capture.len();
+        capture.extend_from_slice(b"\x00\x20\0\0\x00\x20\0\0\xb2\x02\0\0");
+        capture.resize(good + 100, b'a');
+        for reader in [&capture[..], &capture[..good + 12]] {
+            let mut out = Vec::new();
+            assert!(!decode_lines(reader, 4096, &mut out).unwrap());
+            let lines: Vec<Value> = out
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            assert_eq!(lines.len(), 3, "{lines:?}");
+            assert_eq!(lines[1]["error"], "too_large");
+            assert_eq!(lines[2]["error"], "incomplete");
+            assert_eq!(lines[2]["offset"], good);
+            let mut summary = Vec::new();
+            assert!(!summarize(reader, 4096, &mut summary).unwrap());
+            let summary: Value = serde_json::from_slice(&summary).unwrap();
+            assert_eq!(summary["errors"]["incomplete"], 1, "{summary}");
+        }
+        // The same frame whole is skipped, and the capture is not truncated.
+        capture.resize(good + 0x2004, b'a');
+        let mut summary = Vec::new();
+        summarize(&capture[..], 4096, &mut summary).unwrap();
+        let summary: Value = serde_json::from_slice(&summary).unwrap();
+        assert_eq!(summary["errors"]["incomplete"], Value::Null, "{summary}");
+        assert_eq!(summary["errors"]["too_large"], 1, "{summary}");
     }
 }

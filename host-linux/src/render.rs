@@ -1,5 +1,14 @@
 //! Turning server messages into lines: coloured text for people, JSON for `jq`.
+//!
+//! Every text field comes from the network, so the text format passes it
+//! through [`terminal_safe`] first: a nickname holding ESC could otherwise
+//! drive the reader's terminal (retitle it, hide lines, move the cursor), one
+//! holding a line break could forge a whole line, and a bidi override could
+//! show text in an order other than the one sent. JSON needs none of that:
+//! `serde_json` escapes every control character itself, and non-ASCII text
+//! stays as it is for `jq`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -86,7 +95,10 @@ impl Renderer {
 
     fn text(&self, room: u64, message: &ServerMessage<'_>, kind: &str, out: &mut String) {
         self.paint(DIM, &format!("{} [{room}] ", clock()), out);
-        let s = |t: Option<Text<'_>>| t.map(|t| t.to_string()).unwrap_or_default();
+        let s = |t: Option<Text<'_>>| {
+            t.map(|t| terminal_safe(&t.to_string()).into_owned())
+                .unwrap_or_default()
+        };
         match message {
             ServerMessage::Chat(chat) => {
                 let nn = s(chat.nn);
@@ -149,11 +161,48 @@ impl Renderer {
                 self.paint(RED, &format!("server error {}", s(error.code)), out)
             }
             other => {
-                let _ = write!(out, "{kind}: {}", other.map().raw());
+                let _ = write!(
+                    out,
+                    "{}: {}",
+                    terminal_safe(kind),
+                    terminal_safe(other.map().raw())
+                );
             }
         }
         out.push('\n');
     }
+}
+
+/// Whether `c` must not reach a terminal as it is: the C0 controls (ESC
+/// starts escape sequences, BEL rings, CR and LF break the line), DEL, the
+/// C1 controls (U+009B is a one-character CSI on some terminals), the line
+/// and paragraph separators, and the bidi embeddings, overrides and
+/// isolates (U+202A–U+202E, U+2066–U+2069), which reorder what follows.
+fn unsafe_on_terminal(c: char) -> bool {
+    c.is_control() // C0, DEL and C1
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every character a terminal would act on written as a visible
+/// escape: `\xNN` for the C0 and C1 controls and DEL (`\x1b` for ESC), and
+/// `\u{NNNN}` for the others (`\u{202e}`). Borrowed when nothing needed it,
+/// as for almost every line. A backslash stays as it is: the escapes are for
+/// a person to read, not a format to parse back (JSON is that).
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(unsafe_on_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !unsafe_on_terminal(c) {
+            safe.push(c);
+        } else if u32::from(c) <= 0xff {
+            let _ = write!(safe, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(safe, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+    Cow::Owned(safe)
 }
 
 /// Wall-clock time of day, UTC, as `HH:MM:SS`.
@@ -260,5 +309,65 @@ mod tests {
             &ServerMessage::parse("type@=chatmsg/").unwrap(),
             &mut out
         ));
+    }
+
+    /// Every control a peer could slip into a field, with its escape.
+    const HOSTILE: [(&str, &str); 10] = [
+        ("\x1b", "\\x1b"),
+        ("\x07", "\\x07"),
+        ("\r", "\\x0d"),
+        ("\n", "\\x0a"),
+        ("\x7f", "\\x7f"),
+        ("\u{9b}", "\\x9b"),
+        ("\u{202e}", "\\u{202e}"),
+        ("\u{202a}", "\\u{202a}"),
+        ("\u{2066}", "\\u{2066}"),
+        ("\u{2029}", "\\u{2029}"),
+    ];
+
+    #[test]
+    fn terminal_safe_escapes_controls_and_bidi_and_keeps_the_rest() {
+        assert!(matches!(terminal_safe("鱼丸 🐟 a\\b"), Cow::Borrowed(_)));
+        for (raw, escaped) in HOSTILE {
+            assert_eq!(terminal_safe(&format!("a{raw}b")), format!("a{escaped}b"));
+        }
+        // Marks that reorder nothing, and unassigned neighbours, pass.
+        assert_eq!(terminal_safe("\u{200e}x\u{2065}"), "\u{200e}x\u{2065}");
+    }
+
+    /// Whether `line` holds anything a terminal would act on.
+    fn has_raw_controls(line: &str) -> bool {
+        line.chars().any(unsafe_on_terminal)
+    }
+
+    #[test]
+    fn every_text_line_escapes_what_came_from_the_network() {
+        let evil: String = HOSTILE.iter().map(|(raw, _)| *raw).collect();
+        // STT escapes only `/` and `@`: controls travel as they are.
+        let bodies = [
+            format!("type@=chatmsg/nn@={evil}/txt@={evil}/bnn@={evil}/bl@={evil}/"),
+            format!("type@=uenter/nn@={evil}/"),
+            format!("type@=dgb/nn@={evil}/gfid@={evil}/gfcnt@={evil}/hits@={evil}/"),
+            format!("type@=spbc/sn@={evil}/dn@={evil}/gn@={evil}/gc@={evil}/drid@={evil}/"),
+            format!("type@=anbc/unk@={evil}/nl@={evil}/"),
+            format!("type@=error/code@={evil}/"),
+            format!("type@=x{evil}/a@={evil}/"),
+        ];
+        for color in [false, true] {
+            let r = Renderer::new(Format::Text, color, None);
+            for body in &bodies {
+                let message = ServerMessage::parse(body).unwrap();
+                let mut out = String::new();
+                assert!(r.render(1, &message, &mut out), "{body:?}");
+                let line = out.strip_suffix('\n').unwrap();
+                // Colour codes are ours; take them out before looking.
+                let mut plain = line.to_string();
+                for code in [RESET, DIM, BOLD, CYAN, GREEN, YELLOW, MAGENTA, RED] {
+                    plain = plain.replace(code, "");
+                }
+                assert!(!has_raw_controls(&plain), "{body:?} gave {line:?}");
+                assert!(plain.contains("\\x1b"), "{body:?} gave {line:?}");
+            }
+        }
     }
 }

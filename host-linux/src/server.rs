@@ -405,8 +405,19 @@ async fn accept(
     }
 }
 
+/// Ticks' worth of messages the simulator sends at most in one tick when it
+/// has fallen behind (see [`simulate`]).
+const SIMULATION_BACKLOG_TICKS: u64 = 10;
+
 /// Broadcasts simulated messages at the configured rate, in a batch every
 /// tick (5 ms when probing latency, 10 ms otherwise).
+///
+/// A generator that cannot keep up (a rate past what this build and machine
+/// make) works off at most [`SIMULATION_BACKLOG_TICKS`] ticks' worth of
+/// messages per tick and skips the rest, saying so: otherwise its debt would
+/// grow without end, each tick would take longer than the last, and the task
+/// would stop coming back to notice the shutdown. It also yields after every
+/// batch, so that clients and the shutdown get the cores in between.
 async fn simulate(
     shared: Arc<Shared>,
     simulation: Simulation,
@@ -433,6 +444,8 @@ async fn simulate(
     let mut sent = 0u64;
     let mut frame = vec![0u8; 4096];
     let mut batch = Vec::new();
+    let behind_log = crate::throttle::Throttle::new(1, Duration::from_secs(5));
+    let mut skipped = 0u64;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -442,6 +455,18 @@ async fn simulate(
         // (Without the 1, every message went out a period after the time it
         // carries, which added a whole period to the measured latency.)
         let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+        let most = per_batch.saturating_mul(SIMULATION_BACKLOG_TICKS);
+        if due.saturating_sub(sent) > most {
+            skipped += due - sent - most;
+            sent = due - most;
+            if behind_log.check().is_some() {
+                warn!(
+                    rate,
+                    skipped = std::mem::take(&mut skipped),
+                    "the simulator cannot keep up: messages skipped"
+                );
+            }
+        }
         let now_ms = wall().as_millis() as u64;
         while sent < due {
             let written = if probe {
@@ -463,6 +488,10 @@ async fn simulate(
                 let _ = sender.send(Arc::from(batch.as_slice()));
                 batch.clear();
                 in_batch = 0;
+                tokio::task::yield_now().await;
+                if *shutdown.borrow() {
+                    return;
+                }
             }
         }
         if !batch.is_empty() {

@@ -1,22 +1,43 @@
 //! Watching rooms: a `douyu-core` client session per room on a [`Wire`],
 //! reconnecting with exponential backoff and jitter.
+//!
+//! The server may be hostile or broken, and `watch` must stay cheap for the
+//! person running it whatever it sends: warnings about unreadable input are
+//! throttled per room, a server that sends nothing readable is left (see
+//! [`GARBAGE_RUN`]), and the backoff only starts over after a session that
+//! stayed up (see [`WatchOptions::healthy_after`]).
 
 use std::io::Write as _;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use douyu_core::message::ServerMessage;
 use douyu_core::session::{Client, ClientConfig, ClientEvent, CloseReason, Login, Nickname};
 use rand::Rng as _;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::render::Renderer;
+use crate::render::{Renderer, terminal_safe};
+use crate::throttle::Throttle;
 use crate::time::{Clock, stopped};
 use crate::wire::{Endpoint, Wire};
 
 /// Largest frame the client accepts (the live service's are a few KiB).
 pub(crate) const RX_CAPACITY: usize = 64 * 1024;
+
+/// Unreadable frames in a row, with no readable one between, after which the
+/// connection is dropped (and the backoff grows, as for any failure).
+///
+/// A working server's unreadable frames (a mangled body, a wrong type) are
+/// rare and come alone, between good ones; 32 in a row is a server that
+/// sends nothing else, and reading on would only burn CPU on its garbage. A server that slips a
+/// good frame in every 31 bad ones keeps the connection, but costs no more
+/// than what it sends, and its warnings are throttled all the same.
+pub const GARBAGE_RUN: u32 = 32;
+
+/// Warnings about unreadable input let through per room and per second; the
+/// next one that passes says how many were held back.
+const UNREADABLE_LOGS_PER_SEC: u32 = 5;
 
 /// Settings shared by every room a `watch` follows.
 #[derive(Debug, Clone)]
@@ -35,6 +56,24 @@ pub struct WatchOptions {
     pub initial_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
+}
+
+impl WatchOptions {
+    /// How long a session must stay joined for the backoff to start over
+    /// from `initial_backoff`: as long as the longest delay.
+    ///
+    /// A server that accepts the login and then hangs up (or fails a little
+    /// later) must not get a reconnect every `initial_backoff`, forever.
+    /// With this rule a connection that ends sooner keeps the backoff
+    /// growing, and one that lasts longer already spaced reconnects by at
+    /// least `max_backoff`: whatever the server does, it gets at most about
+    /// one connection per `max_backoff` once it has misbehaved a few times.
+    /// A real outage after an hour of service still reconnects after the
+    /// first, short delay.
+    #[must_use]
+    pub fn healthy_after(&self) -> Duration {
+        self.max_backoff
+    }
 }
 
 /// How one connection's session ended.
@@ -165,13 +204,20 @@ fn drain_events<H: Handler>(
     Ok(())
 }
 
-/// Prints what a watched room says.
+/// Prints what a watched room says, and keeps what the reconnect loop needs
+/// to know about the connection.
 #[derive(Debug)]
 pub struct Printer {
     renderer: Renderer,
     line: String,
-    /// Whether the current connection got as far as joining.
-    pub joined: bool,
+    /// When the current connection joined the room, if it did.
+    pub joined_at: Option<tokio::time::Instant>,
+    /// Unreadable frames since the last readable one (see [`GARBAGE_RUN`]).
+    unreadable_run: u32,
+    /// Kept across connections: reconnecting must not open the gate again.
+    unreadable_log: Throttle,
+    /// Set when stdout failed: no point watching on, nor reconnecting.
+    output_failed: bool,
 }
 
 impl Printer {
@@ -180,25 +226,49 @@ impl Printer {
         Self {
             renderer,
             line: String::new(),
-            joined: false,
+            joined_at: None,
+            unreadable_run: 0,
+            unreadable_log: Throttle::new(UNREADABLE_LOGS_PER_SEC, Duration::from_secs(1)),
+            output_failed: false,
         }
+    }
+
+    /// Forgets the last connection, before the next one.
+    fn reset_connection(&mut self) {
+        self.joined_at = None;
+        self.unreadable_run = 0;
     }
 }
 
 impl Handler for Printer {
     fn on_event(&mut self, room: u64, event: &ClientEvent<'_>) -> anyhow::Result<()> {
+        if matches!(
+            event,
+            ClientEvent::LoggedIn(_) | ClientEvent::Message(_) | ClientEvent::ServerError { .. }
+        ) {
+            self.unreadable_run = 0;
+        }
         match event {
             ClientEvent::LoggedIn(res) => {
                 let name = res.nickname.map(|n| n.to_string()).unwrap_or_default();
-                info!(room, nickname = %name, "logged in");
+                // The server chose it: no terminal escapes into the log either.
+                info!(room, nickname = %terminal_safe(&name), "logged in");
             }
             ClientEvent::Joined { room } => {
-                self.joined = true;
+                self.joined_at = Some(tokio::time::Instant::now());
                 info!(room, "joined");
             }
             ClientEvent::Message(message) => self.print(room, message)?,
             ClientEvent::ServerError { code } => warn!(room, ?code, "server error"),
-            ClientEvent::Invalid(error) => warn!(room, %error, "unreadable input skipped"),
+            ClientEvent::Invalid(error) => {
+                self.unreadable_run += 1;
+                if let Some(suppressed) = self.unreadable_log.check() {
+                    warn!(room, %error, suppressed, "unreadable input skipped");
+                }
+                if self.unreadable_run >= GARBAGE_RUN {
+                    bail!("{GARBAGE_RUN} unreadable frames in a row: leaving this server");
+                }
+            }
             ClientEvent::Dead { silent_for } => warn!(room, ?silent_for, "connection dead"),
             ClientEvent::Closed(reason) => debug!(room, %reason, "session closed"),
             other => debug!(room, ?other, "event"),
@@ -212,10 +282,21 @@ impl Printer {
         self.line.clear();
         if self.renderer.render(room, message, &mut self.line) {
             let mut stdout = std::io::stdout().lock();
-            stdout
+            let written = stdout
                 .write_all(self.line.as_bytes())
-                .context("writing to stdout")?;
-            stdout.flush().context("writing to stdout")?;
+                .and_then(|()| stdout.flush());
+            match written {
+                Ok(()) => {}
+                // The reader is gone (`douyu watch | head -1`): like any
+                // filter, stop at once and quietly; that is a success. Nothing
+                // is left to flush or to say, and every room would otherwise
+                // find out one by one.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+                Err(e) => {
+                    self.output_failed = true;
+                    return Err(anyhow!(e).context("writing to stdout"));
+                }
+            }
         }
         Ok(())
     }
@@ -230,9 +311,9 @@ pub async fn watch_room(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut printer = Printer::new(options.renderer.clone());
-    let mut backoff = options.initial_backoff;
+    let mut backoff = Backoff::new(&options);
     loop {
-        printer.joined = false;
+        printer.reset_connection();
         let connected = tokio::select! {
             connected = Wire::connect(&options.endpoint, options.connect_timeout, RX_CAPACITY) => connected,
             () = stopped(&mut stop) => return Ok(()),
@@ -247,6 +328,7 @@ pub async fn watch_room(
                         return Ok(());
                     }
                     Ok(outcome) => warn!(room, ?outcome, "connection ended"),
+                    Err(e) if printer.output_failed => return Err(e),
                     Err(e) => warn!(room, error = format!("{e:#}"), "connection failed"),
                 }
             }
@@ -255,16 +337,44 @@ pub async fn watch_room(
         if *stop.borrow() {
             return Ok(());
         }
-        if printer.joined {
-            backoff = options.initial_backoff;
-        }
-        let delay = jitter(backoff);
+        let delay = jitter(backoff.next(printer.joined_at.map(|at| at.elapsed())));
         info!(room, ?delay, "reconnecting");
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = stopped(&mut stop) => return Ok(()),
         }
-        backoff = (backoff * 2).min(options.max_backoff);
+    }
+}
+
+/// One room's reconnect delay: doubling from `initial_backoff` up to
+/// `max_backoff`, starting over only after a healthy session.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+    initial: Duration,
+    max: Duration,
+    healthy_after: Duration,
+}
+
+impl Backoff {
+    fn new(options: &WatchOptions) -> Self {
+        Self {
+            next: options.initial_backoff,
+            initial: options.initial_backoff,
+            max: options.max_backoff,
+            healthy_after: options.healthy_after(),
+        }
+    }
+
+    /// The delay (before jitter) after a connection that stayed joined for
+    /// `joined_for` (`None`: it never joined).
+    fn next(&mut self, joined_for: Option<Duration>) -> Duration {
+        if joined_for.is_some_and(|lasted| lasted >= self.healthy_after) {
+            self.next = self.initial;
+        }
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
     }
 }
 
@@ -344,4 +454,62 @@ pub async fn say(
     }
     info!(room, "chat line sent and broadcast");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::Format;
+    use douyu_core::session::SessionError;
+
+    fn options() -> WatchOptions {
+        WatchOptions {
+            endpoint: Endpoint::Tcp("127.0.0.1:1".into()),
+            renderer: Renderer::new(Format::Json, false, Some(["none".to_string()].into())),
+            username: None,
+            heartbeat: Duration::from_secs(45),
+            connect_timeout: Duration::from_secs(1),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_past_short_sessions_and_starts_over_after_a_long_one() {
+        let mut backoff = Backoff::new(&options());
+        let secs = Duration::from_secs;
+        // Joined, then hung up at once: that is no reason to start over.
+        let delays: Vec<_> = (0..8).map(|_| backoff.next(Some(secs(1)))).collect();
+        assert_eq!(
+            delays,
+            [1, 2, 4, 8, 16, 32, 60, 60].map(secs),
+            "a server that closes right after the join"
+        );
+        assert_eq!(backoff.next(None), secs(60));
+        assert_eq!(backoff.next(Some(secs(59))), secs(60));
+        // A session that lasted as long as the longest delay was healthy.
+        assert_eq!(backoff.next(Some(secs(60))), secs(1));
+        assert_eq!(backoff.next(None), secs(2));
+    }
+
+    #[test]
+    fn a_run_of_unreadable_frames_ends_the_connection_and_a_good_one_breaks_it() {
+        let mut printer = Printer::new(options().renderer);
+        let bad = ClientEvent::Invalid(SessionError::NotReady);
+        let good_body = "type@=mrkl/";
+        let good = ServerMessage::parse(good_body).unwrap();
+        for _ in 0..3 {
+            for _ in 0..GARBAGE_RUN - 1 {
+                printer.on_event(1, &bad).unwrap();
+            }
+            printer.on_event(1, &ClientEvent::Message(good)).unwrap();
+        }
+        for _ in 0..GARBAGE_RUN - 1 {
+            printer.on_event(1, &bad).unwrap();
+        }
+        assert!(printer.on_event(1, &bad).is_err());
+        // A new connection starts a new count.
+        printer.reset_connection();
+        printer.on_event(1, &bad).unwrap();
+    }
 }

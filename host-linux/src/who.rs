@@ -10,7 +10,7 @@ use douyu_core::session::ClientEvent;
 use tokio::sync::watch;
 use tracing::warn;
 
-use crate::render::{Format, Renderer};
+use crate::render::{Format, Renderer, terminal_safe};
 use crate::time::Clock;
 use crate::watch::{Handler, RX_CAPACITY, WatchOptions, client_config, run_session};
 use crate::wire::{Endpoint, Wire};
@@ -91,7 +91,7 @@ pub async fn who(
     };
     let mut stdout = std::io::stdout().lock();
     for name in &names {
-        writeln!(stdout, "{}", name.escape_debug()).context("writing to stdout")?;
+        writeln!(stdout, "{}", terminal_safe(name)).context("writing to stdout")?;
     }
     stdout.flush().context("writing to stdout")?;
     if total > names.len() as u64 {
