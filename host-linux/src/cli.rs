@@ -91,6 +91,9 @@ enum Command {
         /// Seconds a write to one client may stall before it is dropped.
         #[arg(long, default_value_t = 10.0)]
         send_timeout: f64,
+        /// Most clients at once from one address; more are closed at once.
+        #[arg(long, default_value_t = 256)]
+        max_per_ip: usize,
     },
     /// Log in to a room, send one chat line, and log out.
     Say {
@@ -297,8 +300,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             heartbeat_window,
             queue,
             send_timeout,
+            max_per_ip,
         } => {
-            let options = ServerOptions {
+            let mut options = ServerOptions {
                 tcp,
                 ws,
                 max_connections,
@@ -309,10 +313,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 simulate: simulate
                     .zip(room)
                     .map(|(rate, room)| Simulation { room, rate, probe }),
+                max_per_ip,
             };
-            // Each client is a descriptor: allow as many as the hard limit does.
+            // Each client is a descriptor: allow as many as the hard limit
+            // does, and take no more clients than fit under it.
             match rlimit::increase_nofile_limit(u64::MAX) {
-                Ok(limit) => info!(limit, "open files limit"),
+                Ok(limit) => {
+                    info!(limit, "open files limit");
+                    let fits = clients_within(limit);
+                    if options.max_connections > fits {
+                        info!(
+                            requested = options.max_connections,
+                            allowed = fits,
+                            open_files = limit,
+                            "--max-connections lowered to fit the open files limit"
+                        );
+                        options.max_connections = fits;
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
             }
             let server = BoundServer::bind(options).await?;
@@ -343,6 +361,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => generate(megabytes, seed, room, output.as_deref())?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many clients fit under an open files limit of `limit`, keeping
+/// descriptors for what is not a client: stdio, the listeners and their
+/// spares, the runtime's epoll and wakers, the signal pipe, the client being
+/// turned away. Past the cap the server still accepts (and closes) clients,
+/// so they see a close rather than waiting unanswered; at the limit itself
+/// `accept` fails and they would wait.
+fn clients_within(limit: u64) -> usize {
+    const HEADROOM: u64 = 64;
+    let headroom = HEADROOM.min(limit / 2);
+    usize::try_from(limit - headroom).unwrap_or(usize::MAX)
 }
 
 fn generate(
