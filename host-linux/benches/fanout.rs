@@ -193,6 +193,9 @@ impl Server {
                 "127.0.0.1:0",
                 "--max-connections",
                 "30000",
+                // Every client comes from 127.0.0.1.
+                "--max-per-ip",
+                "30000",
             ])
             .args(extra);
         Self::spawn(command)

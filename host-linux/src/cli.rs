@@ -132,6 +132,9 @@ enum Command {
         /// Chat lines a client may send at once, within --chat-rate.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
         chat_burst: u16,
+        /// Most clients at once from one address; more are closed at once.
+        #[arg(long, default_value_t = 256)]
+        max_per_ip: usize,
     },
     /// Log in to a room, send one chat line, and log out.
     Say {
@@ -431,11 +434,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             login_timeout,
             chat_rate,
             chat_burst,
+            max_per_ip,
         } => {
             let simulate = simulate
                 .map(|rate| simulate_rate(rate, "--simulate"))
                 .transpose()?;
-            let options = ServerOptions {
+            let mut options = ServerOptions {
                 tcp,
                 ws,
                 max_connections,
@@ -449,10 +453,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_rooms,
                 login_timeout: secs(login_timeout, "--login-timeout")?,
                 chat_limit: (chat_rate > 0).then(|| ChatLimit::per_second(chat_rate, chat_burst)),
+                max_per_ip,
             };
-            // Each client is a descriptor: allow as many as the hard limit does.
+            // Each client is a descriptor: allow as many as the hard limit
+            // does, and take no more clients than fit under it.
             match rlimit::increase_nofile_limit(u64::MAX) {
-                Ok(limit) => info!(limit, "open files limit"),
+                Ok(limit) => {
+                    info!(limit, "open files limit");
+                    let fits = clients_within(limit);
+                    if options.max_connections > fits {
+                        info!(
+                            requested = options.max_connections,
+                            allowed = fits,
+                            open_files = limit,
+                            "--max-connections lowered to fit the open files limit"
+                        );
+                        options.max_connections = fits;
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
             }
             let server = BoundServer::bind(options).await?;
@@ -516,6 +534,18 @@ fn reader_gone_is_success<T: Default>(result: anyhow::Result<T>) -> anyhow::Resu
         }
         other => other,
     }
+}
+
+/// How many clients fit under an open files limit of `limit`, keeping
+/// descriptors for what is not a client: stdio, the listeners and their
+/// spares, the runtime's epoll and wakers, the signal pipe, the client being
+/// turned away. Past the cap the server still accepts (and closes) clients,
+/// so they see a close rather than waiting unanswered; at the limit itself
+/// `accept` fails and they would wait.
+fn clients_within(limit: u64) -> usize {
+    const HEADROOM: u64 = 64;
+    let headroom = HEADROOM.min(limit / 2);
+    usize::try_from(limit - headroom).unwrap_or(usize::MAX)
 }
 
 fn generate(

@@ -13,12 +13,13 @@
 //! `send_timeout` drops the client too, frames above `max_frame` end the
 //! session, and an idle connection holds no buffers at all.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -65,6 +66,9 @@ pub struct ServerOptions {
     pub login_timeout: Duration,
     /// Each client's chat limit (`None`: unlimited).
     pub chat_limit: Option<ChatLimit>,
+    /// Most connections open at once from one peer address; more are
+    /// closed at once, so that one host cannot take every slot.
+    pub max_per_ip: usize,
 }
 
 impl Default for ServerOptions {
@@ -81,6 +85,7 @@ impl Default for ServerOptions {
             max_rooms: 1024,
             login_timeout: Duration::from_secs(5),
             chat_limit: Some(ChatLimit::default()),
+            max_per_ip: 256,
         }
     }
 }
@@ -325,6 +330,7 @@ impl BoundServer {
     /// waits (up to a few seconds) for the connections to finish.
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let mut tasks = JoinSet::new();
+        let slots = Arc::new(Slots::new());
         tasks.spawn({
             let (shared, shutdown) = (self.shared.clone(), shutdown.clone());
             async move { shared.alarms.run(shutdown).await }
@@ -335,6 +341,7 @@ impl BoundServer {
                 listener,
                 false,
                 self.shared.clone(),
+                slots.clone(),
                 shutdown.clone(),
             ));
         }
@@ -344,6 +351,7 @@ impl BoundServer {
                 listener,
                 true,
                 self.shared.clone(),
+                slots.clone(),
                 shutdown.clone(),
             ));
         }
@@ -358,39 +366,165 @@ impl BoundServer {
     }
 }
 
+/// Connections open per peer address, shared by the listeners, and the
+/// throttle for the log lines that refusals provoke (a flood of them must
+/// not become a flood of log lines).
+#[derive(Debug)]
+struct Slots {
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+    refusals: Throttle,
+}
+
+impl Slots {
+    fn new() -> Self {
+        Self {
+            per_ip: Mutex::new(HashMap::new()),
+            refusals: Throttle::new(5, Duration::from_secs(1)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, u32>> {
+        // Counts only: a panic elsewhere cannot leave them worse than wrong.
+        self.per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for one more connection from `ip`, or `None` when it holds
+    /// `max` already.
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Slot> {
+        let mut per_ip = self.lock();
+        let open = per_ip.entry(ip).or_insert(0);
+        if *open as usize >= max {
+            if *open == 0 {
+                per_ip.remove(&ip);
+            }
+            return None;
+        }
+        *open += 1;
+        Some(Slot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection counted against its address until dropped (when its task
+/// ends, panics or is aborted); the map forgets addresses with none open,
+/// so it holds at most one entry per open connection.
+#[derive(Debug)]
+struct Slot {
+    slots: Arc<Slots>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per_ip = self.slots.lock();
+        if let Some(open) = per_ip.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// `accept` failed for want of descriptors: the process's (`EMFILE`) or the
+/// system's (`ENFILE`). Linux numbers, the same on every architecture.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(e.raw_os_error(), Some(ENFILE | EMFILE))
+}
+
+/// A spare descriptor, given up to accept (and close) one client when the
+/// process has run out: a client the server cannot take should see a close,
+/// not sit in the listen queue until it gives up.
+fn spare_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+/// How long the accept loop rests after a failed `accept`: the error (out
+/// of descriptors above all) persists until something closes, and retrying
+/// at once would spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
 async fn accept(
     listener: TcpListener,
     websocket: bool,
     shared: Arc<Shared>,
+    slots: Arc<Slots>,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut stop = shutdown.clone();
+    let mut spare = spare_descriptor();
+    let max_per_ip = shared.options.max_per_ip;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let open = shared.connections.fetch_add(1, Ordering::Relaxed);
-                    if open >= shared.options.max_connections {
-                        shared.closed();
-                        warn!(%peer, open, "connection limit reached: turned away");
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(&mut stop) => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                // A refused stream is dropped here, which closes it at once.
+                let ip = peer.ip().to_canonical();
+                let Some(slot) = slots.take(ip, max_per_ip) else {
+                    if let Some(held_back) = slots.refusals.check() {
+                        warn!(%peer, max_per_ip, held_back, "too many connections from one address: turned away");
+                    }
+                    continue;
+                };
+                let open = shared.connections.fetch_add(1, Ordering::Relaxed);
+                if open >= shared.options.max_connections {
+                    shared.closed();
+                    if let Some(held_back) = slots.refusals.check() {
+                        warn!(%peer, open, held_back, "connection limit reached: turned away");
+                    }
+                    continue;
+                }
+                debug!(%peer, websocket, "client connected");
+                // Not kept in a `JoinSet`: an entry would cost every idle
+                // connection, and `connections` counts them anyway.
+                if websocket {
+                    let client = client::websocket(stream, shared.clone());
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        client.await;
+                    });
+                } else {
+                    let client = client::tcp(stream, shared.clone());
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        client.await;
+                    });
+                }
+            }
+            Err(e) => {
+                if let Some(held_back) = slots.refusals.check() {
+                    warn!(error = %e, held_back, "accept failed");
+                }
+                if out_of_descriptors(&e) && spare.take().is_some() {
+                    // With the spare closed, take the client at the head of
+                    // the queue and close it: it learns it was refused.
+                    let shed = std::future::poll_fn(|cx| Poll::Ready(listener.poll_accept(cx)));
+                    let shed = matches!(shed.await, Poll::Ready(Ok(_)));
+                    spare = spare_descriptor();
+                    if shed && spare.is_some() {
+                        // One client less in the queue: no spin.
                         continue;
                     }
-                    debug!(%peer, websocket, "client connected");
-                    // Not kept in a `JoinSet`: an entry would cost every idle
-                    // connection, and `connections` counts them anyway.
-                    if websocket {
-                        tokio::spawn(client::websocket(stream, shared.clone()));
-                    } else {
-                        tokio::spawn(client::tcp(stream, shared.clone()));
-                    }
                 }
-                // Out of descriptors and the like: wait a moment, go on.
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                // Out of descriptors with no spare, or another failure: wait
+                // a moment (still heeding shutdown), go on.
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    () = stopped(&mut stop) => break,
                 }
-            },
-            () = stopped(&mut stop) => break,
+                if spare.is_none() {
+                    spare = spare_descriptor();
+                }
+            }
         }
     }
     // Sessions see the same signal and close; give them a moment.

@@ -234,38 +234,76 @@ fn silent_client_is_dropped() {
     server.wait_stderr(LIMIT, |l| l.contains("silent for"));
 }
 
+/// A client that never reads is dropped once its writes stall past
+/// `--send-timeout`, while a client reading along keeps receiving, every
+/// second, and is never dropped.
+///
+/// Nothing here is a race the reader could lose: at 8000 messages/s
+/// (~2.8 MB/s) the slow client's socket buffers (a few MB, which never grow
+/// since it never reads) fill within a second or two and its write stalls
+/// for 2 s; the fast reader would have to stop reading for as long as it
+/// takes to fill its own buffers (larger: they grow as it reads) and then
+/// 2 s more before the same befell it, and the ring (256 batches, 2.5 s)
+/// only starts to count after that.
 #[test]
 fn slow_consumer_is_dropped_without_stalling_the_others() {
     let server = serve(&[
         "--simulate",
-        "20000",
+        "8000",
         "--room",
         "5",
         "--queue",
-        "8",
+        "256",
         "--send-timeout",
-        "1",
+        "2",
     ]);
     let addr = served_addr(&server, "TCP");
     let mut slow = raw_client(&addr, 5);
     let mut fast = raw_client(&addr, 5);
-    fast.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    // The fast reader keeps receiving the whole time the slow one stalls.
+    let (slow_peer, fast_peer) = (
+        format!("peer={}", slow.local_addr().unwrap()),
+        format!("peer={}", fast.local_addr().unwrap()),
+    );
+    fast.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let dropped = |peer: &str| {
+        server
+            .stderr()
+            .iter()
+            .any(|l| l.contains("slow consumer dropped") && l.contains(peer))
+    };
+    // Read along, second by second, until the slow client has been dropped,
+    // and one whole second after that.
     let mut buf = vec![0u8; 1 << 16];
     let mut per_second = Vec::new();
-    for _ in 0..4 {
+    let start = Instant::now();
+    let mut seconds_after_drop = 0;
+    while seconds_after_drop < 1 {
+        assert!(
+            start.elapsed() < LIMIT,
+            "slow client never dropped: {per_second:?}"
+        );
+        if dropped(&slow_peer) {
+            seconds_after_drop += 1;
+        }
         let second = Instant::now();
         let mut got = 0;
         while second.elapsed() < Duration::from_secs(1) {
-            got += fast.read(&mut buf).unwrap();
+            match fast.read(&mut buf) {
+                // End of stream: the fast reader was dropped.
+                Ok(0) => panic!("fast reader dropped after {per_second:?}"),
+                Ok(n) => got += n,
+                Err(e) => panic!("fast reader starved ({e}) after {per_second:?}"),
+            }
         }
         per_second.push(got);
     }
+    // ~2.8 MB a second are sent; a tenth of it in every second is steady
+    // enough, and robust to a loaded machine.
     assert!(
-        per_second.iter().all(|&n| n > 100_000),
+        per_second.iter().all(|&n| n > 280_000),
         "fast reader starved: {per_second:?}"
     );
-    server.wait_stderr(LIMIT, |l| l.contains("slow consumer dropped"));
+    assert!(!dropped(&fast_peer), "{:?}", server.stderr());
     // The slow client finds its connection closed once it drains it.
     read_to_close(&mut slow, LIMIT);
 }

@@ -128,14 +128,15 @@ proptest! {
         }
     }
 
-    /// Any bytes: decoding never panics, and the views stay consistent.
+    /// Any bytes: decoding never panics, and the views stay consistent:
+    /// every key and value lies in the body where its offset says, `get`
+    /// returns the first pair of a key as `pairs()` yields it (or the error
+    /// that ends the pairs before it), a key the pairs do not hold is never
+    /// found, `validate` agrees with `pairs`, and every error carries an
+    /// offset inside the body.
     #[test]
-    fn arbitrary_bodies_never_panic(body in "[a-zA-Z@=/ 鱼]{0,40}") {
-        let map = Map::new(&body);
-        for pair in map.pairs() {
-            let Ok((k, v)) = pair else { break };
-            let _ = (k.to_string(), v.as_list().items().count(), v.as_map().validate());
-        }
+    fn arbitrary_bodies_keep_their_views_consistent(body in body()) {
+        check_views(&body);
     }
 
     /// The same bytes in any chunking give the same frames and errors as a
@@ -174,6 +175,111 @@ proptest! {
             }
         }
         prop_assert_eq!(streamed, oneshot);
+    }
+}
+
+/// Bodies from loose characters, and from the pieces STT is made of (so
+/// that valid escapes, nested maps and lists come up often).
+fn body() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just("@="),
+        Just("/"),
+        Just("@A"),
+        Just("@S"),
+        Just("@AA"),
+        Just("@AS"),
+        Just("@"),
+        Just("a"),
+        Just("b"),
+        Just("type"),
+        Just("鱼"),
+    ];
+    prop_oneof![
+        "[a-zA-Z@=/ 鱼]{0,40}",
+        prop::collection::vec(atom, 0..24).prop_map(|parts| parts.concat()),
+    ]
+}
+
+/// The error's offset, asserted to lie inside `body`.
+fn check_error(body: &str, e: SttError) {
+    match e {
+        SttError::BadEscape { offset } => {
+            assert!(offset < body.len(), "{e:?} in {body:?}");
+            assert_eq!(body.as_bytes()[offset], b'@', "{e:?} in {body:?}");
+        }
+        SttError::MissingSeparator { offset } => {
+            assert!(offset < body.len(), "{e:?} in {body:?}");
+        }
+        other => panic!("a reader reported {other:?} in {body:?}"),
+    }
+}
+
+/// `text` is where its offset says in `body`, and reads back the same way
+/// however it is asked.
+fn check_text(body: &str, text: Text<'_>) -> String {
+    let at = text.offset();
+    assert_eq!(
+        body.get(at..at + text.raw().len()),
+        Some(text.raw()),
+        "{text:?} in {body:?}"
+    );
+    let unescaped = text.to_string();
+    assert_eq!(text.unescaped_len(), unescaped.len());
+    assert_eq!(text.pieces().collect::<String>(), unescaped);
+    assert!(text == unescaped.as_str());
+    let mut buf = vec![0u8; unescaped.len()];
+    assert_eq!(text.unescape_into(&mut buf).unwrap(), unescaped);
+    unescaped
+}
+
+fn check_views(body: &str) {
+    let map = Map::new(body);
+    let mut keys: Vec<(String, Text<'_>)> = Vec::new();
+    let mut ended = None;
+    for pair in map.pairs() {
+        match pair {
+            Ok((k, v)) => {
+                let key = check_text(body, k);
+                check_text(body, v);
+                assert!(v.offset() > k.offset(), "{k:?} {v:?}");
+                // One level down: items and pairs stay inside the body too.
+                for item in v.as_list().items() {
+                    match item {
+                        Ok(item) => drop(check_text(body, item)),
+                        Err(e) => check_error(body, e),
+                    }
+                }
+                if let Err(e) = v.as_map().validate() {
+                    check_error(body, e);
+                }
+                keys.push((key, v));
+            }
+            Err(e) => {
+                assert!(ended.is_none(), "a second error after {ended:?}");
+                check_error(body, e);
+                ended = Some(e);
+            }
+        }
+    }
+    match ended {
+        Some(e) => assert_eq!(map.validate(), Err(e)),
+        None => assert_eq!(map.validate(), Ok(keys.len())),
+    }
+    for (key, _) in &keys {
+        let first = keys.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        assert_eq!(map.get(key), Ok(first), "{key:?} in {body:?}");
+    }
+    // Keys the pairs do not hold: never found; the pairs' error, if any,
+    // is what stops the search.
+    for absent in ["", "a", "b", "type", "鱼", "ab", "a@b", "a/b"] {
+        if keys.iter().any(|(k, _)| k == absent) {
+            continue;
+        }
+        let want = match ended {
+            Some(e) => Err(e),
+            None => Ok(None),
+        };
+        assert_eq!(map.get(absent), want, "{absent:?} in {body:?}");
     }
 }
 
