@@ -13,8 +13,8 @@
 //! `send_timeout` drops the client too, frames above `max_frame` end the
 //! session, and an idle connection holds no buffers at all.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -369,64 +369,49 @@ impl BoundServer {
 /// Connections open per peer address, shared by the listeners, and the
 /// throttle for the log lines that refusals provoke (a flood of them must
 /// not become a flood of log lines).
+///
+/// Each connection holds its address's [`Slot`], a shared `Arc`: how many
+/// hold it is how many are open. That costs each connection's task one
+/// pointer, and the count needs no update when a connection ends.
 #[derive(Debug)]
 struct Slots {
-    per_ip: Mutex<HashMap<IpAddr, u32>>,
+    per_ip: Mutex<PerIp>,
     refusals: Throttle,
 }
+
+#[derive(Debug, Default)]
+struct PerIp {
+    open: HashMap<IpAddr, Slot>,
+    /// Entries at the last sweep of addresses with nothing open.
+    swept_at: usize,
+}
+
+/// One connection counted against its address until it is dropped (when
+/// its task ends, panics or is aborted).
+type Slot = Arc<()>;
 
 impl Slots {
     fn new() -> Self {
         Self {
-            per_ip: Mutex::new(HashMap::new()),
+            per_ip: Mutex::new(PerIp::default()),
             refusals: Throttle::new(5, Duration::from_secs(1)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, u32>> {
-        // Counts only: a panic elsewhere cannot leave them worse than wrong.
-        self.per_ip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// A slot for one more connection from `ip`, or `None` when it holds
     /// `max` already.
-    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Slot> {
-        let mut per_ip = self.lock();
-        let open = per_ip.entry(ip).or_insert(0);
-        if *open as usize >= max {
-            if *open == 0 {
-                per_ip.remove(&ip);
-            }
-            return None;
+    fn take(&self, ip: IpAddr, max: usize) -> Option<Slot> {
+        let mut per_ip = lock(&self.per_ip);
+        // Addresses whose connections all ended are forgotten once the map
+        // has doubled since the last sweep: it holds at most about twice
+        // as many addresses as have connections open.
+        if per_ip.open.len() > 2 * per_ip.swept_at + 64 {
+            per_ip.open.retain(|_, slot| Arc::strong_count(slot) > 1);
+            per_ip.swept_at = per_ip.open.len();
         }
-        *open += 1;
-        Some(Slot {
-            slots: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// One connection counted against its address until dropped (when its task
-/// ends, panics or is aborted); the map forgets addresses with none open,
-/// so it holds at most one entry per open connection.
-#[derive(Debug)]
-struct Slot {
-    slots: Arc<Slots>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut per_ip = self.slots.lock();
-        if let Some(open) = per_ip.get_mut(&self.ip) {
-            *open -= 1;
-            if *open == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
+        let slot = per_ip.open.entry(ip).or_default();
+        // Held by the map and by each open connection.
+        (Arc::strong_count(slot) - 1 < max).then(|| slot.clone())
     }
 }
 
@@ -487,17 +472,9 @@ async fn accept(
                 // Not kept in a `JoinSet`: an entry would cost every idle
                 // connection, and `connections` counts them anyway.
                 if websocket {
-                    let client = client::websocket(stream, shared.clone());
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        client.await;
-                    });
+                    tokio::spawn(client::websocket(stream, shared.clone(), slot));
                 } else {
-                    let client = client::tcp(stream, shared.clone());
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        client.await;
-                    });
+                    tokio::spawn(client::tcp(stream, shared.clone(), slot));
                 }
             }
             Err(e) => {

@@ -28,7 +28,7 @@ use tokio::sync::broadcast::{
 };
 use tracing::{debug, info, warn};
 
-use super::{Batch, LazyRooms, Shared, lock};
+use super::{Batch, LazyRooms, Shared, Slot, lock};
 use crate::alarm::Alarm;
 use crate::wire::{Peer, Wire};
 
@@ -42,32 +42,42 @@ const WHO_MAX: usize = 8 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves a raw TCP client until its session closes.
-pub(super) fn tcp(stream: TcpStream, shared: Arc<Shared>) -> impl Future<Output = ()> {
+pub(super) fn tcp(stream: TcpStream, shared: Arc<Shared>, slot: Slot) -> impl Future<Output = ()> {
     let _ = stream.set_nodelay(true);
     let mut client = Client::new(Wire::Tcp(stream), &shared);
-    let open = Open(shared);
-    async move { client.serve(&open.0).await }
+    let open = Open {
+        shared,
+        _slot: slot,
+    };
+    async move { client.serve(&open.shared).await }
 }
 
 /// Serves a WebSocket client: its handshake, then its session.
-pub(super) async fn websocket(stream: TcpStream, shared: Arc<Shared>) {
-    let open = Open(shared);
+pub(super) async fn websocket(stream: TcpStream, shared: Arc<Shared>, slot: Slot) {
+    let open = Open {
+        shared,
+        _slot: slot,
+    };
     let _ = stream.set_nodelay(true);
-    let handshake = Box::pin(Wire::accept_ws(stream, open.0.options.max_frame));
+    let handshake = Box::pin(Wire::accept_ws(stream, open.shared.options.max_frame));
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(wire)) => Client::new(wire, &open.0).serve(&open.0).await,
+        Ok(Ok(wire)) => Client::new(wire, &open.shared).serve(&open.shared).await,
         Ok(Err(e)) => debug!(error = format!("{e:#}"), "WebSocket handshake failed"),
         Err(_) => debug!("WebSocket handshake timed out"),
     }
 }
 
-/// A connection counted open in [`Shared`], counted out when dropped: when
-/// its task ends, panics or is aborted.
-struct Open(Arc<Shared>);
+/// A connection counted open in [`Shared`] and against its address,
+/// counted out when dropped: when its task ends, panics or is aborted.
+struct Open {
+    shared: Arc<Shared>,
+    /// Held, not read: see `Slots`.
+    _slot: Slot,
+}
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.closed();
+        self.shared.closed();
     }
 }
 
@@ -447,7 +457,8 @@ mod tests {
         let stream = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
-        let task = tcp(stream, Arc::new(Shared::new(ServerOptions::default())));
+        let shared = Arc::new(Shared::new(ServerOptions::default()));
+        let task = tcp(stream, shared, Slot::default());
         let size = size_of_val(&task);
         assert!(size <= 416, "the connection's future grew to {size} bytes");
     }
