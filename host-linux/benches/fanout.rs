@@ -193,9 +193,11 @@ impl Server {
                 "127.0.0.1:0",
                 "--max-connections",
                 "30000",
-                // Every client comes from 127.0.0.1.
+                // Every client comes from 127.0.0.1, all at once.
                 "--max-per-ip",
                 "30000",
+                "--connect-rate",
+                "0",
             ])
             .args(extra);
         Self::spawn(command)

@@ -135,6 +135,10 @@ enum Command {
         /// Most clients at once from one address; more are closed at once.
         #[arg(long, default_value_t = 256)]
         max_per_ip: usize,
+        /// New connections a second from one address, after a first burst
+        /// of --max-per-ip (0: unlimited); faster ones are closed at once.
+        #[arg(long, default_value_t = 20)]
+        connect_rate: u32,
     },
     /// Log in to a room, send one chat line, and log out.
     Say {
@@ -435,6 +439,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chat_rate,
             chat_burst,
             max_per_ip,
+            connect_rate,
         } => {
             let simulate = simulate
                 .map(|rate| simulate_rate(rate, "--simulate"))
@@ -454,6 +459,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 login_timeout: secs(login_timeout, "--login-timeout")?,
                 chat_limit: (chat_rate > 0).then(|| ChatLimit::per_second(chat_rate, chat_burst)),
                 max_per_ip,
+                connect_rate,
             };
             // Each client is a descriptor: allow as many as the hard limit
             // does, and take no more clients than fit under it.

@@ -69,6 +69,12 @@ pub struct ServerOptions {
     /// Most connections open at once from one peer address; more are
     /// closed at once, so that one host cannot take every slot.
     pub max_per_ip: usize,
+    /// New connections a second from one peer address once a burst of
+    /// `max_per_ip` is spent (0: unlimited); more are closed at once. Every
+    /// session brings a chat burst and an arrival and a departure to its
+    /// room: without this a client that reconnects in a loop would flood
+    /// the room through the chat limit.
+    pub connect_rate: u32,
 }
 
 impl Default for ServerOptions {
@@ -86,6 +92,7 @@ impl Default for ServerOptions {
             login_timeout: Duration::from_secs(5),
             chat_limit: Some(ChatLimit::default()),
             max_per_ip: 256,
+            connect_rate: 20,
         }
     }
 }
@@ -381,14 +388,32 @@ struct Slots {
 
 #[derive(Debug, Default)]
 struct PerIp {
-    open: HashMap<IpAddr, Slot>,
+    open: HashMap<IpAddr, Address>,
     /// Entries at the last sweep of addresses with nothing open.
     swept_at: usize,
 }
 
+/// What is kept of one peer address.
+#[derive(Debug, Default)]
+struct Address {
+    /// Shared by its open connections.
+    slot: Slot,
+    /// The connection rate's bucket (GCRA): full again at this instant.
+    full_at: Option<std::time::Instant>,
+}
+
 /// One connection counted against its address until it is dropped (when
 /// its task ends, panics or is aborted).
-type Slot = Arc<()>;
+pub(crate) type Slot = Arc<()>;
+
+/// Why a connection was turned away at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turned {
+    /// The address holds `max_per_ip` connections.
+    TooMany,
+    /// The address connects faster than `connect_rate`.
+    TooFast,
+}
 
 impl Slots {
     fn new() -> Self {
@@ -398,20 +423,41 @@ impl Slots {
         }
     }
 
-    /// A slot for one more connection from `ip`, or `None` when it holds
-    /// `max` already.
-    fn take(&self, ip: IpAddr, max: usize) -> Option<Slot> {
+    /// A slot for one more connection from `ip` at `now`, unless it holds
+    /// `max` already or connects faster than `rate` a second (after a
+    /// burst of `max`).
+    fn take(
+        &self,
+        ip: IpAddr,
+        max: usize,
+        rate: u32,
+        now: std::time::Instant,
+    ) -> Result<Slot, Turned> {
         let mut per_ip = lock(&self.per_ip);
-        // Addresses whose connections all ended are forgotten once the map
-        // has doubled since the last sweep: it holds at most about twice
-        // as many addresses as have connections open.
+        // Addresses with nothing open and a full bucket are forgotten once
+        // the map has doubled since the last sweep: it holds about twice
+        // as many addresses as connect at once, at most.
         if per_ip.open.len() > 2 * per_ip.swept_at + 64 {
-            per_ip.open.retain(|_, slot| Arc::strong_count(slot) > 1);
+            per_ip.open.retain(|_, address| {
+                Arc::strong_count(&address.slot) > 1 || address.full_at.is_some_and(|at| at > now)
+            });
             per_ip.swept_at = per_ip.open.len();
         }
-        let slot = per_ip.open.entry(ip).or_default();
+        let address = per_ip.open.entry(ip).or_default();
         // Held by the map and by each open connection.
-        (Arc::strong_count(slot) - 1 < max).then(|| slot.clone())
+        if Arc::strong_count(&address.slot) - 1 >= max {
+            return Err(Turned::TooMany);
+        }
+        if rate > 0 {
+            let interval = Duration::from_secs(1) / rate;
+            let burst = interval * u32::try_from(max).unwrap_or(u32::MAX).saturating_sub(1);
+            let due = address.full_at.map_or(now, |at| at.max(now));
+            if due.saturating_duration_since(now) > burst {
+                return Err(Turned::TooFast);
+            }
+            address.full_at = Some(due + interval);
+        }
+        Ok(address.slot.clone())
     }
 }
 
@@ -444,7 +490,7 @@ async fn accept(
 ) {
     let mut stop = shutdown.clone();
     let mut spare = spare_descriptor();
-    let max_per_ip = shared.options.max_per_ip;
+    let (max_per_ip, connect_rate) = (shared.options.max_per_ip, shared.options.connect_rate);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -454,11 +500,19 @@ async fn accept(
             Ok((stream, peer)) => {
                 // A refused stream is dropped here, which closes it at once.
                 let ip = peer.ip().to_canonical();
-                let Some(slot) = slots.take(ip, max_per_ip) else {
-                    if let Some(held_back) = slots.refusals.check() {
-                        warn!(%peer, max_per_ip, held_back, "too many connections from one address: turned away");
+                let slot = match slots.take(ip, max_per_ip, connect_rate, std::time::Instant::now())
+                {
+                    Ok(slot) => slot,
+                    Err(turned) => {
+                        if let Some(held_back) = slots.refusals.check() {
+                            let why = match turned {
+                                Turned::TooMany => "too many connections from one address",
+                                Turned::TooFast => "one address connecting too fast",
+                            };
+                            warn!(%peer, max_per_ip, connect_rate, held_back, "{why}: turned away");
+                        }
+                        continue;
                     }
-                    continue;
                 };
                 let open = shared.connections.fetch_add(1, Ordering::Relaxed);
                 if open >= shared.options.max_connections {
@@ -610,5 +664,48 @@ async fn simulate(
             batch.clear();
             in_batch = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_max_connections_and_then_the_rate() {
+        let slots = Slots::new();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "::1".parse().unwrap());
+        let t0 = std::time::Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // Four at once (the burst), the fifth is one too many.
+        let held: Vec<Slot> = (0..4)
+            .map(|_| slots.take(a, 4, 10, at(0)).unwrap())
+            .collect();
+        assert_eq!(slots.take(a, 4, 10, at(0)), Err(Turned::TooMany));
+        // Another address is counted apart.
+        assert!(slots.take(b, 4, 10, at(0)).is_ok());
+        drop(held);
+        // Closed, but the burst is spent: one more every 100 ms.
+        assert_eq!(slots.take(a, 4, 10, at(0)), Err(Turned::TooFast));
+        let next = slots.take(a, 4, 10, at(100)).unwrap();
+        assert_eq!(slots.take(a, 4, 10, at(150)), Err(Turned::TooFast));
+        drop(next);
+        // A rate of 0 is no limit.
+        let many: Vec<Slot> = (0..100)
+            .map(|_| slots.take(b, 1000, 0, at(0)).unwrap())
+            .collect();
+        assert_eq!(many.len(), 100);
+    }
+
+    #[test]
+    fn addresses_with_nothing_open_are_forgotten() {
+        let slots = Slots::new();
+        let t0 = std::time::Instant::now();
+        for i in 0..10_000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            drop(slots.take(ip, 4, 10, t0 + Duration::from_secs(u64::from(i))));
+        }
+        let kept = lock(&slots.per_ip).open.len();
+        assert!(kept < 200, "{kept} addresses kept");
     }
 }
