@@ -444,8 +444,9 @@ impl Slots {
             per_ip.swept_at = per_ip.open.len();
         }
         let address = per_ip.open.entry(ip).or_default();
-        // Held by the map and by each open connection.
-        if Arc::strong_count(&address.slot) - 1 >= max {
+        // Held by the map and by each open connection: `max` open when
+        // the count is one more.
+        if Arc::strong_count(&address.slot) > max {
             return Err(Turned::TooMany);
         }
         if rate > 0 {
