@@ -2,16 +2,19 @@
 //! `douyu-core` [`ServerSession`](douyu_core::session::ServerSession) per
 //! client (see `server/client.rs`).
 //!
-//! The room registry (nicknames per room, broadcast channels) lives here, not
-//! in `douyu-core`, because a server with any number of rooms and clients
-//! needs growable maps; the core session reaches it through its small
-//! [`Registry`] trait.
+//! The room registry (members per room, broadcast rings) lives here, not in
+//! `douyu-core`, because a server with any number of rooms and clients needs
+//! growable maps; the core session reaches it through its small [`Registry`]
+//! trait. The rules (who may log in under which name, how much chat, how
+//! long to log in) are the core session's; this module holds the counts.
 //!
-//! Memory stays bounded whatever the clients do: each room broadcasts through
-//! one shared ring of `queue` entries (a client that falls further behind is
-//! dropped as a slow consumer), a write that stalls longer than
-//! `send_timeout` drops the client too, frames above `max_frame` end the
-//! session, and an idle connection holds no buffers at all.
+//! Memory stays bounded whatever the clients do: a room opens with its first
+//! member and closes with its last, and at most `max_rooms` are open; each
+//! broadcasts through one shared ring of `queue` entries (a client that falls
+//! further behind is dropped as a slow consumer); a write that stalls longer
+//! than `send_timeout` drops the client too; frames above `max_frame` end the
+//! session; connections are capped in all, per address and in rate per
+//! address; and an idle connection holds no buffers at all.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
