@@ -293,7 +293,7 @@ mod tests {
             ("type@=frank/list@=nn@AA=a@AS@S/", r#""list":[{"nn":"a"}]"#),
             ("type@=whores/list@=nn@AA=b@AS@S/", r#""list":[{"nn":"b"}]"#),
             // The same key where the schema nests nothing stays text (its
-        // nested escapes then show).
+            // nested escapes then show).
             ("type@=spbc/el@=eid@AA=3@AS@S/", r#""el":"eid@A=3@S/""#),
             ("type@=chatmsg/list@=nn@AA=c@AS@S/", r#""list":"nn@A=c@S/""#),
             // A nested field that does not read as one stays text too.
