@@ -2,7 +2,7 @@
 //! beside the limits measured on the same bytes in the same run: `memcpy`
 //! (copying the corpus) and `memchr` (scanning it for one byte).
 //!
-//! `cargo bench -p douyu-core --features std --bench codec` (set
+//! `cargo bench -p douyu-core --features std,sim --bench codec` (set
 //! `DOUYU_CORPUS_MB`, default 64). The `passes` bench runs the same loops
 //! as best-of-N passes.
 

@@ -4,8 +4,8 @@
 //! every loop and limit meet the same quiet moments.
 //!
 //! ```sh
-//! cargo bench -p douyu-core --features std --bench passes            # 20 rounds
-//! cargo bench -p douyu-core --features std --bench passes -- 50      # 50 rounds
+//! cargo bench -p douyu-core --features std,sim --bench passes            # 20 rounds
+//! cargo bench -p douyu-core --features std,sim --bench passes -- 50      # 50 rounds
 //! ```
 //!
 //! One pass of one loop, for `valgrind --tool=callgrind`:

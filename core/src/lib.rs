@@ -49,7 +49,9 @@ extern crate std;
 
 pub mod frame;
 pub mod message;
+pub mod schema;
 pub mod session;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod stream;
 pub mod stt;

@@ -6,6 +6,13 @@
 //! pair, known or not, and a type this module does not know arrives as
 //! [`ServerMessage::Other`].
 //!
+//! This module's source holds two tables, one per direction: the only place
+//! the protocol's message types and fields are listed. The view structs,
+//! their doc text, the dispatch of [`ServerMessage::parse`] and
+//! [`ClientMessage::parse`], and the data of [`crate::schema`] (which fields
+//! nest, for hosts that render every field) are all generated from them by
+//! one macro, so they cannot disagree.
+//!
 //! ```
 //! use douyu_core::message::ServerMessage;
 //! let body = "type@=chatmsg/nn@=鱼丸/txt@=hi/el@=eid@AA=7@AS@S/";
@@ -14,103 +21,294 @@
 //! assert!(effect.get("eid")?.unwrap() == "7");
 //! # Ok::<(), douyu_core::stt::SttError>(())
 //! ```
+//!
+//! # The tables
+//! In the source, each entry is `Variant(View) = "type" | … => "doc" { field: Shape = "doc", … }`
+//! for a type with a view, or `Variant = "type" | … => "doc"` (under `maps`)
+//! for one whose variant holds only its [`Map`]. A field's name is its key;
+//! its shape is a [`FieldShape`].
 
+use crate::schema::{FieldSchema, FieldShape, MessageSchema};
 use crate::stt::{List, Map, Pairs, SttError, Text};
 
-/// A message from the server (frame type 690), by its `type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum ServerMessage<'a> {
-    /// `loginres`: the login was accepted.
-    LoginRes(LoginRes<'a>),
-    /// `chatmsg`: a chat line.
-    Chat(ChatMsg<'a>),
-    /// `uenter`: a viewer entered the room.
-    Enter(UEnter<'a>),
-    /// `uleave`: a viewer left the room (this project's extension, see
-    /// [`crate::session`]).
-    Leave(ULeave<'a>),
-    /// `whores`: who is online in the room (this project's extension, the
-    /// reply to [`ClientMessage::Who`]).
-    Who(WhoRes<'a>),
-    /// `dgb`: a gift.
-    Gift(Gift<'a>),
-    /// `mrkl`: the heartbeat reply.
-    Heartbeat(Map<'a>),
-    /// `pingreq`: the server's ping.
-    PingReq(PingReq<'a>),
-    /// `rss`: the stream started or stopped.
-    StreamStatus(Rss<'a>),
-    /// `spbc`: a site-wide gift broadcast.
-    SiteGift(Spbc<'a>),
-    /// `anbc` / `rnewbc`: a noble title opened or renewed.
-    Noble(Noble<'a>),
-    /// `frank`: the fan ranking.
-    FanRank(Frank<'a>),
-    /// `error`: the server ends the session.
-    Error(ErrorMsg<'a>),
-    /// Any other type (or none); every pair was checked.
-    Other(Map<'a>),
+/// What a field's shape adds to its generated doc comment.
+macro_rules! shape_note {
+    (Text) => {
+        ""
+    };
+    (ListOfMaps) => {
+        " A list of maps: read it with [`Text::as_list`], each item with [`Text::as_map`]."
+    };
+    (Map) => {
+        " A map: read it with [`Text::as_map`]."
+    };
 }
 
-impl<'a> ServerMessage<'a> {
-    /// Reads a server message body. Every pair is checked, so a malformed
-    /// body is an error whatever its type.
-    pub fn parse(body: &'a str) -> Result<Self, SttError> {
-        let map = Map::new(body);
-        let (kind, rest) = split_type(map)?;
-        let Some(kind) = kind else {
-            check(rest)?;
-            return Ok(Self::Other(map));
-        };
-        // Each view is filled where the result holds it and the first bad
-        // pair, if any, is reported beside it: a `Result` per view would be
-        // copied into this one (views are a few hundred bytes).
-        let mut status = Ok(());
-        let message = match kind.raw() {
-            "loginres" => Self::LoginRes(LoginRes::read(map, rest, &mut status)),
-            "chatmsg" => Self::Chat(ChatMsg::read(map, rest, &mut status)),
-            "uenter" => Self::Enter(UEnter::read(map, rest, &mut status)),
-            "uleave" => Self::Leave(ULeave::read(map, rest, &mut status)),
-            "whores" => Self::Who(WhoRes::read(map, rest, &mut status)),
-            "dgb" => Self::Gift(Gift::read(map, rest, &mut status)),
-            "pingreq" => Self::PingReq(PingReq::read(map, rest, &mut status)),
-            "rss" => Self::StreamStatus(Rss::read(map, rest, &mut status)),
-            "spbc" => Self::SiteGift(Spbc::read(map, rest, &mut status)),
-            "anbc" | "rnewbc" => Self::Noble(Noble::read(map, rest, &mut status)),
-            "frank" => Self::FanRank(Frank::read(map, rest, &mut status)),
-            "error" => Self::Error(ErrorMsg::read(map, rest, &mut status)),
-            other => {
-                check(rest)?;
-                if other == "mrkl" {
-                    Self::Heartbeat(map)
-                } else {
-                    Self::Other(map)
+/// Generates, from one direction's table: the message enum with its `parse`,
+/// `map` and `field`; one view struct per type with fields (public
+/// `Option<Text>` fields with their doc comments, and the [`View`] impl); and
+/// the table as data (`$table`, published by [`crate::schema`]).
+macro_rules! messages {
+    (
+        $(#[$meta:meta])*
+        pub enum $Enum:ident, table $table:ident;
+        views {
+            $(
+                $Variant:ident($View:ident) = $($kind:literal)|+ => $doc:literal {
+                    $( $field:ident: $Shape:ident = $field_doc:literal, )*
+                }
+            )*
+        }
+        maps {
+            $( $MapVariant:ident = $($map_kind:literal)|+ => $map_doc:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[non_exhaustive]
+        pub enum $Enum<'a> {
+            $( #[doc = $doc] $Variant($View<'a>), )*
+            $( #[doc = $map_doc] $MapVariant(Map<'a>), )*
+            /// Any other type (or none); every pair was checked.
+            Other(Map<'a>),
+        }
+
+        impl<'a> $Enum<'a> {
+            /// Reads a message body. Every pair is checked, so a malformed
+            /// body is an error whatever its type.
+            pub fn parse(body: &'a str) -> Result<Self, SttError> {
+                let map = Map::new(body);
+                let (kind, rest) = split_type(map)?;
+                let Some(kind) = kind else {
+                    check(rest)?;
+                    return Ok(Self::Other(map));
+                };
+                // Each view is filled where the result holds it and the first
+                // bad pair, if any, is reported beside it: a `Result` per view
+                // would be copied into this one (views are a few hundred bytes).
+                let mut status = Ok(());
+                let message = match kind.raw() {
+                    $( $($kind)|+ => Self::$Variant($View::read(map, rest, &mut status)), )*
+                    other => {
+                        check(rest)?;
+                        match other {
+                            $( $($map_kind)|+ => Self::$MapVariant(map), )*
+                            _ => Self::Other(map),
+                        }
+                    }
+                };
+                status.map(|()| message)
+            }
+
+            /// All pairs of the message, known fields and unknown alike.
+            #[must_use]
+            pub const fn map(&self) -> Map<'a> {
+                match self {
+                    $( Self::$Variant(m) => m.map, )*
+                    $( Self::$MapVariant(map) => *map, )*
+                    Self::Other(map) => *map,
                 }
             }
-        };
-        status.map(|()| message)
-    }
 
-    /// All pairs of the message, known fields and unknown alike.
-    #[must_use]
-    pub const fn map(&self) -> Map<'a> {
-        match self {
-            Self::LoginRes(m) => m.map,
-            Self::Chat(m) => m.map,
-            Self::Enter(m) => m.map,
-            Self::Leave(m) => m.map,
-            Self::Who(m) => m.map,
-            Self::Gift(m) => m.map,
-            Self::PingReq(m) => m.map,
-            Self::StreamStatus(m) => m.map,
-            Self::SiteGift(m) => m.map,
-            Self::Noble(m) => m.map,
-            Self::FanRank(m) => m.map,
-            Self::Error(m) => m.map,
-            Self::Heartbeat(map) | Self::Other(map) => *map,
+            /// The view's field `key` (a key of [`crate::schema`]'s table for
+            /// this type), or `None` when the view has no such field or it was
+            /// absent: generic code (checks, renderers) reads any type's
+            /// fields without a `match` of its own that could fall behind the
+            /// table. A typed field (`chat.nn`) is the fast way.
+            #[must_use]
+            pub fn field(&self, key: &str) -> Option<Text<'a>> {
+                match self {
+                    $( Self::$Variant(m) => m.get(key), )*
+                    _ => None,
+                }
+            }
         }
+
+        /// The table as data, for [`crate::schema`].
+        pub(crate) const $table: &[MessageSchema] = &[
+            $(
+                MessageSchema {
+                    types: &[$($kind),+],
+                    doc: $doc,
+                    fields: &[
+                        $(
+                            FieldSchema {
+                                key: stringify!($field),
+                                shape: FieldShape::$Shape,
+                                doc: $field_doc,
+                            },
+                        )*
+                    ],
+                },
+            )*
+            $( MessageSchema { types: &[$($map_kind),+], doc: $map_doc, fields: &[] }, )*
+        ];
+
+        $(
+            #[doc = $doc]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+            #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+            pub struct $View<'a> {
+                /// Every pair of the message.
+                pub map: Map<'a>,
+                $(
+                    #[doc = concat!("`", stringify!($field), "`: ", $field_doc, shape_note!($Shape))]
+                    pub $field: Option<Text<'a>>,
+                )*
+            }
+
+            impl<'a> View<'a> for $View<'a> {
+                fn empty(map: Map<'a>) -> Self {
+                    Self {
+                        map,
+                        ..Self::default()
+                    }
+                }
+
+                #[inline]
+                fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
+                    Some(match key {
+                        $( stringify!($field) => &mut self.$field, )*
+                        _ => return None,
+                    })
+                }
+            }
+        )*
+    };
+}
+
+messages! {
+    /// A message from the server (frame type 690), by its `type`.
+    pub enum ServerMessage, table SERVER;
+    views {
+        LoginRes(LoginRes) = "loginres" => "`loginres`: the server accepted the login." {
+            userid: Text = "user id (0 for visitors).",
+            roomgroup: Text = "room group.",
+            pg: Text = "permission group.",
+            sessionid: Text = "session id.",
+            username: Text = "user name.",
+            nickname: Text = "nickname.",
+            live_stat: Text = "whether the room is live.",
+        }
+        Chat(ChatMsg) = "chatmsg" => "`chatmsg`: a chat line (danmaku)." {
+            rid: Text = "room id.",
+            uid: Text = "sender's user id.",
+            nn: Text = "sender's nickname.",
+            txt: Text = "the text.",
+            cid: Text = "message id.",
+            level: Text = "sender's level.",
+            ic: Text = "avatar path.",
+            col: Text = "colour.",
+            ct: Text = "client type.",
+            bnn: Text = "fan badge name.",
+            bl: Text = "fan badge level.",
+            brid: Text = "fan badge room.",
+            nl: Text = "noble level.",
+            el: ListOfMaps = "effects (`eid`, `etp`, `sc`, `ef`); see [`ChatMsg::effects`].",
+        }
+        Enter(UEnter) = "uenter" => "`uenter`: a viewer entered the room." {
+            rid: Text = "room id.",
+            uid: Text = "user id.",
+            nn: Text = "nickname.",
+            level: Text = "level.",
+            ic: Text = "avatar path.",
+            nl: Text = "noble level.",
+            el: ListOfMaps = "effects, as in `chatmsg`.",
+        }
+        Leave(ULeave) = "uleave" => "`uleave`: a viewer left the room. This project's \
+            extension (see [`crate::session`]): Douyu's own service announces arrivals only." {
+            rid: Text = "room id.",
+            uid: Text = "user id.",
+            nn: Text = "nickname.",
+        }
+        Who(WhoRes) = "whores" => "`whores`: who is online in a room, the reply to \
+            [`ClientMessage::Who`]. This project's extension." {
+            rid: Text = "room id.",
+            total: Text = "how many are online; `list` may hold fewer when they do not all \
+                fit one reply.",
+            list: ListOfMaps = "the members (`uid`, `nn`); see [`WhoRes::entries`].",
+        }
+        Gift(Gift) = "dgb" => "`dgb`: a gift." {
+            rid: Text = "room id.",
+            gfid: Text = "gift id.",
+            gs: Text = "gift style.",
+            uid: Text = "sender's user id.",
+            nn: Text = "sender's nickname.",
+            gfcnt: Text = "count.",
+            hits: Text = "combo hits.",
+            level: Text = "sender's level.",
+            ic: Text = "avatar path.",
+            bnn: Text = "fan badge name.",
+            bl: Text = "fan badge level.",
+            el: ListOfMaps = "effects, as in `chatmsg`.",
+        }
+        PingReq(PingReq) = "pingreq" => "`pingreq`: the server's ping." {
+            tick: Text = "server time in milliseconds.",
+        }
+        StreamStatus(Rss) = "rss" => "`rss`: the stream started or stopped." {
+            rid: Text = "room id.",
+            ss: Text = "1 live, 0 off.",
+            code: Text = "reason code.",
+            rt: Text = "reason type.",
+            endtime: Text = "end time.",
+        }
+        SiteGift(Spbc) = "spbc" => "`spbc`: a site-wide gift broadcast." {
+            sn: Text = "sender.",
+            dn: Text = "receiver.",
+            gn: Text = "gift name.",
+            gc: Text = "count.",
+            drid: Text = "room it was given in.",
+        }
+        Noble(Noble) = "anbc" | "rnewbc" => "`anbc` (opened) or `rnewbc` (renewed): a noble \
+            title; see [`Noble::is_renewal`]." {
+            uid: Text = "user id.",
+            unk: Text = "user's nickname.",
+            drid: Text = "room.",
+            donk: Text = "anchor's nickname.",
+            nl: Text = "noble level.",
+        }
+        FanRank(Frank) = "frank" => "`frank`: the fan ranking." {
+            rid: Text = "room id.",
+            fc: Text = "fan count.",
+            list: ListOfMaps = "the ranking (`uid`, `nn`, `fs`); see [`Frank::entries`].",
+        }
+        Error(ErrorMsg) = "error" => "`error`: the server ends the session." {
+            code: Text = "error code; see [`ErrorMsg::code`].",
+        }
+    }
+    maps {
+        Heartbeat = "mrkl" => "`mrkl`: the heartbeat reply.",
+    }
+}
+
+messages! {
+    /// A message from a client (frame type 689), as this project's server
+    /// reads it.
+    pub enum ClientMessage, table CLIENT;
+    views {
+        Login(LoginReq) = "loginreq" => "`loginreq`: a client logs in." {
+            roomid: Text = "room id.",
+            username: Text = "requested nickname (web login: a visitor name).",
+            uid: Text = "user id (web login).",
+            dfl: ListOfMaps = "display filter (web login): maps of `sn`, `ss`.",
+            ver: Text = "client version (web login).",
+            aver: Text = "client build (web login).",
+            ct: Text = "client type (web login).",
+        }
+        JoinGroup(JoinGroup) = "joingroup" => "`joingroup`: a client joins a room's group." {
+            rid: Text = "room id.",
+            gid: Text = "group id (-9999 for all danmaku).",
+        }
+        Chat(ChatReq) = "chatmsg" => "`chatmsg` from a client: a line to broadcast." {
+            txt: Text = "the text.",
+        }
+    }
+    maps {
+        Heartbeat = "mrkl" | "keeplive" => "`mrkl`, or the older `keeplive`: a heartbeat.",
+        Logout = "logout" => "`logout`: end the session.",
+        Who = "whoreq" => "`whoreq`: ask who is online in the room (this project's \
+            extension, answered with [`ServerMessage::Who`]).",
     }
 }
 
@@ -138,13 +336,21 @@ fn check(mut rest: Pairs<'_>) -> Result<(), SttError> {
 }
 
 /// A view filled from a map in one pass; implemented by every typed view.
-trait View<'a>: Sized {
+trait View<'a>: Sized + Copy {
     /// The view with no field set.
     fn empty(map: Map<'a>) -> Self;
 
     /// The slot for `key` (its wire form), if the view has that field.
     /// Keys with escapes hold `@` or `/` and so are never field names.
     fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>>;
+
+    /// The field `key`, for [`ServerMessage::field`] and
+    /// [`ClientMessage::field`]: the slot of a copy, so that one `match`
+    /// per view (`slot`) serves both reading and filling.
+    fn get(&self, key: &str) -> Option<Text<'a>> {
+        let mut copy = *self;
+        copy.slot(key).and_then(|value| *value)
+    }
 
     /// Checks every pair of `rest` (the pairs of `map` not yet read) and
     /// keeps the first value of each known field; the first malformed pair
@@ -174,489 +380,6 @@ trait View<'a>: Sized {
             }
         }
         view
-    }
-}
-
-/// `loginres`: the server accepted the login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct LoginRes<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `userid`: user id (0 for visitors).
-    pub userid: Option<Text<'a>>,
-    /// `roomgroup`: room group.
-    pub roomgroup: Option<Text<'a>>,
-    /// `pg`: permission group.
-    pub pg: Option<Text<'a>>,
-    /// `sessionid`: session id.
-    pub sessionid: Option<Text<'a>>,
-    /// `username`: user name.
-    pub username: Option<Text<'a>>,
-    /// `nickname`: nickname.
-    pub nickname: Option<Text<'a>>,
-    /// `live_stat`: whether the room is live.
-    pub live_stat: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for LoginRes<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "userid" => &mut self.userid,
-            "roomgroup" => &mut self.roomgroup,
-            "pg" => &mut self.pg,
-            "sessionid" => &mut self.sessionid,
-            "username" => &mut self.username,
-            "nickname" => &mut self.nickname,
-            "live_stat" => &mut self.live_stat,
-            _ => return None,
-        })
-    }
-}
-
-/// `chatmsg`: a chat line (danmaku).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ChatMsg<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `uid`: sender's user id.
-    pub uid: Option<Text<'a>>,
-    /// `nn`: sender's nickname.
-    pub nn: Option<Text<'a>>,
-    /// `txt`: the text.
-    pub txt: Option<Text<'a>>,
-    /// `cid`: message id.
-    pub cid: Option<Text<'a>>,
-    /// `level`: sender's level.
-    pub level: Option<Text<'a>>,
-    /// `ic`: avatar path.
-    pub ic: Option<Text<'a>>,
-    /// `col`: colour.
-    pub col: Option<Text<'a>>,
-    /// `ct`: client type.
-    pub ct: Option<Text<'a>>,
-    /// `bnn`: fan badge name.
-    pub bnn: Option<Text<'a>>,
-    /// `bl`: fan badge level.
-    pub bl: Option<Text<'a>>,
-    /// `brid`: fan badge room.
-    pub brid: Option<Text<'a>>,
-    /// `nl`: noble level.
-    pub nl: Option<Text<'a>>,
-    /// `el`: effects: a list of maps; read with [`ChatMsg::effects`].
-    pub el: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for ChatMsg<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "uid" => &mut self.uid,
-            "nn" => &mut self.nn,
-            "txt" => &mut self.txt,
-            "cid" => &mut self.cid,
-            "level" => &mut self.level,
-            "ic" => &mut self.ic,
-            "col" => &mut self.col,
-            "ct" => &mut self.ct,
-            "bnn" => &mut self.bnn,
-            "bl" => &mut self.bl,
-            "brid" => &mut self.brid,
-            "nl" => &mut self.nl,
-            "el" => &mut self.el,
-            _ => return None,
-        })
-    }
-}
-
-/// `uenter`: a viewer entered the room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct UEnter<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `uid`: user id.
-    pub uid: Option<Text<'a>>,
-    /// `nn`: nickname.
-    pub nn: Option<Text<'a>>,
-    /// `level`: level.
-    pub level: Option<Text<'a>>,
-    /// `ic`: avatar path.
-    pub ic: Option<Text<'a>>,
-    /// `nl`: noble level.
-    pub nl: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for UEnter<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "uid" => &mut self.uid,
-            "nn" => &mut self.nn,
-            "level" => &mut self.level,
-            "ic" => &mut self.ic,
-            "nl" => &mut self.nl,
-            _ => return None,
-        })
-    }
-}
-
-/// `uleave`: a viewer left the room. This project's extension: Douyu's own
-/// service announces arrivals only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ULeave<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `uid`: user id.
-    pub uid: Option<Text<'a>>,
-    /// `nn`: nickname.
-    pub nn: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for ULeave<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "uid" => &mut self.uid,
-            "nn" => &mut self.nn,
-            _ => return None,
-        })
-    }
-}
-
-/// `whores`: who is online in a room, the reply to `whoreq`. This
-/// project's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct WhoRes<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `total`: how many are online; `list` may hold fewer when they do not
-    /// all fit one reply.
-    pub total: Option<Text<'a>>,
-    /// `list`: a list of maps (`uid`, `nn`); read with [`WhoRes::entries`].
-    pub list: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for WhoRes<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "total" => &mut self.total,
-            "list" => &mut self.list,
-            _ => return None,
-        })
-    }
-}
-
-/// `dgb`: a gift.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Gift<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `gfid`: gift id.
-    pub gfid: Option<Text<'a>>,
-    /// `gs`: gift style.
-    pub gs: Option<Text<'a>>,
-    /// `uid`: sender's user id.
-    pub uid: Option<Text<'a>>,
-    /// `nn`: sender's nickname.
-    pub nn: Option<Text<'a>>,
-    /// `gfcnt`: count.
-    pub gfcnt: Option<Text<'a>>,
-    /// `hits`: combo hits.
-    pub hits: Option<Text<'a>>,
-    /// `level`: sender's level.
-    pub level: Option<Text<'a>>,
-    /// `ic`: avatar path.
-    pub ic: Option<Text<'a>>,
-    /// `bnn`: fan badge name.
-    pub bnn: Option<Text<'a>>,
-    /// `bl`: fan badge level.
-    pub bl: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for Gift<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "gfid" => &mut self.gfid,
-            "gs" => &mut self.gs,
-            "uid" => &mut self.uid,
-            "nn" => &mut self.nn,
-            "gfcnt" => &mut self.gfcnt,
-            "hits" => &mut self.hits,
-            "level" => &mut self.level,
-            "ic" => &mut self.ic,
-            "bnn" => &mut self.bnn,
-            "bl" => &mut self.bl,
-            _ => return None,
-        })
-    }
-}
-
-/// `pingreq`: the server's ping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct PingReq<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `tick`: server time in milliseconds.
-    pub tick: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for PingReq<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "tick" => &mut self.tick,
-            _ => return None,
-        })
-    }
-}
-
-/// `rss`: the stream started or stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Rss<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `ss`: 1 live, 0 off.
-    pub ss: Option<Text<'a>>,
-    /// `code`: reason code.
-    pub code: Option<Text<'a>>,
-    /// `rt`: reason type.
-    pub rt: Option<Text<'a>>,
-    /// `endtime`: end time.
-    pub endtime: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for Rss<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "ss" => &mut self.ss,
-            "code" => &mut self.code,
-            "rt" => &mut self.rt,
-            "endtime" => &mut self.endtime,
-            _ => return None,
-        })
-    }
-}
-
-/// `spbc`: a site-wide gift broadcast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Spbc<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `sn`: sender.
-    pub sn: Option<Text<'a>>,
-    /// `dn`: receiver.
-    pub dn: Option<Text<'a>>,
-    /// `gn`: gift name.
-    pub gn: Option<Text<'a>>,
-    /// `gc`: count.
-    pub gc: Option<Text<'a>>,
-    /// `drid`: room it was given in.
-    pub drid: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for Spbc<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "sn" => &mut self.sn,
-            "dn" => &mut self.dn,
-            "gn" => &mut self.gn,
-            "gc" => &mut self.gc,
-            "drid" => &mut self.drid,
-            _ => return None,
-        })
-    }
-}
-
-/// `anbc` (opened) or `rnewbc` (renewed): a noble title.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Noble<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `uid`: user id.
-    pub uid: Option<Text<'a>>,
-    /// `unk`: user's nickname.
-    pub unk: Option<Text<'a>>,
-    /// `drid`: room.
-    pub drid: Option<Text<'a>>,
-    /// `donk`: anchor's nickname.
-    pub donk: Option<Text<'a>>,
-    /// `nl`: noble level.
-    pub nl: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for Noble<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "uid" => &mut self.uid,
-            "unk" => &mut self.unk,
-            "drid" => &mut self.drid,
-            "donk" => &mut self.donk,
-            "nl" => &mut self.nl,
-            _ => return None,
-        })
-    }
-}
-
-/// `frank`: the fan ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Frank<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `fc`: fan count.
-    pub fc: Option<Text<'a>>,
-    /// `list`: the ranking: a list of maps (`uid`, `nn`, `fs`); read with [`Frank::entries`].
-    pub list: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for Frank<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "fc" => &mut self.fc,
-            "list" => &mut self.list,
-            _ => return None,
-        })
-    }
-}
-
-/// `error`: the server ends the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ErrorMsg<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `code`: error code.
-    pub code: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for ErrorMsg<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "code" => &mut self.code,
-            _ => return None,
-        })
     }
 }
 
@@ -702,155 +425,6 @@ impl ErrorMsg<'_> {
     }
 }
 
-/// A message from a client (frame type 689), as this project's server reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum ClientMessage<'a> {
-    /// `loginreq`: log in to a room.
-    Login(LoginReq<'a>),
-    /// `joingroup`: join the room's broadcast group.
-    JoinGroup(JoinGroup<'a>),
-    /// `mrkl`, or the older `keeplive`: a heartbeat.
-    Heartbeat(Map<'a>),
-    /// `chatmsg`: send a chat line to the room.
-    Chat(ChatReq<'a>),
-    /// `logout`: end the session.
-    Logout(Map<'a>),
-    /// `whoreq`: ask who is online in the room (this project's extension,
-    /// answered with [`ServerMessage::Who`]).
-    Who(Map<'a>),
-    /// Any other type (or none); every pair was checked.
-    Other(Map<'a>),
-}
-
-impl<'a> ClientMessage<'a> {
-    /// Reads a client message body, checking every pair.
-    pub fn parse(body: &'a str) -> Result<Self, SttError> {
-        let map = Map::new(body);
-        let (kind, rest) = split_type(map)?;
-        // As in `ServerMessage::parse`: each view filled in place.
-        let mut status = Ok(());
-        let message = match kind.map(|k| k.raw()) {
-            Some("loginreq") => Self::Login(LoginReq::read(map, rest, &mut status)),
-            Some("joingroup") => Self::JoinGroup(JoinGroup::read(map, rest, &mut status)),
-            Some("chatmsg") => Self::Chat(ChatReq::read(map, rest, &mut status)),
-            other => {
-                check(rest)?;
-                match other {
-                    Some("mrkl" | "keeplive") => Self::Heartbeat(map),
-                    Some("logout") => Self::Logout(map),
-                    Some("whoreq") => Self::Who(map),
-                    _ => Self::Other(map),
-                }
-            }
-        };
-        status.map(|()| message)
-    }
-}
-
-/// `loginreq`: a client logs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct LoginReq<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `roomid`: room id.
-    pub roomid: Option<Text<'a>>,
-    /// `username`: requested nickname (web login: a visitor name).
-    pub username: Option<Text<'a>>,
-    /// `uid`: user id (web login).
-    pub uid: Option<Text<'a>>,
-    /// `dfl`: display filter (web login).
-    pub dfl: Option<Text<'a>>,
-    /// `ver`: client version (web login).
-    pub ver: Option<Text<'a>>,
-    /// `aver`: client build (web login).
-    pub aver: Option<Text<'a>>,
-    /// `ct`: client type (web login).
-    pub ct: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for LoginReq<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "roomid" => &mut self.roomid,
-            "username" => &mut self.username,
-            "uid" => &mut self.uid,
-            "dfl" => &mut self.dfl,
-            "ver" => &mut self.ver,
-            "aver" => &mut self.aver,
-            "ct" => &mut self.ct,
-            _ => return None,
-        })
-    }
-}
-
-/// `joingroup`: a client joins a room's group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct JoinGroup<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `rid`: room id.
-    pub rid: Option<Text<'a>>,
-    /// `gid`: group id (-9999 for all danmaku).
-    pub gid: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for JoinGroup<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "rid" => &mut self.rid,
-            "gid" => &mut self.gid,
-            _ => return None,
-        })
-    }
-}
-
-/// `chatmsg` from a client: a line to broadcast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ChatReq<'a> {
-    /// Every pair of the message.
-    pub map: Map<'a>,
-    /// `txt`: the text.
-    pub txt: Option<Text<'a>>,
-}
-
-impl<'a> View<'a> for ChatReq<'a> {
-    fn empty(map: Map<'a>) -> Self {
-        Self {
-            map,
-            ..Self::default()
-        }
-    }
-
-    #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
-        Some(match key {
-            "txt" => &mut self.txt,
-            _ => return None,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -883,26 +457,11 @@ mod tests {
 
     #[test]
     fn a_bad_pair_after_fields_is_the_error_of_every_view() {
-        let types = [
-            "loginres",
-            "chatmsg",
-            "uenter",
-            "uleave",
-            "whores",
-            "whoreq",
-            "dgb",
-            "pingreq",
-            "rss",
-            "spbc",
-            "anbc",
-            "rnewbc",
-            "frank",
-            "error",
-            "loginreq",
-            "joingroup",
-            "mrkl",
-            "other",
-        ];
+        let types = SERVER
+            .iter()
+            .chain(CLIENT)
+            .flat_map(|message| message.types)
+            .chain(&["other"]);
         for kind in types {
             // Known fields of several views before the bad pair, and after.
             let body = format!("type@={kind}/nn@=a/rid@=1/uid@=2/x@=a@Q/tick@=3/");
@@ -912,6 +471,112 @@ mod tests {
                 .expect("the body has a bad pair");
             assert_eq!(ServerMessage::parse(&body).err(), Some(expected), "{body}");
             assert_eq!(ClientMessage::parse(&body).err(), Some(expected), "{body}");
+        }
+    }
+
+    /// The fields that nest, as PROTOCOL.md §6 marks them (`el` of
+    /// `chatmsg`, `uenter` and `dgb`; `list` of `frank`) plus this
+    /// project's `whores`, and the web login's `dfl` (written as a list by
+    /// `Client`).
+    #[test]
+    fn nested_fields_are_those_of_the_protocol() {
+        let server = [
+            ("chatmsg", "el"),
+            ("uenter", "el"),
+            ("dgb", "el"),
+            ("frank", "list"),
+            ("whores", "list"),
+        ];
+        let client = [("loginreq", "dfl")];
+        for (table, nested) in [(SERVER, &server[..]), (CLIENT, &client[..])] {
+            let mut found = 0;
+            for message in table {
+                for field in message.fields {
+                    let listed = message
+                        .types
+                        .iter()
+                        .any(|kind| nested.contains(&(*kind, field.key)));
+                    let want = if listed {
+                        FieldShape::ListOfMaps
+                    } else {
+                        FieldShape::Text
+                    };
+                    assert_eq!(field.shape, want, "{:?} {}", message.types, field.key);
+                    found += usize::from(listed);
+                }
+            }
+            assert_eq!(found, nested.len(), "every nested field is in the table");
+        }
+        assert_eq!(
+            crate::schema::server_field("frank", "list"),
+            Some(FieldShape::ListOfMaps)
+        );
+        assert_eq!(crate::schema::server_field("frank", "nn"), None);
+        assert_eq!(
+            crate::schema::client_field("loginreq", "dfl"),
+            Some(FieldShape::ListOfMaps)
+        );
+        assert_eq!(crate::schema::client_field("chatmsg", "el"), None);
+    }
+
+    #[test]
+    fn each_type_has_one_entry_and_fields_are_unique() {
+        for table in [SERVER, CLIENT] {
+            let kinds: std::vec::Vec<&str> = table.iter().flat_map(|m| m.types).copied().collect();
+            for (i, kind) in kinds.iter().enumerate() {
+                assert!(!kinds[..i].contains(kind), "{kind} listed twice");
+            }
+            for message in table {
+                for (i, field) in message.fields.iter().enumerate() {
+                    assert!(
+                        message.fields[..i].iter().all(|f| f.key != field.key),
+                        "{:?}: {} twice",
+                        message.types,
+                        field.key
+                    );
+                    assert!(!field.doc.is_empty() && field.key != "type");
+                }
+            }
+        }
+    }
+
+    /// On a message holding every field of its type (each twice, the
+    /// second value different), each field of the view is what `Map::get`
+    /// finds for its key: the view reads what the table says, for the type
+    /// the table says.
+    #[test]
+    fn every_view_field_is_the_first_value_of_its_key() {
+        for (table, server) in [(SERVER, true), (CLIENT, false)] {
+            for message in table {
+                for kind in message.types {
+                    let mut body = format!("type@={kind}/");
+                    for (i, field) in message.fields.iter().enumerate() {
+                        body += &format!("{}@=v{i}/", field.key);
+                    }
+                    for field in message.fields {
+                        body += &format!("{}@=second/zz@=1/", field.key);
+                    }
+                    let keys: std::vec::Vec<&str> = message.fields.iter().map(|f| f.key).collect();
+                    let keys = [&keys[..], &["zz", "type"]].concat();
+                    let (map, values): (Map<'_>, std::vec::Vec<_>) = if server {
+                        let m = ServerMessage::parse(&body).unwrap();
+                        assert!(!matches!(m, ServerMessage::Other(_)), "{body}");
+                        (m.map(), keys.iter().map(|key| m.field(key)).collect())
+                    } else {
+                        let m = ClientMessage::parse(&body).unwrap();
+                        assert!(!matches!(m, ClientMessage::Other(_)), "{body}");
+                        (m.map(), keys.iter().map(|key| m.field(key)).collect())
+                    };
+                    assert_eq!(map.raw(), body);
+                    let (known, unknown) = values.split_at(message.fields.len());
+                    for (i, (key, got)) in keys.iter().zip(known).enumerate() {
+                        assert_eq!(*got, map.get(key).unwrap(), "{body}: {key}");
+                        assert!(got.unwrap() == format!("v{i}").as_str(), "{body}: {key}");
+                    }
+                    // `zz` is in the map, `type` too, but neither is a field.
+                    assert_eq!(unknown, [None, None]);
+                }
+            }
         }
     }
 

@@ -7,14 +7,14 @@
 
 use douyu_core::frame::{Frame, MessageType, Status};
 use douyu_core::message::ClientMessage;
-use douyu_core::session::{Client, ClientConfig, Instant, Login};
+use douyu_core::session::{Client, ClientConfig, Instant, Login, REPLY_MAX};
 use libfuzzer_sys::fuzz_target;
 
 fn check_transmit(client: &mut Client<'_>) {
-    let mut out = [0u8; 512];
+    let mut out = [0u8; REPLY_MAX];
     while let Some(n) = client
         .poll_transmit(&mut out)
-        .expect("512 bytes hold any client message")
+        .expect("REPLY_MAX bytes hold any client message")
     {
         let Ok(Status::Complete((frame, used))) = Frame::decode(&out[..n]) else {
             panic!("bad frame out")

@@ -104,7 +104,8 @@ fuzz_target!(|data: &[u8]| {
     let mut session = ServerSession::new(ServerConfig::default(), Instant::from_millis(now));
     let mut buf = [0u8; 300];
     let mut decoder = Decoder::new(&mut buf);
-    let mut relay = [0u8; 1024];
+    // The largest frame the decoder holds, plus what `encode_chat` adds.
+    let mut relay = [0u8; 300 + REPLY_MAX];
     'input: for chunk in rest.chunks(piece) {
         let mut chunk = chunk;
         while !chunk.is_empty() {
@@ -118,7 +119,7 @@ fuzz_target!(|data: &[u8]| {
                         {
                             let n = session
                                 .encode_chat(&line, &mut relay)
-                                .expect("a relay fits 1 KiB");
+                                .expect("a relay fits its text plus REPLY_MAX");
                             check_frame(&relay[..n]);
                         }
                     }

@@ -1,9 +1,13 @@
 //! STT on arbitrary bodies: pairs, lookups, unescaping (into a buffer and as
 //! pieces) and nested list/map access at any depth never panic and agree
-//! with each other; a well-formed body re-escapes to itself.
+//! with each other; a well-formed body re-escapes to itself; and the typed
+//! views agree with core's schema: a type the schema lists gets its view,
+//! each field of the view is the body's first value of that key, and the
+//! nested fields read as their shape says without panicking.
 #![no_main]
 
 use douyu_core::message::{ClientMessage, ServerMessage};
+use douyu_core::schema::{self, FieldShape, MessageSchema};
 use douyu_core::stt::{List, Map, Text, Writer};
 use libfuzzer_sys::fuzz_target;
 
@@ -55,6 +59,35 @@ fn check_list(list: List<'_>, level: u32) {
     }
 }
 
+/// Checks a parsed message against `table`: `other` says whether it came out
+/// as the `Other` variant, `field` reads its view's fields.
+fn check_schema<'a>(
+    map: Map<'a>,
+    table: &'static [MessageSchema],
+    other: bool,
+    field: impl Fn(&str) -> Option<Text<'a>>,
+) {
+    let kind = map.message_type().expect("a parsed body reads");
+    let entry = kind.and_then(|kind| schema::message(table, kind.raw()));
+    assert_eq!(other, entry.is_none(), "{kind:?}");
+    assert_eq!(field("type"), None, "`type` is no field");
+    for f in entry.map_or(&[][..], |entry| entry.fields) {
+        let value = field(f.key);
+        assert_eq!(value, map.get(f.key).expect("a parsed body reads"));
+        let Some(value) = value else { continue };
+        match f.shape {
+            FieldShape::ListOfMaps => {
+                for item in value.as_list().items() {
+                    let Ok(item) = item else { break };
+                    check_map(item.as_map(), MAX_DEPTH);
+                }
+            }
+            FieldShape::Map => check_map(value.as_map(), MAX_DEPTH),
+            _ => {}
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = std::str::from_utf8(data) else {
         return;
@@ -62,7 +95,14 @@ fuzz_target!(|data: &[u8]| {
     let map = Map::new(body);
     check_map(map, 0);
     check_list(List::new(body), 0);
-    let _ = (ServerMessage::parse(body), ClientMessage::parse(body));
+    if let Ok(message) = ServerMessage::parse(body) {
+        let other = matches!(message, ServerMessage::Other(_));
+        check_schema(message.map(), schema::SERVER, other, |k| message.field(k));
+    }
+    if let Ok(message) = ClientMessage::parse(body) {
+        let other = matches!(message, ClientMessage::Other(_));
+        check_schema(message.map(), schema::CLIENT, other, |k| message.field(k));
+    }
     // Well-formed: unescape every key and value, write them again. (Frame
     // bodies never hold NUL, which the writer refuses.)
     if body.contains('\0') {

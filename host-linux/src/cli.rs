@@ -76,7 +76,7 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// Seconds between heartbeats (1 to 3600); the link counts as dead after two.
-        #[arg(long, default_value_t = 45.0)]
+        #[arg(long, default_value_t = douyu_core::session::HEARTBEAT.as_secs_f64())]
         heartbeat: f64,
         /// Seconds before the first reconnect; the delay doubles after each
         /// connection that fails or ends within a minute, up to 60.
@@ -110,7 +110,7 @@ enum Command {
         #[arg(long, default_value_t = 16 * 1024)]
         max_frame: usize,
         /// Seconds of silence after which a client is dropped.
-        #[arg(long, default_value_t = 90.0)]
+        #[arg(long, default_value_t = douyu_core::session::DEAD_AFTER.as_secs_f64())]
         heartbeat_window: f64,
         /// Broadcast batches a client may fall behind before it is dropped.
         #[arg(long, default_value_t = 1024)]

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use douyu_core::message::ServerMessage;
+use douyu_core::schema::{self, FieldShape};
 use douyu_core::stt::{Map, Text};
 use serde_json::Value;
 use unicode_width::UnicodeWidthStr;
@@ -219,16 +220,10 @@ fn clock() -> String {
     )
 }
 
-/// Fields that hold a list of maps, per message type.
-fn nested_list(kind: &str, key: &str) -> bool {
-    matches!(
-        (kind, key),
-        ("chatmsg" | "uenter" | "dgb", "el") | ("frank", "list")
-    )
-}
-
 /// Every field of `message` as a JSON object (first value of a repeated key),
-/// with the known nested fields expanded to arrays of objects.
+/// with the fields core's schema knows to nest expanded: lists of maps to
+/// arrays of objects, maps to objects. A nested field that does not read as
+/// its shape stays a string, as every unknown field does.
 pub fn to_json(message: &ServerMessage<'_>) -> Value {
     let map = message.map();
     let kind = map
@@ -243,11 +238,12 @@ pub fn to_json(message: &ServerMessage<'_>) -> Value {
         if object.contains_key(&key) {
             continue;
         }
-        let json = if nested_list(&kind, &key) {
-            list_of_maps(value).unwrap_or_else(|| Value::String(value.to_string()))
-        } else {
-            Value::String(value.to_string())
+        let json = match schema::server_field(&kind, &key) {
+            Some(FieldShape::ListOfMaps) => list_of_maps(value),
+            Some(FieldShape::Map) => map_to_json(value.as_map()),
+            _ => None,
         };
+        let json = json.unwrap_or_else(|| Value::String(value.to_string()));
         object.insert(key, json);
     }
     Value::Object(object)
@@ -286,6 +282,27 @@ mod tests {
             json.to_string(),
             r#"{"type":"chatmsg","nn":"a/b","el":[{"eid":"7"}],"zz":"1"}"#
         );
+    }
+
+    #[test]
+    fn json_expands_what_the_schema_nests_and_nothing_else() {
+        let cases = [
+            // The lists of maps of PROTOCOL.md §6, and this project's `whores`.
+            ("type@=uenter/el@=eid@AA=1@AS@S/", r#""el":[{"eid":"1"}]"#),
+            ("type@=dgb/el@=eid@AA=2@AS@S/", r#""el":[{"eid":"2"}]"#),
+            ("type@=frank/list@=nn@AA=a@AS@S/", r#""list":[{"nn":"a"}]"#),
+            ("type@=whores/list@=nn@AA=b@AS@S/", r#""list":[{"nn":"b"}]"#),
+            // The same key where the schema nests nothing stays text (its
+            // nested escapes then show).
+            ("type@=spbc/el@=eid@AA=3@AS@S/", r#""el":"eid@A=3@S/""#),
+            ("type@=chatmsg/list@=nn@AA=c@AS@S/", r#""list":"nn@A=c@S/""#),
+            // A nested field that does not read as one stays text too.
+            ("type@=frank/list@=a@AAb/", r#""list":"a@Ab""#),
+        ];
+        for (body, want) in cases {
+            let json = to_json(&ServerMessage::parse(body).unwrap()).to_string();
+            assert!(json.contains(want), "{body}: {json}");
+        }
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Default for ServerOptions {
             ws: None,
             max_connections: 20_000,
             max_frame: 16 * 1024,
-            heartbeat_window: Duration::from_secs(90),
+            heartbeat_window: douyu_core::session::DEAD_AFTER,
             queue: 1024,
             send_timeout: Duration::from_secs(10),
             simulate: None,

@@ -105,9 +105,7 @@ pub trait Handler {
 
 /// Builds the client configuration for `room` on `endpoint`.
 pub fn client_config(room: u64, options: &WatchOptions) -> anyhow::Result<ClientConfig> {
-    let mut config = ClientConfig::new(room);
-    config.heartbeat = options.heartbeat;
-    config.dead_after = options.heartbeat * 2;
+    let mut config = ClientConfig::new(room).with_heartbeat(options.heartbeat);
     if let Some(name) = &options.username {
         let name = Nickname::try_from(name.as_str())
             .map_err(|_| anyhow::anyhow!("nickname {name:?} is too long"))?;
@@ -426,7 +424,7 @@ pub async fn say(
         endpoint: endpoint.clone(),
         renderer: Renderer::new(crate::render::Format::Json, false, None),
         username,
-        heartbeat: Duration::from_secs(45),
+        heartbeat: douyu_core::session::HEARTBEAT,
         connect_timeout: timeout,
         initial_backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,
@@ -467,7 +465,7 @@ mod tests {
             endpoint: Endpoint::Tcp("127.0.0.1:1".into()),
             renderer: Renderer::new(Format::Json, false, Some(["none".to_string()].into())),
             username: None,
-            heartbeat: Duration::from_secs(45),
+            heartbeat: douyu_core::session::HEARTBEAT,
             connect_timeout: Duration::from_secs(1),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),

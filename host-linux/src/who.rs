@@ -70,7 +70,7 @@ pub async fn who(
         endpoint: endpoint.clone(),
         renderer: Renderer::new(Format::Json, false, None),
         username,
-        heartbeat: Duration::from_secs(45),
+        heartbeat: douyu_core::session::HEARTBEAT,
         connect_timeout: timeout,
         initial_backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,

@@ -221,6 +221,34 @@ fn login_join_heartbeat_chat_logout() {
     assert!(rooms.names[&288016].is_empty(), "nickname released");
 }
 
+/// The longest of everything a client sends on its own (a web login with
+/// the longest nickname, all escapes, and the largest ids) fits
+/// `REPLY_MAX`, and the dead window follows the heartbeat.
+#[test]
+fn client_frames_fit_reply_max_and_the_dead_window_follows_the_heartbeat() {
+    use douyu_core::session::{DEAD_AFTER, HEARTBEAT, NICKNAME_MAX, REPLY_MAX, dead_window};
+    let name = "@".repeat(NICKNAME_MAX);
+    for login in [Login::Tcp, Login::Web { uid: u64::MAX }] {
+        let mut config = ClientConfig::new(u64::MAX);
+        config.login = login;
+        config.username = Some(name.as_str().try_into().unwrap());
+        let mut rx = [0u8; 64];
+        let mut client = Client::new(config, &mut rx, Instant::from_millis(0));
+        let mut out = [0u8; REPLY_MAX];
+        let login = client.poll_transmit(&mut out).unwrap().unwrap();
+        assert!(login > 2 * NICKNAME_MAX, "the escaped nickname was sent");
+        // The other frames (`joingroup`, `mrkl`, `whoreq`, `logout`) hold
+        // a number or nothing; the logout stands for them.
+        client.close();
+        assert!(client.poll_transmit(&mut out).unwrap().is_some());
+    }
+    assert_eq!(DEAD_AFTER, 2 * HEARTBEAT);
+    let config = ClientConfig::new(1).with_heartbeat(std::time::Duration::from_secs(10));
+    assert_eq!(config.dead_after, dead_window(config.heartbeat));
+    assert_eq!(config.dead_after.as_secs(), 20);
+    assert_eq!(ServerConfig::default().heartbeat_window, DEAD_AFTER);
+}
+
 #[test]
 fn web_login_carries_visitor_fields() {
     let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);

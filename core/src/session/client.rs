@@ -4,7 +4,9 @@ use core::time::Duration;
 
 use heapless::Deque;
 
-use super::{CloseReason, Instant, Nickname, SessionError, encode};
+use super::{
+    CloseReason, DEAD_AFTER, HEARTBEAT, Instant, Nickname, SessionError, dead_window, encode,
+};
 
 use crate::frame::MessageType;
 use crate::message::{LoginRes, ServerMessage};
@@ -40,23 +42,36 @@ pub struct ClientConfig {
     /// The nickname to ask for. The web login needs one and uses
     /// `visitor<uid>` when this is `None`.
     pub username: Option<Nickname>,
-    /// Time between heartbeats (the service expects 45 s).
+    /// Time between heartbeats (the service expects [`HEARTBEAT`]).
     pub heartbeat: Duration,
-    /// Silence after which the connection counts as dead (two heartbeats).
+    /// Silence after which the connection counts as dead: the
+    /// [`dead_window`] of `heartbeat`; [`ClientConfig::with_heartbeat`]
+    /// keeps the two together.
     pub dead_after: Duration,
 }
 
 impl ClientConfig {
-    /// The documented TCP login to `room`, 45 s heartbeats, dead after 90 s.
+    /// The documented TCP login to `room`, heartbeats every [`HEARTBEAT`],
+    /// dead after [`DEAD_AFTER`].
     #[must_use]
     pub const fn new(room: u64) -> Self {
         Self {
             room,
             login: Login::Tcp,
             username: None,
-            heartbeat: Duration::from_secs(45),
-            dead_after: Duration::from_secs(90),
+            heartbeat: HEARTBEAT,
+            dead_after: DEAD_AFTER,
         }
+    }
+
+    /// This configuration with heartbeats every `heartbeat` and the dead
+    /// window that goes with them ([`dead_window`]), so that a host that
+    /// lets its user pick the interval need not know the rule.
+    #[must_use]
+    pub const fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self.dead_after = dead_window(heartbeat);
+        self
     }
 }
 

@@ -24,13 +24,38 @@ use core::time::Duration;
 
 pub use client::{Client, ClientConfig, ClientEvent, Login};
 pub use server::{
-    ChatLimit, Member, REPLY_MAX, Refusal, Registry, Relay, ServerConfig, ServerEvent,
-    ServerSession, error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
+    ChatLimit, Member, Refusal, Registry, Relay, ServerConfig, ServerEvent, ServerSession,
+    error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
 };
 
 use crate::frame::{MessageType, encode_with};
 use crate::stream::StreamError;
 use crate::stt::{MapWriter, SttError};
+
+/// Time between a client's heartbeats: the service expects a `mrkl` every
+/// 45 s (PROTOCOL.md §4), and drops a client silent for much longer.
+pub const HEARTBEAT: Duration = Duration::from_secs(45);
+
+/// The silence after which a link counts as dead when heartbeats go every
+/// `heartbeat`: two intervals (PROTOCOL.md §4), so one heartbeat or reply
+/// lost or late is not yet a death. Both sides use it: the client for the
+/// server's silence ([`ClientConfig::dead_after`]), this project's server
+/// for a client's ([`ServerConfig::heartbeat_window`]).
+#[must_use]
+pub const fn dead_window(heartbeat: Duration) -> Duration {
+    heartbeat.saturating_mul(2)
+}
+
+/// The dead window of the expected heartbeat, [`dead_window`] of
+/// [`HEARTBEAT`]: 90 s.
+pub const DEAD_AFTER: Duration = dead_window(HEARTBEAT);
+
+/// The longest frame a session writes on its own: all that
+/// [`Client::poll_transmit`], [`ServerSession::poll_transmit`],
+/// [`ServerSession::encode_enter`] and [`ServerSession::encode_leave`]
+/// write fits a buffer of this size. (Chat lines and `whores` lists carry
+/// what they are given, and are sized by the caller.)
+pub const REPLY_MAX: usize = 512;
 
 /// Longest nickname a session stores, in bytes (16 CJK characters).
 pub const NICKNAME_MAX: usize = 48;

@@ -3,7 +3,7 @@
 use core::fmt::Write as _;
 use core::time::Duration;
 
-use super::{CloseReason, Instant, Nickname, SessionError, encode};
+use super::{CloseReason, DEAD_AFTER, Instant, Nickname, SessionError, encode};
 
 use crate::frame::{Frame, MessageType};
 use crate::message::{ClientMessage, LoginReq};
@@ -168,7 +168,8 @@ impl Default for ChatLimit {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// Silence after which a client is dropped (two 45 s heartbeats).
+    /// Silence after which a client is dropped: by default [`DEAD_AFTER`],
+    /// two of the heartbeats clients are expected to send.
     pub heartbeat_window: Duration,
     /// Time a new connection has to log in, whatever else it sends; then
     /// it is refused with [`error_code::LOGIN_TIMEOUT`]. A connection that
@@ -181,7 +182,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            heartbeat_window: Duration::from_secs(90),
+            heartbeat_window: DEAD_AFTER,
             login_timeout: Duration::from_secs(5),
             chat_limit: Some(ChatLimit::default()),
         }
@@ -496,7 +497,7 @@ impl ServerSession {
 
     /// Encodes the next reply into `out`, returning its length, or `None`
     /// when there is nothing to send. Call until `None`. The longest reply
-    /// is the `loginres`, under [`REPLY_MAX`] bytes.
+    /// is the `loginres`, under [`REPLY_MAX`](super::REPLY_MAX) bytes.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<Option<usize>, SessionError> {
         let n = if self.reply_login {
             let n = encode(out, DIRECTION, |m| self.write_login_reply(m))?;
@@ -534,7 +535,10 @@ impl ServerSession {
     }
 
     /// Encodes the broadcast `chatmsg` for a [`Relay`] from this client: its
-    /// room, uid and nickname, and the text as the client escaped it.
+    /// room, uid and nickname, and the text as the client escaped it. It
+    /// takes at most [`REPLY_MAX`](super::REPLY_MAX) bytes more than that
+    /// text, so a buffer of the largest frame accepted plus `REPLY_MAX`
+    /// holds any relay.
     pub fn encode_chat(&self, relay: &Relay<'_>, out: &mut [u8]) -> Result<usize, SessionError> {
         encode(out, DIRECTION, |m| {
             m.pair("type", "chatmsg")?
@@ -549,13 +553,13 @@ impl ServerSession {
 
     /// Encodes the `uenter` that announces this client to its room (after
     /// [`ServerEvent::Joined`]): `rid`, `uid`, `nn`, `level`. At most
-    /// [`REPLY_MAX`] bytes.
+    /// [`REPLY_MAX`](super::REPLY_MAX) bytes.
     pub fn encode_enter(&self, out: &mut [u8]) -> Result<usize, SessionError> {
         self.encode_presence("uenter", out)
     }
 
     /// Encodes the `uleave` that tells its room this client left (after
-    /// [`ServerEvent::Left`]): `rid`, `uid`, `nn`. At most [`REPLY_MAX`]
+    /// [`ServerEvent::Left`]): `rid`, `uid`, `nn`. At most [`REPLY_MAX`](super::REPLY_MAX)
     /// bytes.
     pub fn encode_leave(&self, out: &mut [u8]) -> Result<usize, SessionError> {
         self.encode_presence("uleave", out)
@@ -730,8 +734,3 @@ impl Limits {
         Duration::from_millis(u64::from(self.heartbeat_ms))
     }
 }
-
-/// The longest frame [`ServerSession::poll_transmit`],
-/// [`ServerSession::encode_enter`] and [`ServerSession::encode_leave`]
-/// write: a buffer of this size always holds one.
-pub const REPLY_MAX: usize = 512;

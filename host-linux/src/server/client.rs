@@ -280,7 +280,7 @@ impl Client {
             match handled {
                 Ok(Some(relay)) => {
                     // The broadcast carries the text plus the sender's fields.
-                    relay_buf.resize(shared.options.max_frame + 1024, 0);
+                    relay_buf.resize(shared.options.max_frame + REPLY_MAX, 0);
                     match self.session.encode_chat(&relay, &mut relay_buf) {
                         Ok(n) => shared.broadcast(relay.room, &relay_buf[..n]),
                         Err(e) => {
