@@ -89,6 +89,35 @@ pub enum Status<T> {
     },
 }
 
+impl<T> Status<T> {
+    /// Whether the input held a whole item.
+    #[must_use]
+    pub const fn is_complete(&self) -> bool {
+        matches!(self, Self::Complete(_))
+    }
+
+    /// Whether more input is needed.
+    #[must_use]
+    pub const fn is_incomplete(&self) -> bool {
+        matches!(self, Self::Incomplete { .. })
+    }
+
+    /// The complete item; for tests and for input known to be whole, where
+    /// a short read is a bug rather than a condition to handle.
+    ///
+    /// # Panics
+    /// If the status is [`Status::Incomplete`].
+    #[track_caller]
+    pub fn unwrap(self) -> T {
+        match self {
+            Self::Complete(item) => item,
+            Self::Incomplete { needed } => {
+                panic!("called `Status::unwrap()` on an incomplete input ({needed} bytes needed)")
+            }
+        }
+    }
+}
+
 /// Everything that can be wrong with a frame, each rule of §2 its own variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -299,9 +328,9 @@ impl<'a> Frame<'a> {
     /// the caller can continue after it.
     ///
     /// ```
-    /// use douyu_core::frame::{Frame, MessageType, Status};
+    /// use douyu_core::frame::{Frame, MessageType};
     /// let wire = b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0";
-    /// let Status::Complete((frame, used)) = Frame::decode(wire)? else { panic!() };
+    /// let (frame, used) = Frame::decode(wire)?.unwrap();
     /// assert_eq!((frame.message_type, frame.body, used), (MessageType::ServerToClient, "type@=mrkl/", 24));
     /// # Ok::<(), douyu_core::frame::FrameError>(())
     /// ```
@@ -441,15 +470,15 @@ impl<E: fmt::Debug> core::error::Error for WriteError<E> {}
 /// header: one pass, no intermediate buffer. Returns the frame's length.
 ///
 /// ```
-/// use douyu_core::frame::{encode_with, Frame, MessageType, Status};
+/// use douyu_core::frame::{encode_with, Frame, MessageType};
 /// let mut buf = [0u8; 64];
 /// let n = encode_with(&mut buf, MessageType::ClientToServer, |m| {
 ///     m.pair("type", "loginreq")?.pair("roomid", "288016")?;
 ///     Ok(())
 /// })?;
-/// let Status::Complete((frame, _)) = Frame::decode(&buf[..n]).unwrap() else { panic!() };
+/// let (frame, _) = Frame::decode(&buf[..n])?.unwrap();
 /// assert_eq!(frame.body, "type@=loginreq/roomid@=288016/");
-/// # Ok::<(), douyu_core::stt::SttError>(())
+/// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
 pub fn encode_with<F>(
     out: &mut [u8],
@@ -573,6 +602,18 @@ mod tests {
         let n = frame.encode(&mut out).unwrap();
         assert_eq!(&out[..n], MRKL);
         assert_eq!(Frame::decode(MRKL), Ok(Status::Complete((frame, 24))));
+    }
+
+    #[test]
+    fn status_helpers() {
+        let whole = Frame::decode(MRKL).unwrap();
+        assert!(whole.is_complete() && !whole.is_incomplete());
+        assert_eq!(whole.unwrap().1, 24);
+        let short = Frame::decode(&MRKL[..3]).unwrap();
+        assert!(short.is_incomplete() && !short.is_complete());
+        let panic = std::panic::catch_unwind(|| short.unwrap()).unwrap_err();
+        let message = panic.downcast_ref::<std::string::String>().unwrap();
+        assert!(message.contains("12 bytes needed"), "{message}");
     }
 
     #[test]
