@@ -263,7 +263,7 @@ fn late_wakeups_do_not_bunch_heartbeats() {
     let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
     let mut out = [0u8; 64];
     while client.poll_transmit(&mut out).unwrap().is_some() {}
-    client.handle_input(Instant::from_millis(89_000), b"");
+    assert_eq!(client.handle_input(Instant::from_millis(89_000), b""), 0);
     client.handle_timeout(Instant::from_millis(80_000));
     assert!(client.poll_transmit(&mut out).unwrap().is_some());
     assert_eq!(client.poll_transmit(&mut out).unwrap(), None);
@@ -862,7 +862,10 @@ fn the_client_asks_who_is_online_once_logged_in() {
     );
     let mut bytes = vec![0u8; res.encoded_len()];
     res.encode(&mut bytes).unwrap();
-    client.handle_input(Instant::from_millis(1), &bytes);
+    assert_eq!(
+        client.handle_input(Instant::from_millis(1), &bytes),
+        bytes.len()
+    );
     while client.poll_event().is_some() {}
     client.request_who().unwrap();
     let mut sent = Vec::new();

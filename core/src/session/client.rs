@@ -184,6 +184,7 @@ impl<'b> Client<'b> {
 
     /// Takes bytes received at `now`; returns how many were taken. When the
     /// receive buffer is full, drain [`Client::poll_event`] and offer the rest.
+    #[must_use = "bytes beyond the count were not taken; offer them again after polling events"]
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         if !bytes.is_empty() {
             self.last_heard = now;
@@ -198,6 +199,11 @@ impl<'b> Client<'b> {
     }
 
     /// Declares `n` bytes received at `now` into [`Client::receive_window`].
+    ///
+    /// # Panics
+    /// In debug builds, if `n` is larger than the window (see
+    /// [`Decoder::commit`]).
+    #[track_caller]
     pub fn commit_input(&mut self, now: Instant, n: usize) {
         if n > 0 {
             self.last_heard = now;
