@@ -60,7 +60,13 @@ impl fmt::Display for StreamError {
     }
 }
 
-impl core::error::Error for StreamError {}
+/// The [`FrameError`] is the source (`Display` includes it too; see
+/// [`SessionError`](crate::session::SessionError)'s note).
+impl core::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
 
 /// A complete frame located in the buffer, not yet checked beyond its header.
 #[derive(Debug, Clone, Copy)]
@@ -253,6 +259,7 @@ impl<'b> Decoder<'b> {
 /// Failure of a [`FrameReader`] or [`AsyncFrameReader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ReadError<E> {
     /// The underlying reader failed.
     Io(E),
@@ -265,17 +272,27 @@ pub enum ReadError<E> {
     },
 }
 
-impl<E: fmt::Debug> fmt::Display for ReadError<E> {
+impl<E: fmt::Display> fmt::Display for ReadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io(e) => write!(f, "read failed: {e:?}"),
+            Self::Io(e) => write!(f, "read failed: {e}"),
             Self::Stream(e) => e.fmt(f),
             Self::Truncated { offset } => write!(f, "stream ended inside the frame at {offset}"),
         }
     }
 }
 
-impl<E: fmt::Debug> core::error::Error for ReadError<E> {}
+/// The IO or stream error is the source (`Display` includes it too).
+/// Every [`embedded_io::Error`] is a [`core::error::Error`].
+impl<E: core::error::Error + 'static> core::error::Error for ReadError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Stream(e) => Some(e),
+            Self::Truncated { .. } => None,
+        }
+    }
+}
 
 /// Reads frames from a blocking [`embedded_io::Read`].
 #[derive(Debug)]
@@ -510,6 +527,37 @@ mod tests {
         // Release builds clamp to the window instead.
         d.commit(31);
         assert_eq!(d.buffered(), 30);
+    }
+
+    #[test]
+    fn read_errors_display_and_chain_their_causes() {
+        use core::error::Error;
+        use embedded_io::ErrorKind;
+        let io = ReadError::<ErrorKind>::Io(ErrorKind::ConnectionReset);
+        assert_eq!(
+            io.to_string(),
+            std::format!("read failed: {}", ErrorKind::ConnectionReset)
+        );
+        assert_eq!(
+            io.source().unwrap().downcast_ref::<ErrorKind>(),
+            Some(&ErrorKind::ConnectionReset)
+        );
+        let stream = StreamError {
+            offset: 3,
+            error: FrameError::TooShort { length: 2 },
+        };
+        let read = ReadError::<ErrorKind>::Stream(stream);
+        let source = read.source().unwrap();
+        assert_eq!(source.downcast_ref::<StreamError>(), Some(&stream));
+        assert_eq!(
+            source.source().unwrap().downcast_ref::<FrameError>(),
+            Some(&stream.error)
+        );
+        assert!(
+            ReadError::<ErrorKind>::Truncated { offset: 1 }
+                .source()
+                .is_none()
+        );
     }
 
     /// A reader that fails after handing out its bytes.

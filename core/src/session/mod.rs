@@ -104,8 +104,11 @@ pub enum SessionError {
         /// The field's key.
         field: &'static str,
     },
-    /// The output buffer is too small for the message.
+    /// The output buffer is too small for the message (the shape of
+    /// [`FrameError::BufferFull`](crate::frame::FrameError::BufferFull)).
     BufferFull {
+        /// Bytes the frame needs at least; writing stopped where it ran out.
+        needed: usize,
         /// Size of the buffer.
         capacity: usize,
     },
@@ -116,7 +119,7 @@ pub enum SessionError {
 impl From<SttError> for SessionError {
     fn from(e: SttError) -> Self {
         match e {
-            SttError::BufferFull { capacity } => Self::BufferFull { capacity },
+            SttError::BufferFull { needed, capacity } => Self::BufferFull { needed, capacity },
             other => Self::Stt(other),
         }
     }
@@ -138,13 +141,29 @@ impl fmt::Display for SessionError {
             }
             Self::OutOfOrder { message } => write!(f, "`{message}` out of order"),
             Self::BadField { field } => write!(f, "missing or bad field `{field}`"),
-            Self::BufferFull { capacity } => write!(f, "{capacity}-byte buffer is too small"),
+            Self::BufferFull { needed, capacity } => {
+                write!(
+                    f,
+                    "frame needs at least {needed} bytes, buffer has {capacity}"
+                )
+            }
             Self::NotReady => f.write_str("session not ready"),
         }
     }
 }
 
-impl core::error::Error for SessionError {}
+/// The wrapped frame or STT error is the source, for reporters that walk
+/// the chain to its type; `Display` already includes its message, so that
+/// `{}` alone says everything where no reporter runs (a microcontroller's log).
+impl core::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Stream(e) => Some(e),
+            Self::Stt(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,4 +217,44 @@ where
     F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
 {
     encode_with(out, direction, build).map_err(SessionError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameError;
+    use core::error::Error;
+
+    #[test]
+    fn wrapped_errors_are_the_source() {
+        let stt = SttError::NulByte { offset: 2 };
+        let e = SessionError::from(stt);
+        assert_eq!(e.source().unwrap().downcast_ref::<SttError>(), Some(&stt));
+        let stream = StreamError {
+            offset: 0,
+            error: FrameError::TooShort { length: 1 },
+        };
+        let e = SessionError::from(stream);
+        assert_eq!(
+            e.source().unwrap().downcast_ref::<StreamError>(),
+            Some(&stream)
+        );
+        assert!(SessionError::NotReady.source().is_none());
+    }
+
+    #[test]
+    fn a_full_buffer_keeps_its_shape_across_layers() {
+        let e = SessionError::from(SttError::BufferFull {
+            needed: 30,
+            capacity: 20,
+        });
+        assert_eq!(
+            e,
+            SessionError::BufferFull {
+                needed: 30,
+                capacity: 20
+            }
+        );
+        assert!(e.source().is_none());
+    }
 }

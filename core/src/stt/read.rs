@@ -464,18 +464,20 @@ impl<'a> Text<'a> {
         }
         let capacity = buf.len();
         if let Some(plain) = self.as_plain() {
-            let out = buf
-                .get_mut(..plain.len())
-                .ok_or(SttError::BufferFull { capacity })?;
+            let out = buf.get_mut(..plain.len()).ok_or(SttError::BufferFull {
+                needed: plain.len(),
+                capacity,
+            })?;
             out.copy_from_slice(plain.as_bytes());
             return Ok(copied_text(out));
         }
         let mut len = 0;
         for piece in self.pieces() {
             let end = len + piece.len();
-            let out = buf
-                .get_mut(len..end)
-                .ok_or(SttError::BufferFull { capacity })?;
+            let out = buf.get_mut(len..end).ok_or(SttError::BufferFull {
+                needed: end,
+                capacity,
+            })?;
             out.copy_from_slice(piece.as_bytes());
             len = end;
         }
@@ -710,12 +712,18 @@ mod tests {
         assert_eq!(t.unescaped_len(), 3);
         assert_eq!(
             t.unescape_into(&mut [0u8; 2]),
-            Err(SttError::BufferFull { capacity: 2 })
+            Err(SttError::BufferFull {
+                needed: 3,
+                capacity: 2
+            })
         );
         let plain = m.pairs().next().unwrap().unwrap().0;
         assert_eq!(
             plain.unescape_into(&mut [0u8; 1]),
-            Err(SttError::BufferFull { capacity: 1 })
+            Err(SttError::BufferFull {
+                needed: 2,
+                capacity: 1
+            })
         );
         assert_eq!(plain.as_plain(), Some("nn"));
     }
