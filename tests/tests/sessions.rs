@@ -288,13 +288,13 @@ fn dead_link_is_detected_after_two_intervals() {
         tail,
         [
             "Dead { silent_for: 90s }",
-            "Closed(Silent { for_ms: 90000 })"
+            "Closed(Silent { silent_for: 90s })"
         ]
     );
     // The server, which still heard heartbeats until then, drops it 90 s later.
     assert_eq!(
         link.log.last().unwrap(),
-        "server: Closed(Silent { for_ms: 90000 })"
+        "server: Closed(Silent { silent_for: 90s })"
     );
     assert!(link.client.is_closed());
     assert_eq!(link.client.poll_timeout(), None);
@@ -310,7 +310,7 @@ fn silent_client_is_dropped_by_the_server() {
     link.run_until(95_000, &mut rooms);
     assert!(
         link.log
-            .contains(&"server: Closed(Silent { for_ms: 90000 })".to_string()),
+            .contains(&"server: Closed(Silent { silent_for: 90s })".to_string()),
         "{:?}",
         link.log
     );

@@ -349,11 +349,10 @@ impl<'b> Client<'b> {
         if now >= self.dead_line() {
             let silent_for = now.saturating_since(self.last_heard);
             let _ = self.notices.push_back(Notice::Dead(silent_for));
-            let for_ms = u64::try_from(silent_for.as_millis()).unwrap_or(u64::MAX);
             close(
                 &mut self.state,
                 &mut self.notices,
-                CloseReason::Silent { for_ms },
+                CloseReason::Silent { silent_for },
             );
             return;
         }

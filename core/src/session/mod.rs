@@ -175,7 +175,7 @@ pub enum CloseReason {
     /// Nothing arrived for longer than the allowed window.
     Silent {
         /// How long the peer had been silent.
-        for_ms: u64,
+        silent_for: Duration,
     },
     /// The server ended the session with an `error` message.
     ServerError {
@@ -200,7 +200,7 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Logout => f.write_str("logged out"),
-            Self::Silent { for_ms } => write!(f, "silent for {for_ms} ms"),
+            Self::Silent { silent_for } => write!(f, "silent for {} ms", silent_for.as_millis()),
             Self::ServerError { code: Some(code) } => write!(f, "server error {code}"),
             Self::ServerError { code: None } => f.write_str("server error"),
             Self::Refused { code } => write!(f, "refused with error {code}"),
