@@ -2,9 +2,9 @@
 
 use core::time::Duration;
 
-use heapless::Deque;
+use heapless::{Deque, Vec};
 
-use super::{CloseReason, Instant, Nickname, SessionError, encode};
+use super::{CloseReason, Instant, NICKNAME_MAX, Nickname, SessionError, encode};
 
 use crate::frame::MessageType;
 use crate::message::{LoginRes, ServerMessage};
@@ -13,6 +13,11 @@ use crate::stt::{MapWriter, SttError};
 
 /// The type field of every frame this side sends.
 const DIRECTION: MessageType = MessageType::ClientToServer;
+
+/// Bytes of chat text a [`Client`] holds for [`Client::poll_transmit`]: the
+/// texts queued and not yet sent, plus one byte each. The service takes
+/// danmaku of a few dozen characters, so this is several lines.
+pub const CHAT_QUEUE: usize = 256;
 
 /// How the client logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,16 +35,30 @@ pub enum Login {
 }
 
 /// What a [`Client`] needs to know before it connects.
+///
+/// Made by [`ClientConfig::new`] and then changed field by field, so that
+/// fields can be added without breaking callers.
+///
+/// ```
+/// use core::time::Duration;
+/// use douyu_core::session::{ClientConfig, Login};
+/// let mut config = ClientConfig::new(288_016);
+/// config.login = Login::Web { uid: 1_234_567 };
+/// config.heartbeat = Duration::from_secs(30);
+/// config.set_username("鱼丸")?;
+/// assert_eq!(config.username(), Some("鱼丸"));
+/// # Ok::<(), douyu_core::session::SessionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The room to watch.
     pub room: u64,
     /// The login flavour.
     pub login: Login,
-    /// The nickname to ask for. The web login needs one and uses
-    /// `visitor<uid>` when this is `None`.
-    pub username: Option<Nickname>,
+    /// The nickname to ask for; see [`ClientConfig::set_username`].
+    username: Option<Nickname>,
     /// Time between heartbeats (the service expects 45 s).
     pub heartbeat: Duration,
     /// Silence after which the connection counts as dead (two heartbeats).
@@ -57,6 +76,26 @@ impl ClientConfig {
             heartbeat: Duration::from_secs(45),
             dead_after: Duration::from_secs(90),
         }
+    }
+
+    /// Asks for the nickname `name` at login. The web login needs one and
+    /// uses `visitor<uid>` when none is set.
+    ///
+    /// Fails with [`SessionError::BufferFull`] when `name` is longer than
+    /// [`NICKNAME_MAX`] bytes; the configuration is then unchanged.
+    pub fn set_username(&mut self, name: &str) -> Result<(), SessionError> {
+        let name = Nickname::try_from(name).map_err(|_| SessionError::BufferFull {
+            needed: name.len(),
+            capacity: NICKNAME_MAX,
+        })?;
+        self.username = Some(name);
+        Ok(())
+    }
+
+    /// The nickname asked for, if one was set.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
     }
 }
 
@@ -145,6 +184,9 @@ pub struct Client<'b> {
     rx: Decoder<'b>,
     state: State,
     outbox: Outbox,
+    /// Chat texts queued for [`Client::poll_transmit`], each ended by a NUL,
+    /// which no text may hold.
+    chats: Vec<u8, CHAT_QUEUE, u16>,
     notices: Deque<Notice, 4>,
     next_heartbeat: Instant,
     last_heard: Instant,
@@ -164,6 +206,7 @@ impl<'b> Client<'b> {
                 login: true,
                 ..Outbox::default()
             },
+            chats: Vec::new(),
             notices: Deque::new(),
             next_heartbeat,
             last_heard: now,
@@ -298,6 +341,16 @@ impl<'b> Client<'b> {
             let n = encode(out, DIRECTION, |m| m.pair("type", "whoreq").map(drop))?;
             self.outbox.who = false;
             n
+        } else if let (State::Ready, Some(end)) =
+            (self.state, self.chats.iter().position(|&b| b == 0))
+        {
+            // Whole `str`s were queued, cut at their NULs: this is UTF-8.
+            let text = core::str::from_utf8(&self.chats[..end]).unwrap_or_default();
+            let n = encode(out, DIRECTION, |m| {
+                m.pair("type", "chatmsg")?.pair("txt", text).map(drop)
+            })?;
+            self.chats.drain(..=end);
+            n
         } else if self.outbox.logout {
             let n = encode(out, DIRECTION, |m| m.pair("type", "logout").map(drop))?;
             self.outbox = Outbox::default();
@@ -309,8 +362,49 @@ impl<'b> Client<'b> {
         Ok(Some(n))
     }
 
-    /// Encodes a chat request (`type@=chatmsg/txt@=…/`) into `out`. Only once
-    /// logged in; send queued messages ([`Client::poll_transmit`]) first.
+    /// Queues a chat line (`type@=chatmsg/txt@=…/`) for
+    /// [`Client::poll_transmit`], which sends it in turn with the session's
+    /// other messages once logged in and joined. Lines queued while logging
+    /// in wait for that; lines not yet sent when the session closes are
+    /// dropped.
+    ///
+    /// Fails with [`SessionError::NotReady`] once the session is closing,
+    /// with [`SessionError::BufferFull`] when the line does not fit the
+    /// [`CHAT_QUEUE`] bytes left (send what is queued first), and with
+    /// [`SessionError::Stt`] ([`SttError::NulByte`]) for a NUL, which no
+    /// frame can carry. Nothing is queued on failure.
+    ///
+    /// ```
+    /// # use douyu_core::session::{Client, ClientConfig, Instant};
+    /// # let mut rx = [0u8; 256];
+    /// # let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
+    /// client.queue_chat("主播好")?;
+    /// // ... after the login, `poll_transmit` writes it.
+    /// # Ok::<(), douyu_core::session::SessionError>(())
+    /// ```
+    pub fn queue_chat(&mut self, text: &str) -> Result<(), SessionError> {
+        if !matches!(self.state, State::LoggingIn | State::Ready) {
+            return Err(SessionError::NotReady);
+        }
+        if let Some(offset) = text.bytes().position(|b| b == 0) {
+            return Err(SessionError::Stt(SttError::NulByte { offset }));
+        }
+        let queued = self.chats.len();
+        let full = SessionError::BufferFull {
+            needed: queued + text.len() + 1,
+            capacity: CHAT_QUEUE,
+        };
+        if self.chats.extend_from_slice(text.as_bytes()).is_err() || self.chats.push(0).is_err() {
+            self.chats.truncate(queued);
+            return Err(full);
+        }
+        Ok(())
+    }
+
+    /// Encodes a chat request (`type@=chatmsg/txt@=…/`) into `out` at once,
+    /// outside the session's queue. Only once logged in; send queued
+    /// messages ([`Client::poll_transmit`]) first.
+    #[deprecated(note = "use `queue_chat`: `poll_transmit` then sends it in order")]
     pub fn send_chat(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SessionError> {
         if self.state != State::Ready {
             return Err(SessionError::NotReady);

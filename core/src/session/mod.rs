@@ -22,7 +22,7 @@ use core::fmt;
 use core::ops::Add;
 use core::time::Duration;
 
-pub use client::{Client, ClientConfig, ClientEvent, Login};
+pub use client::{CHAT_QUEUE, Client, ClientConfig, ClientEvent, Login};
 pub use server::{
     ChatLimit, Member, REPLY_MAX, Refusal, Registry, Relay, ServerConfig, ServerEvent,
     ServerSession, error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
