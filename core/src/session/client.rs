@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use heapless::{Deque, Vec};
+use heapless::{Deque, String};
 
 use super::{CloseReason, Instant, NICKNAME_MAX, Nickname, SessionError, encode};
 
@@ -185,8 +185,10 @@ pub struct Client<'b> {
     state: State,
     outbox: Outbox,
     /// Chat texts queued for [`Client::poll_transmit`], each ended by a NUL,
-    /// which no text may hold.
-    chats: Vec<u8, CHAT_QUEUE, u16>,
+    /// which no text may hold; those before `chats_sent` are sent. Emptied
+    /// when all are: shifting the rest down each time costs more code.
+    chats: String<CHAT_QUEUE, u16>,
+    chats_sent: usize,
     notices: Deque<Notice, 4>,
     next_heartbeat: Instant,
     last_heard: Instant,
@@ -206,7 +208,8 @@ impl<'b> Client<'b> {
                 login: true,
                 ..Outbox::default()
             },
-            chats: Vec::new(),
+            chats: String::new(),
+            chats_sent: 0,
             notices: Deque::new(),
             next_heartbeat,
             last_heard: now,
@@ -341,15 +344,15 @@ impl<'b> Client<'b> {
             let n = encode(out, DIRECTION, |m| m.pair("type", "whoreq").map(drop))?;
             self.outbox.who = false;
             n
-        } else if let (State::Ready, Some(end)) =
-            (self.state, self.chats.iter().position(|&b| b == 0))
-        {
-            // Whole `str`s were queued, cut at their NULs: this is UTF-8.
-            let text = core::str::from_utf8(&self.chats[..end]).unwrap_or_default();
+        } else if let (State::Ready, Some(text)) = (self.state, self.next_chat()) {
             let n = encode(out, DIRECTION, |m| {
                 m.pair("type", "chatmsg")?.pair("txt", text).map(drop)
             })?;
-            self.chats.drain(..=end);
+            self.chats_sent += text.len() + 1;
+            if self.chats_sent >= self.chats.len() {
+                self.chats.clear();
+                self.chats_sent = 0;
+            }
             n
         } else if self.outbox.logout {
             let n = encode(out, DIRECTION, |m| m.pair("type", "logout").map(drop))?;
@@ -370,7 +373,8 @@ impl<'b> Client<'b> {
     ///
     /// Fails with [`SessionError::NotReady`] once the session is closing,
     /// with [`SessionError::BufferFull`] when the line does not fit the
-    /// [`CHAT_QUEUE`] bytes left (send what is queued first), and with
+    /// [`CHAT_QUEUE`] bytes left (its room is freed once every queued line
+    /// is sent), and with
     /// [`SessionError::Stt`] ([`SttError::NulByte`]) for a NUL, which no
     /// frame can carry. Nothing is queued on failure.
     ///
@@ -394,7 +398,7 @@ impl<'b> Client<'b> {
             needed: queued + text.len() + 1,
             capacity: CHAT_QUEUE,
         };
-        if self.chats.extend_from_slice(text.as_bytes()).is_err() || self.chats.push(0).is_err() {
+        if self.chats.push_str(text).is_err() || self.chats.push('\0').is_err() {
             self.chats.truncate(queued);
             return Err(full);
         }
@@ -471,6 +475,13 @@ impl<'b> Client<'b> {
                 ..Outbox::default()
             };
         }
+    }
+
+    /// The first chat text queued and not yet sent.
+    fn next_chat(&self) -> Option<&str> {
+        let rest = self.chats.get(self.chats_sent..)?;
+        let end = rest.bytes().position(|b| b == 0)?;
+        rest.get(..end)
     }
 
     fn dead_line(&self) -> Instant {
