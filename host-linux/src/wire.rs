@@ -359,7 +359,7 @@ impl Wire {
     /// Closes the connection politely (FIN, or a WebSocket close), but
     /// without waiting on a peer that does not read: a WebSocket dropped
     /// for its limits gets no close frame, and one that does not take the
-    /// close frame within [`WS_CLOSE_TIMEOUT`] is simply let go.
+    /// close frame within a second is simply let go.
     pub async fn shutdown(&mut self) {
         match self {
             Self::Tcp(stream) => drop(stream.shutdown().await),
