@@ -22,18 +22,21 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
     // Reassemble frames from bytes in any pieces, in a fixed buffer.
     let mut buf = [0u8; 1024];
     let mut decoder = Decoder::new(&mut buf);
-    for piece in wire[..n].chunks(5) {
-        decoder.feed(piece);
-        while let Some(frame) = decoder.next_frame()? {
-            // A typed, zero-copy view; nested fields opened in place.
-            if let ServerMessage::Chat(chat) = ServerMessage::parse(frame.body)? {
-                let (nn, txt) = (chat.nn.unwrap_or_default(), chat.txt.unwrap_or_default());
-                println!("{nn}: {txt}");
-                for effect in chat.effects().items() {
-                    println!(
-                        "  effect {}",
-                        effect?.as_map().get("eid")?.unwrap_or_default()
-                    );
+    for mut piece in wire[..n].chunks(5) {
+        // `feed` takes what fits; take frames out to make room for the rest.
+        while !piece.is_empty() {
+            piece = &piece[decoder.feed(piece)..];
+            while let Some(frame) = decoder.next_frame()? {
+                // A typed, zero-copy view; nested fields opened in place.
+                if let ServerMessage::Chat(chat) = ServerMessage::parse(frame.body)? {
+                    let (nn, txt) = (chat.nn.unwrap_or_default(), chat.txt.unwrap_or_default());
+                    println!("{nn}: {txt}");
+                    for effect in chat.effects().items() {
+                        println!(
+                            "  effect {}",
+                            effect?.as_map().get("eid")?.unwrap_or_default()
+                        );
+                    }
                 }
             }
         }
@@ -46,13 +49,20 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
     while let Some(n) = client.poll_transmit(&mut tx)? {
         println!("send {} bytes", n); // socket.write_all(&tx[..n])
     }
-    let login_reply = b"\x22\0\0\0\x22\0\0\0\xb2\x02\0\0type@=loginres/userid@=1/\0";
-    client.handle_input(Instant::from_millis(20), login_reply);
-    while let Some(event) = client.poll_event() {
-        if let ClientEvent::LoggedIn(_) = event {
-            println!("logged in");
+    let now = Instant::from_millis(20);
+    let mut bytes_read: &[u8] = b"\x22\0\0\0\x22\0\0\0\xb2\x02\0\0type@=loginres/userid@=1/\0";
+    while !bytes_read.is_empty() {
+        let taken = client.handle_input(now, bytes_read);
+        bytes_read = &bytes_read[taken..];
+        while let Some(event) = client.poll_event() {
+            if let ClientEvent::LoggedIn(_) = event {
+                println!("logged in");
+            }
         }
     }
-    // ... and when `client.poll_timeout()` passes: `client.handle_timeout(now)`.
+    // `None` means never: compare inside the option, not with `Some(now)`.
+    if client.poll_timeout().is_some_and(|t| t <= now) {
+        client.handle_timeout(now);
+    }
     Ok(())
 }

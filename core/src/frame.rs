@@ -89,6 +89,35 @@ pub enum Status<T> {
     },
 }
 
+impl<T> Status<T> {
+    /// Whether the input held a whole item.
+    #[must_use]
+    pub const fn is_complete(&self) -> bool {
+        matches!(self, Self::Complete(_))
+    }
+
+    /// Whether more input is needed.
+    #[must_use]
+    pub const fn is_incomplete(&self) -> bool {
+        matches!(self, Self::Incomplete { .. })
+    }
+
+    /// The complete item; for tests and for input known to be whole, where
+    /// a short read is a bug rather than a condition to handle.
+    ///
+    /// # Panics
+    /// If the status is [`Status::Incomplete`].
+    #[track_caller]
+    pub fn unwrap(self) -> T {
+        match self {
+            Self::Complete(item) => item,
+            Self::Incomplete { needed } => {
+                panic!("called `Status::unwrap()` on an incomplete input ({needed} bytes needed)")
+            }
+        }
+    }
+}
+
 /// Everything that can be wrong with a frame, each rule of §2 its own variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -128,9 +157,18 @@ pub enum FrameError {
         /// Length of the valid UTF-8 prefix of the body.
         valid_up_to: usize,
     },
+    /// A body to encode is longer than the 32-bit length field can declare.
+    BodyTooLong {
+        /// The body's length in bytes.
+        len: usize,
+        /// The longest body a frame can carry: `u32::MAX - 9` bytes.
+        max: usize,
+    },
     /// An output buffer is too small for the encoded frame.
     BufferFull {
-        /// Bytes the encoded frame needs.
+        /// Bytes the encoded frame needs (exact here; at least this many
+        /// where the frame is built as it is written, as in
+        /// [`SttError::BufferFull`]).
         needed: usize,
         /// Bytes the buffer has.
         capacity: usize,
@@ -158,6 +196,7 @@ impl FrameError {
             Self::MissingTerminator { .. } => "missing_terminator",
             Self::NulInBody { .. } => "nul_in_body",
             Self::InvalidUtf8 { .. } => "invalid_utf8",
+            Self::BodyTooLong { .. } => "body_too_long",
             Self::BufferFull { .. } => "buffer_full",
         }
     }
@@ -183,6 +222,9 @@ impl fmt::Display for FrameError {
             Self::NulInBody { offset } => write!(f, "NUL byte at body offset {offset}"),
             Self::InvalidUtf8 { valid_up_to } => {
                 write!(f, "body is not UTF-8 after byte {valid_up_to}")
+            }
+            Self::BodyTooLong { len, max } => {
+                write!(f, "body of {len} bytes exceeds the {max}-byte maximum")
             }
             Self::BufferFull { needed, capacity } => {
                 write!(f, "frame needs {needed} bytes, buffer has {capacity}")
@@ -299,9 +341,9 @@ impl<'a> Frame<'a> {
     /// the caller can continue after it.
     ///
     /// ```
-    /// use douyu_core::frame::{Frame, MessageType, Status};
+    /// use douyu_core::frame::{Frame, MessageType};
     /// let wire = b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0";
-    /// let Status::Complete((frame, used)) = Frame::decode(wire)? else { panic!() };
+    /// let (frame, used) = Frame::decode(wire)?.unwrap();
     /// assert_eq!((frame.message_type, frame.body, used), (MessageType::ServerToClient, "type@=mrkl/", 24));
     /// # Ok::<(), douyu_core::frame::FrameError>(())
     /// ```
@@ -353,8 +395,8 @@ impl<'a> Frame<'a> {
     ///
     /// Fails with [`FrameError::BufferFull`] when `out` is too small, with
     /// [`FrameError::NulInBody`] when the body holds NUL (the receiver could
-    /// not decode it), and with [`FrameError::TooLarge`] when the length does
-    /// not fit the 32-bit field.
+    /// not decode it), and with [`FrameError::BodyTooLong`] when the length
+    /// does not fit the 32-bit field.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, FrameError> {
         let header = self.header()?;
         let len = self.encoded_len();
@@ -392,18 +434,22 @@ impl<'a> Frame<'a> {
         if let Some(offset) = memchr::memchr(0, self.body.as_bytes()) {
             return Err(FrameError::NulInBody { offset });
         }
-        let length =
-            u32::try_from(self.body.len() + OVERHEAD - 4).map_err(|_| FrameError::TooLarge {
-                length: u32::MAX,
-                capacity: u32::MAX as usize,
-            })?;
         Ok(header_bytes(
-            length,
+            length_field(self.body.len())?,
             self.message_type,
             self.encryption,
             self.reserved,
         ))
     }
+}
+
+/// The length field of a frame with a body of `body_len` bytes.
+fn length_field(body_len: usize) -> Result<u32, FrameError> {
+    // A body is a slice, at most `isize::MAX` bytes: the sum cannot wrap.
+    u32::try_from(body_len + OVERHEAD - 4).map_err(|_| FrameError::BodyTooLong {
+        len: body_len,
+        max: (u32::MAX - MIN_LENGTH) as usize,
+    })
 }
 
 fn header_bytes(length: u32, kind: MessageType, encryption: u8, reserved: u8) -> [u8; HEADER_LEN] {
@@ -419,6 +465,7 @@ fn header_bytes(length: u32, kind: MessageType, encryption: u8, reserved: u8) ->
 /// Failure of [`Frame::write_to`]: the frame was refused, or the writer failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum WriteError<E> {
     /// The frame cannot be encoded (NUL in body, length overflow).
     Frame(FrameError),
@@ -426,30 +473,39 @@ pub enum WriteError<E> {
     Io(E),
 }
 
-impl<E: fmt::Debug> fmt::Display for WriteError<E> {
+impl<E: fmt::Display> fmt::Display for WriteError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Frame(e) => write!(f, "frame refused: {e}"),
-            Self::Io(e) => write!(f, "write failed: {e:?}"),
+            Self::Io(e) => write!(f, "write failed: {e}"),
         }
     }
 }
 
-impl<E: fmt::Debug> core::error::Error for WriteError<E> {}
+/// The frame or IO error is the source (`Display` includes it too).
+/// Every [`embedded_io::Error`] is a [`core::error::Error`].
+impl<E: core::error::Error + 'static> core::error::Error for WriteError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Frame(e) => Some(e),
+            Self::Io(e) => Some(e),
+        }
+    }
+}
 
 /// Builds a frame in `out` by writing its STT body in place, then fills in the
 /// header: one pass, no intermediate buffer. Returns the frame's length.
 ///
 /// ```
-/// use douyu_core::frame::{encode_with, Frame, MessageType, Status};
+/// use douyu_core::frame::{encode_with, Frame, MessageType};
 /// let mut buf = [0u8; 64];
 /// let n = encode_with(&mut buf, MessageType::ClientToServer, |m| {
 ///     m.pair("type", "loginreq")?.pair("roomid", "288016")?;
 ///     Ok(())
 /// })?;
-/// let Status::Complete((frame, _)) = Frame::decode(&buf[..n]).unwrap() else { panic!() };
+/// let (frame, _) = Frame::decode(&buf[..n])?.unwrap();
 /// assert_eq!(frame.body, "type@=loginreq/roomid@=288016/");
-/// # Ok::<(), douyu_core::stt::SttError>(())
+/// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
 pub fn encode_with<F>(
     out: &mut [u8],
@@ -460,20 +516,24 @@ where
     F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
 {
     let capacity = out.len();
-    let full = SttError::BufferFull { capacity };
+    let full = |body: usize| SttError::BufferFull {
+        needed: body.saturating_add(OVERHEAD),
+        capacity,
+    };
     if capacity < OVERHEAD {
-        return Err(full);
+        return Err(full(0));
     }
     let (head, rest) = out.split_at_mut(HEADER_LEN);
     // Keep one byte back for the terminator.
     let body_room = rest.len() - 1;
     let mut writer = Writer::new(&mut rest[..body_room]);
+    // Sizes of the body become sizes of the frame.
     build(&mut writer.map()).map_err(|e| match e {
-        SttError::BufferFull { .. } => full,
+        SttError::BufferFull { needed, .. } => full(needed),
         other => other,
     })?;
     let body_len = writer.len();
-    let length = u32::try_from(body_len + OVERHEAD - 4).map_err(|_| full)?;
+    let length = u32::try_from(body_len + OVERHEAD - 4).map_err(|_| full(body_len))?;
     rest[body_len] = 0;
     head.copy_from_slice(&header_bytes(length, message_type, 0, 0));
     Ok(body_len + OVERHEAD)
@@ -576,6 +636,18 @@ mod tests {
     }
 
     #[test]
+    fn status_helpers() {
+        let whole = Frame::decode(MRKL).unwrap();
+        assert!(whole.is_complete() && !whole.is_incomplete());
+        assert_eq!(whole.unwrap().1, 24);
+        let short = Frame::decode(&MRKL[..3]).unwrap();
+        assert!(short.is_incomplete() && !short.is_complete());
+        let panic = std::panic::catch_unwind(|| short.unwrap()).unwrap_err();
+        let message = panic.downcast_ref::<std::string::String>().unwrap();
+        assert!(message.contains("12 bytes needed"), "{message}");
+    }
+
+    #[test]
     fn every_prefix_is_incomplete() {
         for cut in 0..MRKL.len() {
             let status = Frame::decode(&MRKL[..cut]).unwrap();
@@ -660,6 +732,15 @@ mod tests {
     }
 
     #[test]
+    fn a_body_too_long_for_the_length_field_is_named_with_its_length() {
+        let max = u32::MAX as usize - 9;
+        assert_eq!(length_field(max), Ok(u32::MAX));
+        if let Some(len) = max.checked_add(1) {
+            assert_eq!(length_field(len), Err(FrameError::BodyTooLong { len, max }));
+        }
+    }
+
+    #[test]
     fn write_to_matches_encode() {
         let frame = Frame::new(MessageType::ClientToServer, "type@=logout/");
         let mut sink = [0u8; 64];
@@ -695,10 +776,21 @@ mod tests {
             m.pair("type", "loginreq")?;
             Ok(())
         });
-        assert_eq!(r, Err(SttError::BufferFull { capacity: 20 }));
+        // At least the 13 bytes around the body, whose writing stopped at
+        // `type@=loginreq` (14 bytes; the `/` after it was never tried).
+        assert_eq!(
+            r,
+            Err(SttError::BufferFull {
+                needed: 13 + 14,
+                capacity: 20
+            })
+        );
         assert_eq!(
             encode_with(&mut [0u8; 5], MessageType::ClientToServer, |_| Ok(())),
-            Err(SttError::BufferFull { capacity: 5 })
+            Err(SttError::BufferFull {
+                needed: 13,
+                capacity: 5
+            })
         );
     }
 

@@ -11,11 +11,13 @@
 //! (`thumbv7em-none-eabihf` is checked in CI).
 //!
 //! ```
-//! use douyu_core::frame::{Frame, Status};
+//! use douyu_core::frame::Frame;
 //! use douyu_core::message::ServerMessage;
 //!
 //! let wire = b"\x29\0\0\0\x29\0\0\0\xb2\x02\0\0type@=chatmsg/nn@=\xe9\xb1\xbc/txt@=hi@S/\0";
-//! let Status::Complete((frame, _used)) = Frame::decode(wire)? else { unreachable!() };
+//! // `Status::unwrap`: this input is known to be whole; a network read
+//! // would match `Status::Incomplete { needed }` and read more.
+//! let (frame, _used) = Frame::decode(wire)?.unwrap();
 //! match ServerMessage::parse(frame.body)? {
 //!     ServerMessage::Chat(chat) => {
 //!         assert!(chat.nn.unwrap() == "鱼");

@@ -24,7 +24,7 @@
 //! let mut buf = [0u8; 64];
 //! let mut decoder = Decoder::new(&mut buf);
 //! for piece in wire.chunks(7) {
-//!     assert_eq!(decoder.feed(piece), piece.len());
+//!     assert_eq!(decoder.feed(piece), piece.len()); // 64 bytes hold the frame
 //!     if let Some(frame) = decoder.next_frame()? {
 //!         assert_eq!(frame.body, "type@=mrkl/");
 //!     }
@@ -60,7 +60,13 @@ impl fmt::Display for StreamError {
     }
 }
 
-impl core::error::Error for StreamError {}
+/// The [`FrameError`] is the source (`Display` includes it too; see
+/// [`SessionError`](crate::session::SessionError)'s note).
+impl core::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
 
 /// A complete frame located in the buffer, not yet checked beyond its header.
 #[derive(Debug, Clone, Copy)]
@@ -143,13 +149,23 @@ impl<'b> Decoder<'b> {
     }
 
     /// Declares that `n` bytes were written at the start of the last
-    /// [`Decoder::window`]. A count larger than the window is clamped to it.
+    /// [`Decoder::window`].
+    ///
+    /// # Panics
+    /// In debug builds, if `n` is larger than that window: a reader that
+    /// claims more bytes than it was given is a bug worth seeing. Release
+    /// builds clamp `n` to the window, so the decoder never reads past its
+    /// buffer whatever it is told.
+    #[track_caller]
     pub fn commit(&mut self, n: usize) {
-        self.end = self.end.saturating_add(n).min(self.buf.len());
+        let room = self.buf.len() - self.end;
+        debug_assert!(n <= room, "committed {n} bytes into a {room}-byte window");
+        self.end += n.min(room);
     }
 
     /// Copies as much of `bytes` as fits and commits it; returns how many
     /// bytes were taken. Take frames out to make room for the rest.
+    #[must_use = "bytes beyond the count were not taken; offer them again after taking frames out"]
     pub fn feed(&mut self, bytes: &[u8]) -> usize {
         let window = self.window();
         let n = window.len().min(bytes.len());
@@ -243,6 +259,7 @@ impl<'b> Decoder<'b> {
 /// Failure of a [`FrameReader`] or [`AsyncFrameReader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ReadError<E> {
     /// The underlying reader failed.
     Io(E),
@@ -255,17 +272,27 @@ pub enum ReadError<E> {
     },
 }
 
-impl<E: fmt::Debug> fmt::Display for ReadError<E> {
+impl<E: fmt::Display> fmt::Display for ReadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io(e) => write!(f, "read failed: {e:?}"),
+            Self::Io(e) => write!(f, "read failed: {e}"),
             Self::Stream(e) => e.fmt(f),
             Self::Truncated { offset } => write!(f, "stream ended inside the frame at {offset}"),
         }
     }
 }
 
-impl<E: fmt::Debug> core::error::Error for ReadError<E> {}
+/// The IO or stream error is the source (`Display` includes it too).
+/// Every [`embedded_io::Error`] is a [`core::error::Error`].
+impl<E: core::error::Error + 'static> core::error::Error for ReadError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Stream(e) => Some(e),
+            Self::Truncated { .. } => None,
+        }
+    }
+}
 
 /// Reads frames from a blocking [`embedded_io::Read`].
 #[derive(Debug)]
@@ -436,7 +463,8 @@ mod tests {
     fn the_largest_declared_length_is_skipped_not_trusted() {
         let mut buf = [0u8; 64];
         let mut d = Decoder::new(&mut buf);
-        d.feed(b"\xff\xff\xff\xff\xff\xff\xff\xff\xb2\x02\0\0rest of it");
+        let bytes = b"\xff\xff\xff\xff\xff\xff\xff\xff\xb2\x02\0\0rest of it";
+        assert_eq!(d.feed(bytes), bytes.len());
         let e = d.next_frame().unwrap_err();
         assert_eq!(
             e.error,
@@ -454,8 +482,8 @@ mod tests {
     fn length_mismatch_is_fatal_and_sticky() {
         let mut buf = [0u8; 64];
         let mut d = Decoder::new(&mut buf);
-        d.feed(MRKL);
-        d.feed(b"\x14\0\0\0\x15\0\0\0");
+        assert_eq!(d.feed(MRKL), MRKL.len());
+        assert_eq!(d.feed(b"\x14\0\0\0\x15\0\0\0"), 8);
         assert!(d.next_frame().unwrap().is_some());
         let e = d.next_frame().unwrap_err();
         assert_eq!(e.offset, 24);
@@ -489,8 +517,47 @@ mod tests {
         d.commit(4);
         assert_eq!(d.next_frame().unwrap().unwrap().body, "type@=mrkl/");
         assert_eq!((d.buffered(), d.position()), (0, 24));
-        d.commit(1000);
+    }
+
+    #[test]
+    #[cfg_attr(debug_assertions, should_panic(expected = "committed 31 bytes"))]
+    fn committing_more_than_the_window_is_a_bug() {
+        let mut buf = [0u8; 30];
+        let mut d = Decoder::new(&mut buf);
+        // Release builds clamp to the window instead.
+        d.commit(31);
         assert_eq!(d.buffered(), 30);
+    }
+
+    #[test]
+    fn read_errors_display_and_chain_their_causes() {
+        use core::error::Error;
+        use embedded_io::ErrorKind;
+        let io = ReadError::<ErrorKind>::Io(ErrorKind::ConnectionReset);
+        assert_eq!(
+            io.to_string(),
+            std::format!("read failed: {}", ErrorKind::ConnectionReset)
+        );
+        assert_eq!(
+            io.source().unwrap().downcast_ref::<ErrorKind>(),
+            Some(&ErrorKind::ConnectionReset)
+        );
+        let stream = StreamError {
+            offset: 3,
+            error: FrameError::TooShort { length: 2 },
+        };
+        let read = ReadError::<ErrorKind>::Stream(stream);
+        let source = read.source().unwrap();
+        assert_eq!(source.downcast_ref::<StreamError>(), Some(&stream));
+        assert_eq!(
+            source.source().unwrap().downcast_ref::<FrameError>(),
+            Some(&stream.error)
+        );
+        assert!(
+            ReadError::<ErrorKind>::Truncated { offset: 1 }
+                .source()
+                .is_none()
+        );
     }
 
     /// A reader that fails after handing out its bytes.

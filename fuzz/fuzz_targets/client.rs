@@ -58,8 +58,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(client.poll_timeout().is_some_and(|at| at.as_millis() > now));
         }
         check_transmit(&mut client);
-        let mut out = [0u8; 128];
-        let _ = client.send_chat("鱼丸 / @", &mut out);
+        // Refused before login, when the queue is full, or while closing.
+        let _ = client.queue_chat("鱼丸 / @");
         if i == usize::from(*logout) {
             client.close();
         }

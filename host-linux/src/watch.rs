@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use douyu_core::message::ServerMessage;
-use douyu_core::session::{Client, ClientConfig, ClientEvent, CloseReason, Login, Nickname};
+use douyu_core::session::{Client, ClientConfig, ClientEvent, CloseReason, Login};
 use rand::Rng as _;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -107,9 +107,9 @@ pub trait Handler {
 pub fn client_config(room: u64, options: &WatchOptions) -> anyhow::Result<ClientConfig> {
     let mut config = ClientConfig::new(room).with_heartbeat(options.heartbeat);
     if let Some(name) = &options.username {
-        let name = Nickname::try_from(name.as_str())
-            .map_err(|_| anyhow::anyhow!("nickname {name:?} is too long"))?;
-        config.username = Some(name);
+        config
+            .set_username(name)
+            .with_context(|| format!("nickname {name:?}"))?;
     }
     if options.endpoint.is_websocket() {
         // The web player logs in as a visitor with a random id.
@@ -145,8 +145,8 @@ pub async fn run_session<H: Handler>(
             return Ok(Outcome::Closed(reason));
         }
         if let Some(text) = handler.chat_to_send() {
-            let n = client.send_chat(&text, &mut tx)?;
-            wire.write(&tx[..n]).await.context("sending chat")?;
+            client.queue_chat(&text).context("chat line")?;
+            continue;
         }
         if handler.ask_who() {
             client.request_who()?;

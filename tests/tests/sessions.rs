@@ -176,17 +176,16 @@ impl<'b> Link<'b> {
     }
 }
 
+/// Queues a chat line; the next pump transmits it.
 fn chat_line(link: &mut Link<'_>, text: &str) {
-    let mut out = [0u8; 256];
-    let n = link.client.send_chat(text, &mut out).unwrap();
-    link.to_server.extend_from_slice(&out[..n]);
+    link.client.queue_chat(text).unwrap();
 }
 
 #[test]
 fn login_join_heartbeat_chat_logout() {
     let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
     let mut config = ClientConfig::new(288016);
-    config.username = Some("鱼/丸@".try_into().unwrap());
+    config.set_username("鱼/丸@").unwrap();
     let mut rooms = Rooms::default();
     let mut link = Link::new(config, &mut a, &mut b, 1024);
     link.run_until(46_000 * MS, &mut rooms);
@@ -214,6 +213,7 @@ fn login_join_heartbeat_chat_logout() {
             "type@=loginreq/roomid@=288016/username@=鱼@S丸@A/",
             "type@=joingroup/rid@=288016/gid@=-9999/",
             "type@=mrkl/",
+            "type@=chatmsg/txt@=hi @S @AA 🐟/",
             "type@=logout/",
         ]
     );
@@ -231,7 +231,7 @@ fn client_frames_fit_reply_max_and_the_dead_window_follows_the_heartbeat() {
     for login in [Login::Tcp, Login::Web { uid: u64::MAX }] {
         let mut config = ClientConfig::new(u64::MAX);
         config.login = login;
-        config.username = Some(name.as_str().try_into().unwrap());
+        config.set_username(&name).unwrap();
         let mut rx = [0u8; 64];
         let mut client = Client::new(config, &mut rx, Instant::from_millis(0));
         let mut out = [0u8; REPLY_MAX];
@@ -291,7 +291,7 @@ fn late_wakeups_do_not_bunch_heartbeats() {
     let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
     let mut out = [0u8; 64];
     while client.poll_transmit(&mut out).unwrap().is_some() {}
-    client.handle_input(Instant::from_millis(89_000), b"");
+    assert_eq!(client.handle_input(Instant::from_millis(89_000), b""), 0);
     client.handle_timeout(Instant::from_millis(80_000));
     assert!(client.poll_transmit(&mut out).unwrap().is_some());
     assert_eq!(client.poll_transmit(&mut out).unwrap(), None);
@@ -316,13 +316,13 @@ fn dead_link_is_detected_after_two_intervals() {
         tail,
         [
             "Dead { silent_for: 90s }",
-            "Closed(Silent { for_ms: 90000 })"
+            "Closed(Silent { silent_for: 90s })"
         ]
     );
     // The server, which still heard heartbeats until then, drops it 90 s later.
     assert_eq!(
         link.log.last().unwrap(),
-        "server: Closed(Silent { for_ms: 90000 })"
+        "server: Closed(Silent { silent_for: 90s })"
     );
     assert!(link.client.is_closed());
     assert_eq!(link.client.poll_timeout(), None);
@@ -338,7 +338,7 @@ fn silent_client_is_dropped_by_the_server() {
     link.run_until(95_000, &mut rooms);
     assert!(
         link.log
-            .contains(&"server: Closed(Silent { for_ms: 90000 })".to_string()),
+            .contains(&"server: Closed(Silent { silent_for: 90s })".to_string()),
         "{:?}",
         link.log
     );
@@ -350,7 +350,7 @@ fn silent_client_is_dropped_by_the_server() {
 fn duplicate_nickname_is_refused() {
     let mut rooms = Rooms::default();
     let mut config = ClientConfig::new(5);
-    config.username = Some("鱼丸".try_into().unwrap());
+    config.set_username("鱼丸").unwrap();
     let (mut a, mut b, mut c, mut d) = ([0u8; 512], [0u8; 512], [0u8; 512], [0u8; 512]);
     let mut first = Link::new(config.clone(), &mut a, &mut b, 512);
     first.pump(Instant::from_millis(0), &mut rooms);
@@ -503,14 +503,76 @@ fn client_reports_bad_frames_and_goes_on() {
 }
 
 #[test]
-fn chat_before_login_is_refused_locally() {
+fn chat_queued_before_login_goes_out_after_the_join() {
     let mut rx = [0u8; 64];
     let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
-    assert!(client.send_chat("x", &mut [0u8; 64]).is_err());
+    client.queue_chat("early").unwrap();
     assert!(
         client.poll_transmit(&mut [0u8; 8]).is_err(),
         "small buffer is an error"
     );
+    let mut tx = [0u8; 256];
+    let mut sent = Vec::new();
+    let mut drain = |client: &mut Client<'_>, sent: &mut Vec<String>| {
+        while let Some(n) = client.poll_transmit(&mut tx).unwrap() {
+            sent.push(String::from_utf8_lossy(&tx[12..n - 1]).into_owned());
+        }
+    };
+    drain(&mut client, &mut sent);
+    assert_eq!(
+        sent,
+        ["type@=loginreq/roomid@=1/"],
+        "no chat before the login"
+    );
+    let res = b"\x22\0\0\0\x22\0\0\0\xb2\x02\0\0type@=loginres/userid@=1/\0";
+    assert_eq!(client.handle_input(Instant::from_millis(1), res), res.len());
+    while client.poll_event().is_some() {}
+    client.queue_chat("later").unwrap();
+    drain(&mut client, &mut sent);
+    assert_eq!(
+        sent[1..],
+        [
+            "type@=joingroup/rid@=1/gid@=-9999/",
+            "type@=chatmsg/txt@=early/",
+            "type@=chatmsg/txt@=later/"
+        ]
+    );
+    client.close();
+    assert_eq!(
+        client.queue_chat("x"),
+        Err(douyu_core::session::SessionError::NotReady)
+    );
+}
+
+#[test]
+fn the_chat_queue_is_bounded_and_refuses_nul() {
+    use douyu_core::session::{CHAT_QUEUE, SessionError};
+    use douyu_core::stt::SttError;
+    let mut rx = [0u8; 64];
+    let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
+    assert_eq!(
+        client.queue_chat("a\0b"),
+        Err(SessionError::Stt(SttError::NulByte { offset: 1 }))
+    );
+    let line = "x".repeat(CHAT_QUEUE / 2 - 1);
+    client.queue_chat(&line).unwrap();
+    client.queue_chat(&line).unwrap();
+    assert_eq!(
+        client.queue_chat(""),
+        Err(SessionError::BufferFull {
+            needed: CHAT_QUEUE + 1,
+            capacity: CHAT_QUEUE
+        })
+    );
+    let mut config = ClientConfig::new(1);
+    assert_eq!(
+        config.set_username(&"鱼".repeat(17)),
+        Err(SessionError::BufferFull {
+            needed: 51,
+            capacity: 48
+        })
+    );
+    assert_eq!(config.username(), None);
 }
 
 /// Runs a whole scripted exchange with the given piece size, returning the log.
@@ -518,7 +580,7 @@ fn scripted(chunk: usize) -> (Vec<String>, Vec<(u64, String)>) {
     let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
     let mut rooms = Rooms::default();
     let mut config = ClientConfig::new(42);
-    config.username = Some("n@m/e".try_into().unwrap());
+    config.set_username("n@m/e").unwrap();
     let mut link = Link::new(config, &mut a, &mut b, chunk);
     link.run_until(100_000, &mut rooms);
     chat_line(&mut link, "第一 / one @S");
@@ -890,7 +952,10 @@ fn the_client_asks_who_is_online_once_logged_in() {
     );
     let mut bytes = vec![0u8; res.encoded_len()];
     res.encode(&mut bytes).unwrap();
-    client.handle_input(Instant::from_millis(1), &bytes);
+    assert_eq!(
+        client.handle_input(Instant::from_millis(1), &bytes),
+        bytes.len()
+    );
     while client.poll_event().is_some() {}
     client.request_who().unwrap();
     let mut sent = Vec::new();

@@ -2,10 +2,11 @@
 
 use core::time::Duration;
 
-use heapless::Deque;
+use heapless::{Deque, String};
 
 use super::{
-    CloseReason, DEAD_AFTER, HEARTBEAT, Instant, Nickname, SessionError, dead_window, encode,
+    CloseReason, DEAD_AFTER, HEARTBEAT, Instant, NICKNAME_MAX, Nickname, SessionError, dead_window,
+    encode,
 };
 
 use crate::frame::MessageType;
@@ -15,6 +16,11 @@ use crate::stt::{MapWriter, SttError};
 
 /// The type field of every frame this side sends.
 const DIRECTION: MessageType = MessageType::ClientToServer;
+
+/// Bytes of chat text a [`Client`] holds for [`Client::poll_transmit`]: the
+/// texts queued and not yet sent, plus one byte each. The service takes
+/// danmaku of a few dozen characters, so this is several lines.
+pub const CHAT_QUEUE: usize = 256;
 
 /// How the client logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,16 +38,30 @@ pub enum Login {
 }
 
 /// What a [`Client`] needs to know before it connects.
+///
+/// Made by [`ClientConfig::new`] and then changed field by field, so that
+/// fields can be added without breaking callers.
+///
+/// ```
+/// use core::time::Duration;
+/// use douyu_core::session::{ClientConfig, Login};
+/// let mut config = ClientConfig::new(288_016);
+/// config.login = Login::Web { uid: 1_234_567 };
+/// config.heartbeat = Duration::from_secs(30);
+/// config.set_username("鱼丸")?;
+/// assert_eq!(config.username(), Some("鱼丸"));
+/// # Ok::<(), douyu_core::session::SessionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The room to watch.
     pub room: u64,
     /// The login flavour.
     pub login: Login,
-    /// The nickname to ask for. The web login needs one and uses
-    /// `visitor<uid>` when this is `None`.
-    pub username: Option<Nickname>,
+    /// The nickname to ask for; see [`ClientConfig::set_username`].
+    username: Option<Nickname>,
     /// Time between heartbeats (the service expects [`HEARTBEAT`]).
     pub heartbeat: Duration,
     /// Silence after which the connection counts as dead: the
@@ -72,6 +92,26 @@ impl ClientConfig {
         self.heartbeat = heartbeat;
         self.dead_after = dead_window(heartbeat);
         self
+    }
+
+    /// Asks for the nickname `name` at login. The web login needs one and
+    /// uses `visitor<uid>` when none is set.
+    ///
+    /// Fails with [`SessionError::BufferFull`] when `name` is longer than
+    /// [`NICKNAME_MAX`] bytes; the configuration is then unchanged.
+    pub fn set_username(&mut self, name: &str) -> Result<(), SessionError> {
+        let name = Nickname::try_from(name).map_err(|_| SessionError::BufferFull {
+            needed: name.len(),
+            capacity: NICKNAME_MAX,
+        })?;
+        self.username = Some(name);
+        Ok(())
+    }
+
+    /// The nickname asked for, if one was set.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
     }
 }
 
@@ -160,6 +200,11 @@ pub struct Client<'b> {
     rx: Decoder<'b>,
     state: State,
     outbox: Outbox,
+    /// Chat texts queued for [`Client::poll_transmit`], each ended by a NUL,
+    /// which no text may hold; those before `chats_sent` are sent. Emptied
+    /// when all are: shifting the rest down each time costs more code.
+    chats: String<CHAT_QUEUE, u16>,
+    chats_sent: usize,
     notices: Deque<Notice, 4>,
     next_heartbeat: Instant,
     last_heard: Instant,
@@ -179,6 +224,8 @@ impl<'b> Client<'b> {
                 login: true,
                 ..Outbox::default()
             },
+            chats: String::new(),
+            chats_sent: 0,
             notices: Deque::new(),
             next_heartbeat,
             last_heard: now,
@@ -199,6 +246,7 @@ impl<'b> Client<'b> {
 
     /// Takes bytes received at `now`; returns how many were taken. When the
     /// receive buffer is full, drain [`Client::poll_event`] and offer the rest.
+    #[must_use = "bytes beyond the count were not taken; offer them again after polling events"]
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         if !bytes.is_empty() {
             self.last_heard = now;
@@ -213,6 +261,11 @@ impl<'b> Client<'b> {
     }
 
     /// Declares `n` bytes received at `now` into [`Client::receive_window`].
+    ///
+    /// # Panics
+    /// In debug builds, if `n` is larger than the window (see
+    /// [`Decoder::commit`]).
+    #[track_caller]
     pub fn commit_input(&mut self, now: Instant, n: usize) {
         if n > 0 {
             self.last_heard = now;
@@ -307,6 +360,16 @@ impl<'b> Client<'b> {
             let n = encode(out, DIRECTION, |m| m.pair("type", "whoreq").map(drop))?;
             self.outbox.who = false;
             n
+        } else if let (State::Ready, Some(text)) = (self.state, self.next_chat()) {
+            let n = encode(out, DIRECTION, |m| {
+                m.pair("type", "chatmsg")?.pair("txt", text).map(drop)
+            })?;
+            self.chats_sent += text.len() + 1;
+            if self.chats_sent >= self.chats.len() {
+                self.chats.clear();
+                self.chats_sent = 0;
+            }
+            n
         } else if self.outbox.logout {
             let n = encode(out, DIRECTION, |m| m.pair("type", "logout").map(drop))?;
             self.outbox = Outbox::default();
@@ -318,15 +381,44 @@ impl<'b> Client<'b> {
         Ok(Some(n))
     }
 
-    /// Encodes a chat request (`type@=chatmsg/txt@=…/`) into `out`. Only once
-    /// logged in; send queued messages ([`Client::poll_transmit`]) first.
-    pub fn send_chat(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SessionError> {
-        if self.state != State::Ready {
+    /// Queues a chat line (`type@=chatmsg/txt@=…/`) for
+    /// [`Client::poll_transmit`], which sends it in turn with the session's
+    /// other messages once logged in and joined. Lines queued while logging
+    /// in wait for that; lines not yet sent when the session closes are
+    /// dropped.
+    ///
+    /// Fails with [`SessionError::NotReady`] once the session is closing,
+    /// with [`SessionError::BufferFull`] when the line does not fit the
+    /// [`CHAT_QUEUE`] bytes left (its room is freed once every queued line
+    /// is sent), and with
+    /// [`SessionError::Stt`] ([`SttError::NulByte`]) for a NUL, which no
+    /// frame can carry. Nothing is queued on failure.
+    ///
+    /// ```
+    /// # use douyu_core::session::{Client, ClientConfig, Instant};
+    /// # let mut rx = [0u8; 256];
+    /// # let mut client = Client::new(ClientConfig::new(1), &mut rx, Instant::from_millis(0));
+    /// client.queue_chat("主播好")?;
+    /// // ... after the login, `poll_transmit` writes it.
+    /// # Ok::<(), douyu_core::session::SessionError>(())
+    /// ```
+    pub fn queue_chat(&mut self, text: &str) -> Result<(), SessionError> {
+        if !matches!(self.state, State::LoggingIn | State::Ready) {
             return Err(SessionError::NotReady);
         }
-        encode(out, DIRECTION, |m| {
-            m.pair("type", "chatmsg")?.pair("txt", text).map(drop)
-        })
+        if let Some(offset) = text.bytes().position(|b| b == 0) {
+            return Err(SessionError::Stt(SttError::NulByte { offset }));
+        }
+        let queued = self.chats.len();
+        let full = SessionError::BufferFull {
+            needed: queued + text.len() + 1,
+            capacity: CHAT_QUEUE,
+        };
+        if self.chats.push_str(text).is_err() || self.chats.push('\0').is_err() {
+            self.chats.truncate(queued);
+            return Err(full);
+        }
+        Ok(())
     }
 
     /// Asks who is online in the room (`type@=whoreq/`, this project's
@@ -358,11 +450,10 @@ impl<'b> Client<'b> {
         if now >= self.dead_line() {
             let silent_for = now.saturating_since(self.last_heard);
             let _ = self.notices.push_back(Notice::Dead(silent_for));
-            let for_ms = u64::try_from(silent_for.as_millis()).unwrap_or(u64::MAX);
             close(
                 &mut self.state,
                 &mut self.notices,
-                CloseReason::Silent { for_ms },
+                CloseReason::Silent { silent_for },
             );
             return;
         }
@@ -387,6 +478,13 @@ impl<'b> Client<'b> {
                 ..Outbox::default()
             };
         }
+    }
+
+    /// The first chat text queued and not yet sent.
+    fn next_chat(&self) -> Option<&str> {
+        let rest = self.chats.get(self.chats_sent..)?;
+        let end = rest.bytes().position(|b| b == 0)?;
+        rest.get(..end)
     }
 
     fn dead_line(&self) -> Instant {

@@ -22,7 +22,7 @@ use core::fmt;
 use core::ops::Add;
 use core::time::Duration;
 
-pub use client::{Client, ClientConfig, ClientEvent, Login};
+pub use client::{CHAT_QUEUE, Client, ClientConfig, ClientEvent, Login};
 pub use server::{
     ChatLimit, Member, Refusal, Registry, Relay, ServerConfig, ServerEvent, ServerSession,
     error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
@@ -129,8 +129,11 @@ pub enum SessionError {
         /// The field's key.
         field: &'static str,
     },
-    /// The output buffer is too small for the message.
+    /// The output buffer is too small for the message (the shape of
+    /// [`FrameError::BufferFull`](crate::frame::FrameError::BufferFull)).
     BufferFull {
+        /// Bytes the frame needs at least; writing stopped where it ran out.
+        needed: usize,
         /// Size of the buffer.
         capacity: usize,
     },
@@ -141,7 +144,7 @@ pub enum SessionError {
 impl From<SttError> for SessionError {
     fn from(e: SttError) -> Self {
         match e {
-            SttError::BufferFull { capacity } => Self::BufferFull { capacity },
+            SttError::BufferFull { needed, capacity } => Self::BufferFull { needed, capacity },
             other => Self::Stt(other),
         }
     }
@@ -163,13 +166,29 @@ impl fmt::Display for SessionError {
             }
             Self::OutOfOrder { message } => write!(f, "`{message}` out of order"),
             Self::BadField { field } => write!(f, "missing or bad field `{field}`"),
-            Self::BufferFull { capacity } => write!(f, "{capacity}-byte buffer is too small"),
+            Self::BufferFull { needed, capacity } => {
+                write!(
+                    f,
+                    "frame needs at least {needed} bytes, buffer has {capacity}"
+                )
+            }
             Self::NotReady => f.write_str("session not ready"),
         }
     }
 }
 
-impl core::error::Error for SessionError {}
+/// The wrapped frame or STT error is the source, for reporters that walk
+/// the chain to its type; `Display` already includes its message, so that
+/// `{}` alone says everything where no reporter runs (a microcontroller's log).
+impl core::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Stream(e) => Some(e),
+            Self::Stt(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +200,7 @@ pub enum CloseReason {
     /// Nothing arrived for longer than the allowed window.
     Silent {
         /// How long the peer had been silent.
-        for_ms: u64,
+        silent_for: Duration,
     },
     /// The server ended the session with an `error` message.
     ServerError {
@@ -206,7 +225,7 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Logout => f.write_str("logged out"),
-            Self::Silent { for_ms } => write!(f, "silent for {for_ms} ms"),
+            Self::Silent { silent_for } => write!(f, "silent for {} ms", silent_for.as_millis()),
             Self::ServerError { code: Some(code) } => write!(f, "server error {code}"),
             Self::ServerError { code: None } => f.write_str("server error"),
             Self::Refused { code } => write!(f, "refused with error {code}"),
@@ -223,4 +242,44 @@ where
     F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
 {
     encode_with(out, direction, build).map_err(SessionError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FrameError;
+    use core::error::Error;
+
+    #[test]
+    fn wrapped_errors_are_the_source() {
+        let stt = SttError::NulByte { offset: 2 };
+        let e = SessionError::from(stt);
+        assert_eq!(e.source().unwrap().downcast_ref::<SttError>(), Some(&stt));
+        let stream = StreamError {
+            offset: 0,
+            error: FrameError::TooShort { length: 1 },
+        };
+        let e = SessionError::from(stream);
+        assert_eq!(
+            e.source().unwrap().downcast_ref::<StreamError>(),
+            Some(&stream)
+        );
+        assert!(SessionError::NotReady.source().is_none());
+    }
+
+    #[test]
+    fn a_full_buffer_keeps_its_shape_across_layers() {
+        let e = SessionError::from(SttError::BufferFull {
+            needed: 30,
+            capacity: 20,
+        });
+        assert_eq!(
+            e,
+            SessionError::BufferFull {
+                needed: 30,
+                capacity: 20
+            }
+        );
+        assert!(e.source().is_none());
+    }
 }

@@ -647,8 +647,7 @@ impl ServerSession {
         }
         if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
             let silent = now.saturating_since(self.last_heard);
-            let for_ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
-            self.end(CloseReason::Silent { for_ms }, registry);
+            self.end(CloseReason::Silent { silent_for: silent }, registry);
         }
     }
 

@@ -56,7 +56,13 @@ pub enum SttError {
         offset: usize,
     },
     /// The output buffer is full (encoding or unescaping).
+    ///
+    /// The same shape as [`FrameError::BufferFull`](crate::frame::FrameError::BufferFull)
+    /// and [`SessionError::BufferFull`](crate::session::SessionError::BufferFull).
     BufferFull {
+        /// Bytes needed at least: where the write that did not fit would have
+        /// ended. Writing stops there, so the whole output may need more.
+        needed: usize,
         /// Size of the buffer that was too small.
         capacity: usize,
     },
@@ -87,7 +93,12 @@ impl fmt::Display for SttError {
             Self::MissingSeparator { offset } => {
                 write!(f, "pair at byte {offset} has no `@=`")
             }
-            Self::BufferFull { capacity } => write!(f, "{capacity}-byte buffer is full"),
+            Self::BufferFull { needed, capacity } => {
+                write!(
+                    f,
+                    "output needs at least {needed} bytes, buffer has {capacity}"
+                )
+            }
             Self::NulByte { offset } => write!(f, "NUL byte at offset {offset} of text"),
         }
     }

@@ -382,7 +382,19 @@ impl<'a> Iterator for Items<'a> {
 /// `&str` directly (`text == "chatmsg"`), print it with `{}`, take its
 /// unescaped [`Text::pieces`] without a buffer, or open it as a nested
 /// [`Map`] or [`List`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Two texts are equal when their unescaped contents are, wherever they
+/// stand and however deeply they are escaped; so are the message views
+/// built of them.
+///
+/// ```
+/// use douyu_core::stt::Map;
+/// let msg = Map::new("a@=x@Sy/b@=l@AA=x@AASy@AS@S/");
+/// let nested = msg.get("b")?.unwrap().as_list().get(0)?.unwrap().as_map();
+/// assert_eq!(msg.get("a")?, nested.get("l")?); // both `x/y`
+/// # Ok::<(), douyu_core::stt::SttError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Text<'a> {
     raw: &'a str,
@@ -464,18 +476,20 @@ impl<'a> Text<'a> {
         }
         let capacity = buf.len();
         if let Some(plain) = self.as_plain() {
-            let out = buf
-                .get_mut(..plain.len())
-                .ok_or(SttError::BufferFull { capacity })?;
+            let out = buf.get_mut(..plain.len()).ok_or(SttError::BufferFull {
+                needed: plain.len(),
+                capacity,
+            })?;
             out.copy_from_slice(plain.as_bytes());
             return Ok(copied_text(out));
         }
         let mut len = 0;
         for piece in self.pieces() {
             let end = len + piece.len();
-            let out = buf
-                .get_mut(len..end)
-                .ok_or(SttError::BufferFull { capacity })?;
+            let out = buf.get_mut(len..end).ok_or(SttError::BufferFull {
+                needed: end,
+                capacity,
+            })?;
             out.copy_from_slice(piece.as_bytes());
             len = end;
         }
@@ -513,6 +527,39 @@ impl Default for Text<'_> {
         }
     }
 }
+
+impl PartialEq for Text<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        if self.depth == other.depth {
+            // Escaping at one depth is one-to-one, and both were checked.
+            return self.raw == other.raw;
+        }
+        // Walk both piece by piece: the pieces need not line up.
+        let (mut a, mut b) = (self.pieces(), other.pieces());
+        let (mut x, mut y): (&[u8], &[u8]) = (b"", b"");
+        loop {
+            if x.is_empty() {
+                match a.next() {
+                    Some(piece) => x = piece.as_bytes(),
+                    None => return y.is_empty() && b.all(str::is_empty),
+                }
+            } else if y.is_empty() {
+                match b.next() {
+                    Some(piece) => y = piece.as_bytes(),
+                    None => return false,
+                }
+            } else {
+                let n = x.len().min(y.len());
+                if x[..n] != y[..n] {
+                    return false;
+                }
+                (x, y) = (&x[n..], &y[n..]);
+            }
+        }
+    }
+}
+
+impl Eq for Text<'_> {}
 
 impl PartialEq<str> for Text<'_> {
     fn eq(&self, other: &str) -> bool {
@@ -704,18 +751,50 @@ mod tests {
     }
 
     #[test]
+    fn texts_compare_by_content_at_any_offset_and_depth() {
+        // `x/y@` at the top, as the first item of a list, and inside a map in a list.
+        let m = Map::new("a@=x@Sy@A/b@=x@ASy@AA@S/c@=l@AA=x@AASy@AAA@AS@S/d@=x@Sy/e@=x@Sy@Az/");
+        let get = |k| m.get(k).unwrap().unwrap();
+        let top = get("a");
+        let item = get("b").as_list().get(0).unwrap().unwrap();
+        let nested = get("c").as_list().get(0).unwrap().unwrap().as_map();
+        let deep = nested.get("l").unwrap().unwrap();
+        assert_eq!((top.depth(), item.depth(), deep.depth()), (1, 2, 3));
+        assert_eq!(top, item);
+        assert_eq!(item, deep);
+        assert_eq!(deep, top);
+        assert!(deep == "x/y@");
+        // A prefix, and a text with more after it, are not equal either way.
+        assert_ne!(get("d"), item);
+        assert_ne!(item, get("d"));
+        assert_ne!(get("e"), deep);
+        assert_ne!(deep, get("e"));
+        // Same depth, other offset.
+        let again = Map::new("zz@=1/a@=x@Sy@A/").get("a").unwrap().unwrap();
+        assert_ne!(again.offset(), top.offset());
+        assert_eq!(again, top);
+        assert_eq!(Text::default(), Map::new("k@=/").get("k").unwrap().unwrap());
+    }
+
+    #[test]
     fn unescape_into_small_buffer_fails() {
         let m = Map::new("nn@=a@Sb/");
         let t = m.get("nn").unwrap().unwrap();
         assert_eq!(t.unescaped_len(), 3);
         assert_eq!(
             t.unescape_into(&mut [0u8; 2]),
-            Err(SttError::BufferFull { capacity: 2 })
+            Err(SttError::BufferFull {
+                needed: 3,
+                capacity: 2
+            })
         );
         let plain = m.pairs().next().unwrap().unwrap().0;
         assert_eq!(
             plain.unescape_into(&mut [0u8; 1]),
-            Err(SttError::BufferFull { capacity: 1 })
+            Err(SttError::BufferFull {
+                needed: 2,
+                capacity: 1
+            })
         );
         assert_eq!(plain.as_plain(), Some("nn"));
     }

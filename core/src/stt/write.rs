@@ -77,8 +77,10 @@ impl<'b> Writer<'b> {
         &self.buf[..self.len]
     }
 
-    fn full(&self) -> SttError {
+    /// The error for a write that would have ended at `needed`.
+    fn full(&self, needed: usize) -> SttError {
         SttError::BufferFull {
+            needed,
             capacity: self.buf.len(),
         }
     }
@@ -86,7 +88,7 @@ impl<'b> Writer<'b> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), SttError> {
         let end = self.len + bytes.len();
-        let full = self.full();
+        let full = self.full(end);
         self.buf
             .get_mut(self.len..end)
             .ok_or(full)?
@@ -107,7 +109,7 @@ impl<'b> Writer<'b> {
         }
         let total = 1 + count as usize + usize::from(last.is_some());
         let end = self.len + total;
-        let full = self.full();
+        let full = self.full(end);
         let out = self.buf.get_mut(self.len..end).ok_or(full)?;
         let (at, rest) = out.split_first_mut().ok_or(full)?;
         *at = b'@';
@@ -197,7 +199,7 @@ impl<'b> Writer<'b> {
         };
         match fmt::write(&mut sink, format_args!("{value}")) {
             Ok(()) => Ok(()),
-            Err(fmt::Error) => Err(sink.error.unwrap_or(SttError::BufferFull { capacity: 0 })),
+            Err(fmt::Error) => Err(sink.error.unwrap_or(self.full(self.len))),
         }
     }
 }
@@ -573,13 +575,22 @@ mod tests {
         let mut w = Writer::new(&mut buf);
         assert_eq!(
             w.map().pair("type", "鱼鱼").err(),
-            Some(SttError::BufferFull { capacity: 10 })
+            Some(SttError::BufferFull {
+                needed: 12,
+                capacity: 10
+            })
         );
         assert_eq!(w.as_bytes(), b"type@=");
         let mut w = Writer::new(&mut buf);
         let mut map = w.map();
         let r = map.pair_display("k", &123_456_789);
-        assert_eq!(r.err(), Some(SttError::BufferFull { capacity: 10 }));
+        assert_eq!(
+            r.err(),
+            Some(SttError::BufferFull {
+                needed: 12,
+                capacity: 10
+            })
+        );
     }
 
     #[test]
