@@ -82,7 +82,9 @@ fn check_transmit(session: &mut ServerSession) {
                     },
                 ];
                 let mut who = [0u8; 1024];
-                let (n, listed) = session.encode_who(&members, &mut who).expect("who fits");
+                let (n, listed) = session
+                    .encode_who(members.len(), &members, &mut who)
+                    .expect("who fits");
                 assert_eq!(listed, 2, "two members fit 1 KiB");
                 check_frame(&who[..n]);
                 continue;

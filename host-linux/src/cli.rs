@@ -132,7 +132,12 @@ enum Command {
         /// Chat lines a client may send at once, within --chat-rate.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
         chat_burst: u16,
-        /// Most clients at once from one address; more are closed at once.
+        /// Longest chat line relayed, in bytes as escaped on the wire (longer
+        /// ones are dropped); a room keeps its last --queue lines.
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..))]
+        max_chat_len: u16,
+        /// Most clients at once from one address (IPv6: one /64); more are
+        /// closed at once.
         #[arg(long, default_value_t = 256)]
         max_per_ip: usize,
         /// New connections a second from one address, after a first burst
@@ -438,6 +443,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             login_timeout,
             chat_rate,
             chat_burst,
+            max_chat_len,
             max_per_ip,
             connect_rate,
         } => {
@@ -458,6 +464,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_rooms,
                 login_timeout: secs(login_timeout, "--login-timeout")?,
                 chat_limit: (chat_rate > 0).then(|| ChatLimit::per_second(chat_rate, chat_burst)),
+                max_chat_len: usize::from(max_chat_len),
                 max_per_ip,
                 connect_rate,
             };

@@ -69,8 +69,12 @@ pub struct ServerOptions {
     pub login_timeout: Duration,
     /// Each client's chat limit (`None`: unlimited).
     pub chat_limit: Option<ChatLimit>,
-    /// Most connections open at once from one peer address; more are
-    /// closed at once, so that one host cannot take every slot.
+    /// Longest chat text relayed, in bytes as escaped on the wire; it
+    /// bounds what a room's ring holds (`queue` lines of it at most).
+    pub max_chat_len: usize,
+    /// Most connections open at once from one peer address (IPv6: one
+    /// /64); more are closed at once, so that one host cannot take every
+    /// slot.
     pub max_per_ip: usize,
     /// New connections a second from one peer address once a burst of
     /// `max_per_ip` is spent (0: unlimited); more are closed at once. Every
@@ -94,6 +98,7 @@ impl Default for ServerOptions {
             max_rooms: 1024,
             login_timeout: Duration::from_secs(5),
             chat_limit: Some(ChatLimit::default()),
+            max_chat_len: 512,
             max_per_ip: 256,
             connect_rate: 20,
         }
@@ -465,6 +470,19 @@ impl Slots {
     }
 }
 
+/// The address a peer is counted under: its IPv4 address (an IPv4-mapped
+/// IPv6 one too), or its IPv6 /64, the block one host is usually given, so
+/// that a host cannot multiply its share by walking its own addresses.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
 /// `accept` failed for want of descriptors: the process's (`EMFILE`) or the
 /// system's (`ENFILE`). Linux numbers, the same on every architecture.
 fn out_of_descriptors(e: &std::io::Error) -> bool {
@@ -503,7 +521,7 @@ async fn accept(
         match accepted {
             Ok((stream, peer)) => {
                 // A refused stream is dropped here, which closes it at once.
-                let ip = peer.ip().to_canonical();
+                let ip = address_key(peer.ip());
                 let slot = match slots.take(ip, max_per_ip, connect_rate, std::time::Instant::now())
                 {
                     Ok(slot) => slot,
@@ -699,6 +717,15 @@ mod tests {
             .map(|_| slots.take(b, 1000, 0, at(0)).unwrap())
             .collect();
         assert_eq!(many.len(), 100);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8::1"), key("2001:db8::ffff:1:2:3"));
+        assert_ne!(key("2001:db8::1"), key("2001:db8:0:1::1"));
+        assert_eq!(key("::ffff:127.0.0.1"), key("127.0.0.1"));
+        assert_ne!(key("127.0.0.1"), key("127.0.0.2"));
     }
 
     #[test]

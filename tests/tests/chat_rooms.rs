@@ -397,3 +397,16 @@ fn a_crowd_of_malformed_clients_is_logged_in_a_few_lines() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+#[test]
+fn a_chat_line_past_max_chat_len_is_not_relayed() {
+    let (_server, addr) = serve(&["--max-chat-len", "16"]);
+    let (mut reader, _) = Raw::join(&addr, 6, Some("读"));
+    let (mut writer, _) = Raw::join(&addr, 6, Some("写"));
+    writer.send(&[
+        "type@=chatmsg/txt@=this line is far too long/",
+        "type@=chatmsg/txt@=short/",
+    ]);
+    let chat = reader.until("chatmsg");
+    assert!(chat.contains("txt@=short/"), "{chat}");
+}

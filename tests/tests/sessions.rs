@@ -725,6 +725,16 @@ fn deceptive_nicknames_are_refused_without_using_up_a_uid() {
         "zero\u{200b}width",
         "bom\u{feff}",
         "line\nbreak",
+        "alice\u{180e}",
+        "alice\u{fe0f}",
+        "alice\u{e007f}",
+        "visitor4\u{34f}",
+        "visitor4\u{ad}",
+        "\u{3164}",
+        "\u{115f}\u{1160}",
+        "\u{2800}",
+        "a\u{2028}b",
+        "\u{17b4}x",
     ] {
         let mut s = Served::new(ServerConfig::default());
         // None of these holds `@` or `/`: no escaping needed.
@@ -820,6 +830,25 @@ fn chat_past_the_limit_is_dropped_and_a_flood_ends_the_session() {
 }
 
 #[test]
+fn a_chat_line_longer_than_the_limit_is_dropped() {
+    let mut config = ServerConfig::default();
+    config.max_chat_len = 8;
+    let mut s = Served::new(config);
+    s.send(0, "type@=loginreq/roomid@=1/").unwrap();
+    assert_eq!(
+        s.send(0, "type@=chatmsg/txt@=12345678/"),
+        Ok(Some("12345678".into()))
+    );
+    // Measured as escaped on the wire: `@S` is two bytes.
+    assert_eq!(s.send(0, "type@=chatmsg/txt@=1234567@S/"), Ok(None));
+    assert_eq!(s.send(0, "type@=chatmsg/txt@=123456789/"), Ok(None));
+    assert!(
+        !s.server.is_closed(),
+        "a long line is dropped, not punished"
+    );
+}
+
+#[test]
 fn a_client_that_does_not_log_in_in_time_is_refused() {
     let mut config = ServerConfig::default();
     config.login_timeout = std::time::Duration::from_secs(5);
@@ -882,7 +911,10 @@ fn arrivals_departures_and_who_is_online() {
         .collect();
     for (size, all) in [(4096, true), (512, false)] {
         let mut out = vec![0u8; size];
-        let (n, listed) = s.server.encode_who(&members, &mut out).unwrap();
+        let (n, listed) = s
+            .server
+            .encode_who(members.len(), &members, &mut out)
+            .unwrap();
         let body = std::str::from_utf8(&out[12..n - 1]).unwrap();
         let ServerMessage::Who(who) = ServerMessage::parse(body).unwrap() else {
             panic!("not a whores")

@@ -96,26 +96,42 @@ pub fn is_visitor_name(name: &str) -> bool {
 }
 
 /// Whether a nickname may be granted: not blank, not padded with white
-/// space, and free of what would let one line pass for another or hide in
-/// a terminal: control characters (C0, DEL, C1), bidirectional overrides,
-/// isolates and marks, and zero-width characters (the zero-width joiner of
-/// emoji sequences included: it is as invisible on its own).
+/// space, and free of what would let one name pass for another or hide in a
+/// terminal: control characters (C0, DEL, C1), line and paragraph
+/// separators, bidirectional overrides, isolates and marks, and characters
+/// that show nothing — zero-width ones (the joiner of emoji sequences
+/// included: on its own it is as invisible), the other format characters,
+/// variation selectors, tag characters, and the fillers and blanks that
+/// render as an empty cell. With those out, `alice` and `alice` + an
+/// invisible character cannot both hold a room's list. (Look-alike letters
+/// of other scripts are a matter of fonts, not of this rule.)
 #[must_use]
 pub fn nickname_is_acceptable(name: &str) -> bool {
-    let deceptive = |c: char| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{200B}'..='\u{200F}' // zero-width space, joiners, LRM/RLM
-                    | '\u{202A}'..='\u{202E}' // embeddings and overrides
-                    | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-                    | '\u{2066}'..='\u{2069}' // isolates
-                    | '\u{061C}' // Arabic letter mark
-                    | '\u{FEFF}' // zero-width no-break space
-            )
-    };
     let trimmed = name.trim();
-    !trimmed.is_empty() && trimmed.len() == name.len() && !name.chars().any(deceptive)
+    !trimmed.is_empty() && trimmed.len() == name.len() && !name.chars().any(is_deceptive)
+}
+
+/// A character a nickname must not hold; see [`nickname_is_acceptable`].
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}' // soft hyphen
+                | '\u{034F}' // combining grapheme joiner
+                | '\u{061C}' // Arabic letter mark
+                | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+                | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
+                | '\u{180B}'..='\u{180F}' // Mongolian selectors and vowel separator
+                | '\u{200B}'..='\u{200F}' // zero-width space, joiners, LRM/RLM
+                | '\u{2028}'..='\u{202E}' // separators, embeddings and overrides
+                | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates
+                | '\u{2800}' // braille blank
+                | '\u{FE00}'..='\u{FE0F}' // variation selectors
+                | '\u{FEFF}' // zero-width no-break space
+                | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+                | '\u{1D173}'..='\u{1D17A}' // musical format characters
+                | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement
+        )
 }
 
 /// How much chat one client may send: a token bucket of `burst` lines that
@@ -130,7 +146,8 @@ pub fn nickname_is_acceptable(name: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ChatLimit {
-    /// Time for one line to refill.
+    /// Time for one line to refill (the session keeps it to the
+    /// millisecond, up to a minute: slower than a line a minute is no chat).
     pub interval: Duration,
     /// Lines that may be sent back to back.
     pub burst: u16,
@@ -177,6 +194,12 @@ pub struct ServerConfig {
     pub login_timeout: Duration,
     /// Each client's chat limit; `None`: unlimited.
     pub chat_limit: Option<ChatLimit>,
+    /// Longest chat text relayed, in bytes as the client escaped it
+    /// (at most [`u16::MAX`]); a longer line is dropped. A room's broadcast
+    /// ring keeps its last lines whoever reads them, so this bounds what a
+    /// room holds: by default 512 B, where Douyu's own players stop at a few
+    /// dozen characters.
+    pub max_chat_len: usize,
 }
 
 impl Default for ServerConfig {
@@ -185,6 +208,7 @@ impl Default for ServerConfig {
             heartbeat_window: DEAD_AFTER,
             login_timeout: Duration::from_secs(5),
             chat_limit: Some(ChatLimit::default()),
+            max_chat_len: 512,
         }
     }
 }
@@ -390,7 +414,10 @@ impl ServerSession {
             ClientMessage::Heartbeat(_) => self.reply_heartbeat = true,
             ClientMessage::Chat(chat) if logged_in => {
                 let text = chat.txt.ok_or(SessionError::BadField { field: "txt" })?;
-                return Ok(self.admit_chat(now, registry).then_some(Relay {
+                // A line too long costs its token all the same.
+                let admitted = self.admit_chat(now, registry);
+                let fits = text.raw().len() <= usize::from(self.limits.max_chat_len);
+                return Ok((admitted && fits).then_some(Relay {
                     room: self.room,
                     text,
                 }));
@@ -577,11 +604,16 @@ impl ServerSession {
     }
 
     /// Encodes the `whores` answering [`ServerEvent::WhoRequested`]:
-    /// `rid`, `total` (every member), and `list`, a list of maps (`uid`,
-    /// `nn`) of as many of `members` as fit `out`, in their order. Returns
-    /// the frame's length and how many members it lists.
+    /// `rid`, `total` (how many are online), and `list`, a list of maps
+    /// (`uid`, `nn`) of as many of `members` as fit `out`, in their order.
+    /// Returns the frame's length and how many members it lists.
+    ///
+    /// `members` may be a sample of the room: a host should pass a bounded
+    /// number (the reply is cut to `out` anyway), as each request costs what
+    /// it lists, and requests come at the rate of chat.
     pub fn encode_who(
         &self,
+        total: usize,
         members: &[Member<'_>],
         out: &mut [u8],
     ) -> Result<(usize, usize), SessionError> {
@@ -590,7 +622,7 @@ impl ServerSession {
             let written = encode(out, DIRECTION, |m| {
                 m.pair("type", "whores")?
                     .pair_display("rid", &self.room)?
-                    .pair_display("total", &members.len())?
+                    .pair_display("total", &total)?
                     .list("list", |l| {
                         for member in &members[..listed] {
                             l.map(|e| {
@@ -605,7 +637,7 @@ impl ServerSession {
             });
             match written {
                 Ok(n) => return Ok((n, listed)),
-                // Fewer until they fit: a reply is rare, a room's list short.
+                // Fewer until they fit: the host's sample is short.
                 Err(SessionError::BufferFull { .. }) if listed > 0 => listed /= 2,
                 Err(e) => return Err(e),
             }
@@ -700,7 +732,7 @@ impl ServerSession {
 }
 
 /// A [`ServerConfig`] as a session keeps it: in milliseconds, 14 bytes
-/// instead of 56, aligned to 2 so that it packs with the session's other
+/// instead of 64, aligned to 2 so that it packs with the session's other
 /// small fields. A server holds a session per connection, and an idle
 /// connection's whole task is a few hundred bytes (8 more here would cost
 /// each one 128: the host's task would pass an allocation size).
@@ -709,23 +741,26 @@ impl ServerSession {
 struct Limits {
     heartbeat_ms: u32,
     login_ms: u32,
-    /// 0: no chat limit.
-    chat_interval_ms: u32,
+    /// 0: no chat limit; at most a minute a line (`ChatLimit` says why).
+    chat_interval_ms: u16,
     chat_burst: u16,
+    max_chat_len: u16,
 }
 
 impl Limits {
     fn new(config: &ServerConfig) -> Self {
         // Longer than 49 days is as good as forever.
         let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-        let (chat_interval_ms, chat_burst) = config
-            .chat_limit
-            .map_or((0, 0), |l| (ms(l.interval).max(1), l.burst.max(1)));
+        let (chat_interval_ms, chat_burst) = config.chat_limit.map_or((0, 0), |l| {
+            let interval = u16::try_from(l.interval.as_millis()).unwrap_or(u16::MAX);
+            (interval.max(1), l.burst.max(1))
+        });
         Self {
             heartbeat_ms: ms(config.heartbeat_window),
             login_ms: ms(config.login_timeout),
             chat_interval_ms,
             chat_burst,
+            max_chat_len: u16::try_from(config.max_chat_len).unwrap_or(u16::MAX),
         }
     }
 

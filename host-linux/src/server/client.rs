@@ -9,6 +9,7 @@
 //! instead of through `select!`, buffers exist only while they hold bytes,
 //! and the peer's address is asked of the socket when a log line needs it.
 
+use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
@@ -37,6 +38,10 @@ const WRITE_BATCH: usize = 64 * 1024;
 
 /// Largest `whores` reply: a room's list is cut to what fits.
 const WHO_MAX: usize = 8 * 1024;
+
+/// Most members a `whores` lists: 64 of the longest names fill [`WHO_MAX`]
+/// about once over, so the session's encoder halves the list at most once.
+const WHO_LISTED: usize = 64;
 
 /// Longest a WebSocket client may take over its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,6 +119,7 @@ impl Client {
         config.heartbeat_window = shared.options.heartbeat_window;
         config.login_timeout = shared.options.login_timeout;
         config.chat_limit = shared.options.chat_limit;
+        config.max_chat_len = shared.options.max_chat_len;
         Self {
             wire,
             session: ServerSession::new(config, shared.clock.now()),
@@ -231,21 +237,25 @@ impl Client {
         }
     }
 
-    /// Queues the list of who is online in `room`, as much of it as fits
-    /// [`WHO_MAX`] bytes.
+    /// Queues the list of who is online in `room`: the total, and the
+    /// [`WHO_LISTED`] members with the lowest uids among a sample, as much
+    /// of it as fits [`WHO_MAX`] bytes. The work is bounded whatever the
+    /// room's size: the requests come at the rate of chat, and the rooms'
+    /// lock is held while the sample is taken.
     fn answer_who(&mut self, shared: &Shared, room: u64) {
         let mut frame = vec![0u8; WHO_MAX];
         let written = {
             let rooms = lock(&shared.rooms);
-            let mut members: Vec<Member<'_>> = rooms
-                .rooms
-                .get(&room)
+            let members = rooms.rooms.get(&room).map(|r| &r.members);
+            let total = members.map_or(0, HashMap::len);
+            let mut sample: Vec<Member<'_>> = members
                 .into_iter()
-                .flat_map(|r| &r.members)
+                .flatten()
+                .take(WHO_LISTED)
                 .map(|(nickname, &uid)| Member { uid, nickname })
                 .collect();
-            members.sort_unstable_by_key(|m| m.uid);
-            self.session.encode_who(&members, &mut frame)
+            sample.sort_unstable_by_key(|m| m.uid);
+            self.session.encode_who(total, &sample, &mut frame)
         };
         match written {
             Ok((n, _listed)) => self.out.extend_from_slice(&frame[..n]),
@@ -402,11 +412,13 @@ impl Client {
                 self.session.close(names);
             }
             Err(_) => {
-                warn!(
-                    peer = %Peer(&self.wire),
-                    nickname = self.session.nickname(),
-                    "slow consumer dropped: write stalled"
-                );
+                if shared.log_quota.allow("connection logs") {
+                    warn!(
+                        peer = %Peer(&self.wire),
+                        nickname = self.session.nickname(),
+                        "slow consumer dropped: write stalled"
+                    );
+                }
                 self.session.close(names);
             }
         }
