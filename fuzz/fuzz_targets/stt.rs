@@ -1,6 +1,7 @@
 //! STT on arbitrary bodies: pairs, lookups, unescaping (into a buffer and as
 //! pieces) and nested list/map access at any depth never panic and agree
-//! with each other; a well-formed body re-escapes to itself.
+//! with each other; a well-formed body re-escapes to itself; every field of
+//! a typed view is what `Map::get` finds for its key.
 #![no_main]
 
 use douyu_core::message::{ClientMessage, ServerMessage};
@@ -55,6 +56,119 @@ fn check_list(list: List<'_>, level: u32) {
     }
 }
 
+/// Every field of a server view, as (key, value). The one place that lists
+/// the views' fields: a view added to `ServerMessage` panics here until it is
+/// listed, so the fuzzer cannot pass over it.
+fn server_fields<'a>(message: &ServerMessage<'a>) -> Vec<(&'static str, Option<Text<'a>>)> {
+    match message {
+        ServerMessage::LoginRes(m) => vec![
+            ("userid", m.userid),
+            ("roomgroup", m.roomgroup),
+            ("pg", m.pg),
+            ("sessionid", m.sessionid),
+            ("username", m.username),
+            ("nickname", m.nickname),
+            ("live_stat", m.live_stat),
+        ],
+        ServerMessage::Chat(m) => vec![
+            ("rid", m.rid),
+            ("uid", m.uid),
+            ("nn", m.nn),
+            ("txt", m.txt),
+            ("cid", m.cid),
+            ("level", m.level),
+            ("ic", m.ic),
+            ("col", m.col),
+            ("ct", m.ct),
+            ("bnn", m.bnn),
+            ("bl", m.bl),
+            ("brid", m.brid),
+            ("nl", m.nl),
+            ("el", m.el),
+        ],
+        ServerMessage::Enter(m) => vec![
+            ("rid", m.rid),
+            ("uid", m.uid),
+            ("nn", m.nn),
+            ("level", m.level),
+            ("ic", m.ic),
+            ("nl", m.nl),
+        ],
+        ServerMessage::Leave(m) => vec![("rid", m.rid), ("uid", m.uid), ("nn", m.nn)],
+        ServerMessage::Who(m) => vec![("rid", m.rid), ("total", m.total), ("list", m.list)],
+        ServerMessage::Gift(m) => vec![
+            ("rid", m.rid),
+            ("gfid", m.gfid),
+            ("gs", m.gs),
+            ("uid", m.uid),
+            ("nn", m.nn),
+            ("gfcnt", m.gfcnt),
+            ("hits", m.hits),
+            ("level", m.level),
+            ("ic", m.ic),
+            ("bnn", m.bnn),
+            ("bl", m.bl),
+        ],
+        ServerMessage::PingReq(m) => vec![("tick", m.tick)],
+        ServerMessage::StreamStatus(m) => vec![
+            ("rid", m.rid),
+            ("ss", m.ss),
+            ("code", m.code),
+            ("rt", m.rt),
+            ("endtime", m.endtime),
+        ],
+        ServerMessage::SiteGift(m) => vec![
+            ("sn", m.sn),
+            ("dn", m.dn),
+            ("gn", m.gn),
+            ("gc", m.gc),
+            ("drid", m.drid),
+        ],
+        ServerMessage::Noble(m) => vec![
+            ("uid", m.uid),
+            ("unk", m.unk),
+            ("drid", m.drid),
+            ("donk", m.donk),
+            ("nl", m.nl),
+        ],
+        ServerMessage::FanRank(m) => vec![("rid", m.rid), ("fc", m.fc), ("list", m.list)],
+        ServerMessage::Error(m) => vec![("code", m.code)],
+        ServerMessage::Heartbeat(_) | ServerMessage::Other(_) => vec![],
+        other => panic!("list the fields of {other:?} in server_fields"),
+    }
+}
+
+/// Every field of a client view, as (key, value); see [`server_fields`].
+fn client_fields<'a>(message: &ClientMessage<'a>) -> Vec<(&'static str, Option<Text<'a>>)> {
+    match message {
+        ClientMessage::Login(m) => vec![
+            ("roomid", m.roomid),
+            ("username", m.username),
+            ("uid", m.uid),
+            ("dfl", m.dfl),
+            ("ver", m.ver),
+            ("aver", m.aver),
+            ("ct", m.ct),
+        ],
+        ClientMessage::JoinGroup(m) => vec![("rid", m.rid), ("gid", m.gid)],
+        ClientMessage::Chat(m) => vec![("txt", m.txt)],
+        ClientMessage::Heartbeat(_)
+        | ClientMessage::Logout(_)
+        | ClientMessage::Who(_)
+        | ClientMessage::Other(_) => vec![],
+        other => panic!("list the fields of {other:?} in client_fields"),
+    }
+}
+
+/// A view's field is the first value of its key, and `None` only when the
+/// key is absent: the same `Text` (span, depth, offset) `Map::get` returns.
+fn check_view(map: Map<'_>, fields: &[(&str, Option<Text<'_>>)]) {
+    for (key, field) in fields {
+        let found = map.get(key).expect("a parsed message has no bad pair");
+        assert_eq!(*field, found, "field {key}");
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = std::str::from_utf8(data) else {
         return;
@@ -62,7 +176,13 @@ fuzz_target!(|data: &[u8]| {
     let map = Map::new(body);
     check_map(map, 0);
     check_list(List::new(body), 0);
-    let _ = (ServerMessage::parse(body), ClientMessage::parse(body));
+    if let Ok(message) = ServerMessage::parse(body) {
+        assert_eq!(message.map(), map);
+        check_view(map, &server_fields(&message));
+    }
+    if let Ok(message) = ClientMessage::parse(body) {
+        check_view(map, &client_fields(&message));
+    }
     // Well-formed: unescape every key and value, write them again. (Frame
     // bodies never hold NUL, which the writer refuses.)
     if body.contains('\0') {
