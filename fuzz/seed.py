@@ -43,6 +43,7 @@ def main():
         frame(689, "type@=loginreq/roomid@=288016/username@=a@Sb/"),
         frame(689, "type@=joingroup/rid@=288016/gid@=-9999/"),
         frame(689, "type@=chatmsg/txt@=hi @A / 🐟/"),
+        frame(689, "type@=whoreq/"),
         frame(689, "type@=mrkl/"),
         frame(689, "type@=keeplive/tick@=1/"),
         frame(689, "type@=logout/"),
