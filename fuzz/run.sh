@@ -12,6 +12,7 @@
 # fuzzing adds; corpus-min/<target> (in git) is read, never written: refresh
 # it with fuzz/minimize.sh.
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")"
 seconds=${1:-60}
 shift || true
@@ -42,11 +43,12 @@ for target in "${targets[@]}"; do
   if ! cargo +nightly fuzz run -a "$target" "corpus/$target" "corpus-min/$target" -- \
       -max_total_time="$seconds" -dict=douyu.dict -print_final_stats=1 \
       -timeout=10 -rss_limit_mb=2048 "${parallel[@]}" >"$log" 2>&1; then
-    tail -n 60 "$log" fuzz-*.log 2>/dev/null
+    tail -n 60 "$log" fuzz-*.log
     echo "fuzz target $target FAILED: see fuzz/$log and fuzz/artifacts/$target" >&2
     exit 1
   fi
-  execs=$(cat "$log" fuzz-*.log 2>/dev/null | grep 'stat::number_of_executed_units' | awk '{s += $2} END {print s + 0}')
-  cov=$(cat "$log" fuzz-*.log 2>/dev/null | grep -oE 'cov: [0-9]+' | tail -n 1)
+  logs=("$log" fuzz-*.log)
+  execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' "${logs[@]}")
+  cov=$(grep -hoE 'cov: [0-9]+' "${logs[@]}" | tail -n 1 || true)
   echo "    $target: $execs executions, corpus $(ls "corpus/$target" | wc -l) inputs, $cov"
 done
