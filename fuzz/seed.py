@@ -42,6 +42,9 @@ def main():
     session = [
         frame(689, "type@=loginreq/roomid@=288016/username@=a@Sb/"),
         frame(689, "type@=joingroup/rid@=288016/gid@=-9999/"),
+        frame(689, "type@=whoreq/"),
+        # A bare `/` in the text: the pair after it has no `@=`, which ends
+        # the session.
         frame(689, "type@=chatmsg/txt@=hi @A / 🐟/"),
         frame(689, "type@=mrkl/"),
         frame(689, "type@=keeplive/tick@=1/"),
@@ -50,6 +53,9 @@ def main():
     for piece, step in ((255, 0), (1, 1), (13, 100)):
         seeds["server"].append(bytes([piece, step]) + b"".join(session))
         seeds["server"].append(bytes([piece, step]) + frame(689, "type@=loginreq/roomid@=1/username@=taken/"))
+        # Accepted (a nickname without `/`), so what needs a login is reached.
+        fish = frame(689, "type@=loginreq/roomid@=288016/username@=fish/")
+        seeds["server"].append(bytes([piece, step]) + fish + b"".join(session[1:]))
     for target, items in seeds.items():
         folder = root / target
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 //! Arbitrary client bytes and time steps into a server session: it never
-//! panics, and everything it transmits (replies and relayed chat) is a valid
-//! server frame.
+//! panics, everything it transmits (replies and relayed chat) is a valid
+//! server frame, and however it ends, its name is released.
 //!
 //! Input: byte 0 sets the piece size, byte 1 the time step between pieces;
 //! the rest is what the client sends.
@@ -142,10 +142,19 @@ fuzz_target!(|data: &[u8]| {
         check_transmit(&mut session);
     }
     check_transmit(&mut session);
-    if session.is_closed() {
-        assert!(
-            names.taken.is_empty(),
-            "a closed session must release its name"
-        );
+    // The host ends what the input left open: the peer went away, or the
+    // host closed it (the step's parity picks which).
+    if !session.is_closed() {
+        if step % 2000 == 0 {
+            session.handle_disconnect(&mut names);
+        } else {
+            session.close(&mut names);
+        }
+        assert!(session.is_closed());
+        check_transmit(&mut session);
     }
+    assert!(
+        names.taken.is_empty(),
+        "a closed session must release its name"
+    );
 });

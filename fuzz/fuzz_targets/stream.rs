@@ -53,6 +53,8 @@ fuzz_target!(|input: Input| {
                     Err(e) => {
                         streamed.push(Err(e));
                         if e.is_fatal() {
+                            // Sticky: the decoder gives the same error again.
+                            assert_eq!(decoder.next_frame().err(), Some(e));
                             break 'feed;
                         }
                     }

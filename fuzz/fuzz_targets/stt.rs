@@ -25,6 +25,10 @@ fn check_text(text: Text<'_>, level: u32) {
     if !pieces.is_empty() {
         assert!(text.unescape_into(&mut buf[1..]).is_err());
     }
+    // 16 bytes to spare take the one-pass copy of text without escapes (and
+    // its unchecked `str` view), which an exact buffer never reaches.
+    let mut roomy = vec![0u8; text.raw().len() + 16];
+    assert_eq!(text.unescape_into(&mut roomy), Ok(pieces.as_str()));
     if let Some(plain) = text.as_plain() {
         assert_eq!(plain, pieces);
         // Text without escapes opens as itself (a list of one item) or as a
@@ -73,7 +77,10 @@ fn check_schema<'a>(
     assert_eq!(field("type"), None, "`type` is no field");
     for f in entry.map_or(&[][..], |entry| entry.fields) {
         let value = field(f.key);
-        assert_eq!(value, map.get(f.key).expect("a parsed body reads"));
+        // The same text, not only equal content: the first pair's span.
+        let first = map.get(f.key).expect("a parsed body reads");
+        let span = |t: Option<Text<'_>>| t.map(|t| (t.raw().as_ptr(), t.raw().len()));
+        assert_eq!(span(value), span(first), "{}", f.key);
         let Some(value) = value else { continue };
         match f.shape {
             FieldShape::ListOfMaps => {
@@ -88,6 +95,27 @@ fn check_schema<'a>(
     }
 }
 
+/// The views' helpers read the fields they name.
+fn check_accessors(message: &ServerMessage<'_>) {
+    // An absent list reads as the empty one.
+    fn list(field: Option<Text<'_>>) -> &str {
+        field.map_or("", |t| t.raw())
+    }
+    match message {
+        ServerMessage::Chat(m) => assert_eq!(m.effects().raw(), list(m.el)),
+        ServerMessage::Who(m) => assert_eq!(m.entries().raw(), list(m.list)),
+        ServerMessage::FanRank(m) => assert_eq!(m.entries().raw(), list(m.list)),
+        ServerMessage::Noble(m) => {
+            let kind = m.map.message_type().expect("parsed").expect("typed");
+            assert_eq!(m.is_renewal(), kind == "rnewbc");
+        }
+        ServerMessage::Error(m) => {
+            assert_eq!(m.code(), m.code.and_then(|c| c.to_string().parse().ok()));
+        }
+        _ => {}
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = std::str::from_utf8(data) else {
         return;
@@ -97,7 +125,9 @@ fuzz_target!(|data: &[u8]| {
     check_list(List::new(body), 0);
     if let Ok(message) = ServerMessage::parse(body) {
         let other = matches!(message, ServerMessage::Other(_));
+        assert_eq!(message.map(), map);
         check_schema(message.map(), schema::SERVER, other, |k| message.field(k));
+        check_accessors(&message);
     }
     if let Ok(message) = ClientMessage::parse(body) {
         let other = matches!(message, ClientMessage::Other(_));
