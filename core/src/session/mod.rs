@@ -7,7 +7,8 @@
 //! session serves TCP and WebSocket: only the host knows how bytes travel.
 //!
 //! - [`Client`]: log in, join the room's group, heartbeat, detect a dead
-//!   link, log out.
+//!   link, log out. [`Connection`] and [`AsyncConnection`] drive one over
+//!   an `embedded-io` transport, for hosts that need no other loop.
 //! - [`ServerSession`]: one per connected client of this project's server:
 //!   answer logins and heartbeats, admit clients to a room's broadcast, turn
 //!   their chat requests into broadcasts, drop the silent and the malformed.
@@ -16,6 +17,7 @@
 //!   any number of rooms needs growable maps.
 
 mod client;
+mod driver;
 mod server;
 
 use core::fmt;
@@ -23,6 +25,7 @@ use core::ops::Add;
 use core::time::Duration;
 
 pub use client::{CHAT_QUEUE, Client, ClientConfig, ClientEvent, Login};
+pub use driver::{AsyncConnection, Connection, DriverError};
 pub use server::{
     ChatLimit, Member, Refusal, Registry, Relay, ServerConfig, ServerEvent, ServerSession,
     error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
