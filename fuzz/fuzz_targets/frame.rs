@@ -73,6 +73,7 @@ fn check_write_to(frame: &Frame<'_>, limit: usize) -> Result<Vec<u8>, FrameError
             assert!(w.out.is_empty(), "half a frame written");
             check_error(&error);
             assert!(e.to_string().contains(&error.to_string()));
+            assert!(core::error::Error::source(&e).is_some());
             Err(error)
         }
         Err(e) => panic!("{e}"),
@@ -81,8 +82,13 @@ fn check_write_to(frame: &Frame<'_>, limit: usize) -> Result<Vec<u8>, FrameError
 
 fuzz_target!(|data: &[u8]| {
     let limit = data.get(1).map_or(0, |&b| usize::from(b));
-    match Frame::decode(data) {
-        Ok(Status::Complete((frame, used))) => {
+    let decoded = Frame::decode(data);
+    if let Ok(status) = &decoded {
+        assert_eq!(status.is_complete(), !status.is_incomplete());
+    }
+    match decoded {
+        Ok(status @ Status::Complete(_)) => {
+            let (frame, used) = status.unwrap();
             let mut out = vec![0u8; frame.encoded_len()];
             assert_eq!(frame.encode(&mut out), Ok(used));
             assert_eq!(out, data[..used]);

@@ -149,7 +149,14 @@ fuzz_target!(|message: Vec<(String, Node)>| {
             let list = List::new(core::str::from_utf8(w.as_bytes()).unwrap());
             let first = list.get(0).unwrap().expect("the count");
             assert!(first.parse::<usize>() == Some(n));
-            check_map(list.get(1).unwrap().expect("the copy").as_map(), &message);
+            let copy = list.get(1).unwrap().expect("the copy").as_map();
+            check_map(copy, &message);
+            // The same values at two depths, escaped differently, are equal.
+            for (a, b) in copy.pairs().zip(map.pairs()) {
+                let ((_, a), (_, b)) = (a.unwrap(), b.unwrap());
+                assert!(a == b && b == a, "{a:?} != {b:?}");
+            }
+            assert!(Text::default() == "" && Text::default().is_empty());
             assert!(list.get(2).unwrap().is_none());
         }
         // Each level deeper escapes more.

@@ -167,6 +167,7 @@ fuzz_target!(|input: Input| {
                     Err(e) => {
                         streamed.push(Err(e));
                         assert!(e.to_string().contains(&e.offset.to_string()));
+                        assert!(core::error::Error::source(&e).is_some());
                         if e.is_fatal() {
                             // Sticky: the decoder gives the same error again.
                             assert_eq!(decoder.next_frame().err(), Some(e));
@@ -216,11 +217,15 @@ fuzz_target!(|input: Input| {
             Ok(None) => break None,
             Err(ReadError::Io(e)) => {
                 assert_eq!(e, ErrorKind::Interrupted);
-                assert!(ReadError::<ErrorKind>::Io(e).to_string().starts_with("read failed"));
+                let error = ReadError::<ErrorKind>::Io(e);
+                assert!(error.to_string().starts_with("read failed"));
+                assert!(core::error::Error::source(&error).is_some());
                 io_errors += 1;
             }
             Err(ReadError::Stream(e)) => {
-                assert!(ReadError::<ErrorKind>::Stream(e).to_string() == e.to_string());
+                let error = ReadError::<ErrorKind>::Stream(e);
+                assert!(error.to_string() == e.to_string());
+                assert!(core::error::Error::source(&error).is_some());
                 read.push(Err(e));
                 if e.is_fatal() {
                     break None;
@@ -228,6 +233,7 @@ fuzz_target!(|input: Input| {
             }
             Err(e @ ReadError::Truncated { offset }) => {
                 assert!(e.to_string().contains(&offset.to_string()));
+                assert!(core::error::Error::source(&e).is_none());
                 break Some(offset);
             }
             Err(e) => panic!("{e}"),
