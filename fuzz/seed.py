@@ -50,12 +50,21 @@ def main():
         frame(689, "type@=keeplive/tick@=1/"),
         frame(689, "type@=logout/"),
     ]
-    for piece, step in ((255, 0), (1, 1), (13, 100)):
-        seeds["server"].append(bytes([piece, step]) + b"".join(session))
-        seeds["server"].append(bytes([piece, step]) + frame(689, "type@=loginreq/roomid@=1/username@=taken/"))
+    # Byte 2 of a server input: the chat limit and a full registry.
+    fish = frame(689, "type@=loginreq/roomid@=288016/username@=fish/")
+    for piece, step, limits in ((255, 0, 0), (1, 1, 1), (13, 100, 0), (13, 0, 4)):
+        seeds["server"].append(bytes([piece, step, limits]) + b"".join(session))
+        seeds["server"].append(bytes([piece, step, limits]) + frame(689, "type@=loginreq/roomid@=1/username@=taken/"))
         # Accepted (a nickname without `/`), so what needs a login is reached.
-        fish = frame(689, "type@=loginreq/roomid@=288016/username@=fish/")
-        seeds["server"].append(bytes([piece, step]) + fish + b"".join(session[1:]))
+        seeds["server"].append(bytes([piece, step, limits]) + fish + b"".join(session[1:]))
+    # A visitor's name asked for; chat hammered at one instant until the
+    # session is refused for flooding (one line a second, burst 0), and
+    # under no limit or a limit of 0 lines a second.
+    visitor = frame(689, "type@=loginreq/roomid@=288016/username@=visitor42/")
+    seeds["server"].append(bytes([255, 0, 1]) + visitor + b"".join(session[1:]))
+    flood = fish + session[1] + frame(689, "type@=chatmsg/txt@=hi/") * 24
+    for limits in (2, 2 | 8 | 128, 1, 3):
+        seeds["server"].append(bytes([255, 0, limits]) + flood)
     for target, items in seeds.items():
         folder = root / target
         folder.mkdir(parents=True, exist_ok=True)

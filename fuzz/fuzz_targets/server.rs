@@ -2,16 +2,22 @@
 //! panics, everything it transmits (replies and relayed chat) is a valid
 //! server frame, and however it ends, its name is released.
 //!
-//! Input: byte 0 sets the piece size, byte 1 the time step between pieces;
-//! the rest is what the client sends.
+//! Input: byte 0 sets the piece size, byte 1 the time step between pieces,
+//! byte 2 the limits: bits 0–1 the chat limit (the default, none, or
+//! `interval` 1–16 s (bits 3–6) with a burst of bit 7 + bit 2 · 2, or
+//! `per_second(0, 0)`), bit 2 (with a default or no limit) a registry that
+//! refuses every room as full; the rest is what the client sends. Chat
+//! relayed never exceeds what the limit allows.
 #![no_main]
 
 use douyu_core::frame::{Frame, MessageType, Status};
 use douyu_core::message::ServerMessage;
 use douyu_core::session::{
-    Instant, Member, REPLY_MAX, Refusal, Registry, ServerConfig, ServerEvent, ServerSession,
+    ChatLimit, Instant, Member, SessionError, REPLY_MAX, Refusal, Registry, ServerConfig, ServerEvent, ServerSession,
     is_visitor_name, nickname_is_acceptable, visitor_name,
 };
+use core::time::Duration;
+
 use douyu_core::stream::Decoder;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,6 +26,8 @@ use libfuzzer_sys::fuzz_target;
 struct Names {
     taken: Vec<(u64, String)>,
     uid: u64,
+    /// Refuse every room as full.
+    full: bool,
 }
 
 impl Registry for Names {
@@ -30,6 +38,9 @@ impl Registry for Names {
             if name == "taken" || self.taken.iter().any(|(r, n)| *r == room && n == name) {
                 return Err(Refusal::NicknameTaken);
             }
+        }
+        if self.full {
+            return Err(Refusal::RoomsFull);
         }
         self.uid += 1;
         let name = name.map_or_else(|| visitor_name(self.uid).to_string(), str::to_string);
@@ -87,6 +98,19 @@ fn check_transmit(session: &mut ServerSession) {
                     .expect("who fits");
                 assert_eq!(listed, 2, "two members fit 1 KiB");
                 check_frame(&who[..n]);
+                // Cut to what fits a small buffer: fewer members, or none
+                // and then refused.
+                let mut small = [0u8; 64];
+                match session.encode_who(members.len(), &members, &mut small) {
+                    Ok((n, listed)) => {
+                        assert!(listed < 2);
+                        check_frame(&small[..n]);
+                    }
+                    Err(e @ SessionError::BufferFull { needed, capacity }) => {
+                        assert!(capacity == small.len() && needed > capacity, "{e}");
+                    }
+                    Err(e) => panic!("{e}"),
+                }
                 continue;
             }
             _ => continue,
@@ -96,14 +120,26 @@ fn check_transmit(session: &mut ServerSession) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [piece, step, rest @ ..] = data else {
+    let [piece, step, limits, rest @ ..] = data else {
         return;
     };
     let piece = usize::from(*piece).max(1);
     let step = u64::from(*step) * 1000;
+    let mut config = ServerConfig::default();
     let mut names = Names::default();
+    config.chat_limit = match limits % 4 {
+        0 => Some(ChatLimit::default()),
+        1 => None,
+        2 => Some(ChatLimit {
+            interval: Duration::from_millis(1000 * (1 + u64::from(limits >> 3 & 15))),
+            burst: u16::from(limits >> 7) + u16::from(limits >> 2 & 1) * 2,
+        }),
+        _ => Some(ChatLimit::per_second(0, 0)),
+    };
+    names.full = limits % 4 < 2 && limits & 4 != 0;
     let mut now = 0;
-    let mut session = ServerSession::new(ServerConfig::default(), Instant::from_millis(now));
+    let mut session = ServerSession::new(config, Instant::from_millis(now));
+    let mut relayed = 0u64;
     let mut buf = [0u8; 300];
     let mut decoder = Decoder::new(&mut buf);
     // The largest frame the decoder holds, plus what `encode_chat` adds.
@@ -123,6 +159,7 @@ fuzz_target!(|data: &[u8]| {
                                 .encode_chat(&line, &mut relay)
                                 .expect("a relay fits its text plus REPLY_MAX");
                             check_frame(&relay[..n]);
+                            relayed += 1;
                         }
                     }
                     Ok(None) => break,
@@ -152,6 +189,16 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(session.is_closed());
         check_transmit(&mut session);
+    }
+    // The bucket starts full at the login, at 0 ms or later: at most `burst`
+    // lines (one if 0) at once, one a refill after that.
+    if let Some(limit) = config.chat_limit {
+        let interval = (limit.interval.as_millis() as u64).max(1);
+        let allowed = u64::from(limit.burst.max(1)) + now / interval;
+        assert!(relayed <= allowed, "{relayed} lines relayed, {allowed} allowed");
+    }
+    if names.full {
+        assert_eq!(relayed, 0, "chat relayed with every room full");
     }
     assert!(
         names.taken.is_empty(),

@@ -8,7 +8,7 @@
 
 use douyu_core::message::{ClientMessage, ServerMessage};
 use douyu_core::schema::{self, FieldShape, MessageSchema};
-use douyu_core::stt::{List, Map, Text, Writer};
+use douyu_core::stt::{List, Map, SttError, Text, Writer};
 use libfuzzer_sys::fuzz_target;
 
 /// How deep to follow values: a plain string read as a list is a list of
@@ -121,6 +121,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let map = Map::new(body);
+    assert!(map.raw() == body && map.depth() == 0);
+    // A malformed body: the error points into it, and says where.
+    if let Err(e) = map.validate() {
+        let offset = match e {
+            SttError::BadEscape { offset } | SttError::MissingSeparator { offset } => offset,
+            _ => panic!("reading fails only on syntax: {e}"),
+        };
+        assert!(offset <= body.len());
+        assert!(e.to_string().contains(&offset.to_string()) && !e.class().is_empty());
+    }
     check_map(map, 0);
     check_list(List::new(body), 0);
     if let Ok(message) = ServerMessage::parse(body) {
