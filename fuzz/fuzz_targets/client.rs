@@ -19,13 +19,6 @@ use douyu_core::session::{
 use douyu_core::stt::SttError;
 use libfuzzer_sys::fuzz_target;
 
-/// `ClientConfig::set_username` accepts a name holding NUL today, and every
-/// `poll_transmit` then fails with `NulByte` (the login can never be sent):
-/// found by this target, input `regressions/client/nul-username`. Until the
-/// setter refuses such a name, the target does not set one; set this to
-/// `true` with the fix, and the target checks the refusal.
-const SET_USERNAME_REFUSES_NUL: bool = false;
-
 fn check_transmit(client: &mut Client<'_>, username: Option<&str>) {
     let mut out = [0u8; REPLY_MAX];
     while let Some(n) = client
@@ -39,7 +32,10 @@ fn check_transmit(client: &mut Client<'_>, username: Option<&str>) {
         assert_eq!(frame.message_type, MessageType::ClientToServer);
         let message = ClientMessage::parse(frame.body).expect("client body reads back");
         if let (ClientMessage::Login(login), Some(name)) = (&message, username) {
-            assert!(login.username.is_some_and(|u| u == name), "{login:?} asks for {name:?}");
+            assert!(
+                login.username.is_some_and(|u| u == name),
+                "{login:?} asks for {name:?}"
+            );
         }
     }
 }
@@ -73,14 +69,17 @@ fuzz_target!(|data: &[u8]| {
         let name = String::from_utf8_lossy(&rest[..len]).into_owned();
         let nul = name.bytes().position(|b| b == 0);
         let set = match nul {
-            Some(offset) if SET_USERNAME_REFUSES_NUL => {
+            // A name no frame can carry is refused (it was accepted once,
+            // and then no login could be sent: `regressions/client/nul-username`).
+            Some(offset) => {
                 let refused = config.set_username(&name);
-                assert_eq!(refused, Err(SessionError::Stt(SttError::NulByte { offset })));
+                assert_eq!(
+                    refused,
+                    Err(SessionError::Stt(SttError::NulByte { offset }))
+                );
                 assert_eq!(config.username(), None);
                 refused
             }
-            // Not set: see `SET_USERNAME_REFUSES_NUL`.
-            Some(offset) => Err(SessionError::Stt(SttError::NulByte { offset })),
             None => config.set_username(&name),
         };
         match set {

@@ -39,7 +39,12 @@ impl embedded_io::Write for Limited {
 fn check_error(e: &FrameError) {
     let text = e.to_string();
     let class = e.class();
-    assert!(!class.is_empty() && class.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+    assert!(
+        !class.is_empty()
+            && class
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    );
     let number = match *e {
         FrameError::LengthMismatch { first, .. } => first as usize,
         FrameError::TooShort { length } => length as usize,
@@ -57,7 +62,10 @@ fn check_error(e: &FrameError) {
 /// `write_to` into room for `limit` bytes: the frame's bytes, an IO error
 /// when they do not fit, or the frame refused with nothing written.
 fn check_write_to(frame: &Frame<'_>, limit: usize) -> Result<Vec<u8>, FrameError> {
-    let mut w = Limited { out: Vec::new(), limit };
+    let mut w = Limited {
+        out: Vec::new(),
+        limit,
+    };
     match frame.write_to(&mut w) {
         Ok(()) => {
             assert_eq!(w.out.len(), frame.encoded_len());
@@ -67,7 +75,10 @@ fn check_write_to(frame: &Frame<'_>, limit: usize) -> Result<Vec<u8>, FrameError
             assert_eq!(kind, ErrorKind::OutOfMemory);
             assert!(limit < frame.encoded_len() && w.out.len() == limit);
             assert!(e.to_string().starts_with("write failed"));
-            Err(FrameError::BufferFull { needed: frame.encoded_len(), capacity: limit })
+            Err(FrameError::BufferFull {
+                needed: frame.encoded_len(),
+                capacity: limit,
+            })
         }
         Err(e @ WriteError::Frame(error)) => {
             assert!(w.out.is_empty(), "half a frame written");
@@ -132,7 +143,12 @@ fuzz_target!(|data: &[u8]| {
     }
     match check_write_to(&frame, usize::MAX) {
         Ok(written) => assert!(nul.is_none() && written.len() == frame.encoded_len()),
-        Err(e) => assert_eq!(e, FrameError::NulInBody { offset: nul.unwrap() }),
+        Err(e) => assert_eq!(
+            e,
+            FrameError::NulInBody {
+                offset: nul.unwrap()
+            }
+        ),
     }
 
     let capacity = data.first().map_or(13, |&b| usize::from(b) * 4);

@@ -10,13 +10,13 @@
 //! relayed never exceeds what the limit allows.
 #![no_main]
 
+use core::time::Duration;
 use douyu_core::frame::{Frame, MessageType, Status};
 use douyu_core::message::ServerMessage;
 use douyu_core::session::{
-    ChatLimit, Instant, Member, SessionError, REPLY_MAX, Refusal, Registry, ServerConfig, ServerEvent, ServerSession,
-    is_visitor_name, nickname_is_acceptable, visitor_name,
+    ChatLimit, Instant, Member, REPLY_MAX, Refusal, Registry, ServerConfig, ServerEvent,
+    ServerSession, SessionError, is_visitor_name, nickname_is_acceptable, visitor_name,
 };
-use core::time::Duration;
 
 use douyu_core::stream::Decoder;
 use libfuzzer_sys::fuzz_target;
@@ -195,7 +195,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(limit) = config.chat_limit {
         let interval = (limit.interval.as_millis() as u64).max(1);
         let allowed = u64::from(limit.burst.max(1)) + now / interval;
-        assert!(relayed <= allowed, "{relayed} lines relayed, {allowed} allowed");
+        assert!(
+            relayed <= allowed,
+            "{relayed} lines relayed, {allowed} allowed"
+        );
     }
     if names.full {
         assert_eq!(relayed, 0, "chat relayed with every room full");

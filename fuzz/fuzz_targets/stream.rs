@@ -205,7 +205,12 @@ fuzz_target!(|input: Input| {
     // The blocking reader.
     let mut buf = vec![0u8; capacity];
     let mut reader = FrameReader::new(
-        Pieces { rest: &input.bytes, cuts: pieces(&input.cuts), pending: None, errors: 0 },
+        Pieces {
+            rest: &input.bytes,
+            cuts: pieces(&input.cuts),
+            pending: None,
+            errors: 0,
+        },
         &mut buf,
     );
     let mut read: Vec<Item> = Vec::new();
@@ -246,7 +251,12 @@ fuzz_target!(|input: Input| {
     // The async reader.
     let mut buf = vec![0u8; capacity];
     let mut reader = AsyncFrameReader::new(
-        Pieces { rest: &input.bytes, cuts: pieces(&input.cuts), pending: None, errors: 0 },
+        Pieces {
+            rest: &input.bytes,
+            cuts: pieces(&input.cuts),
+            pending: None,
+            errors: 0,
+        },
         &mut buf,
     );
     let mut read: Vec<Item> = Vec::new();

@@ -999,3 +999,22 @@ fn the_client_asks_who_is_online_once_logged_in() {
         ["type@=joingroup/rid@=1/gid@=-9999/", "type@=whoreq/"]
     );
 }
+
+#[test]
+fn a_username_no_frame_can_carry_is_refused_when_set() {
+    use douyu_core::session::SessionError;
+    use douyu_core::stt::SttError;
+    let mut config = ClientConfig::new(1);
+    assert_eq!(
+        config.set_username("鱼\0丸"),
+        Err(SessionError::Stt(SttError::NulByte { offset: 3 }))
+    );
+    assert_eq!(config.username(), None, "unchanged");
+    config.set_username("鱼丸").unwrap();
+    let mut rx = [0u8; 64];
+    let mut client = Client::new(config, &mut rx, Instant::from_millis(0));
+    assert!(
+        client.poll_transmit(&mut [0u8; 256]).unwrap().is_some(),
+        "the login goes out"
+    );
+}

@@ -98,8 +98,13 @@ impl ClientConfig {
     /// uses `visitor<uid>` when none is set.
     ///
     /// Fails with [`SessionError::BufferFull`] when `name` is longer than
-    /// [`NICKNAME_MAX`] bytes; the configuration is then unchanged.
+    /// [`NICKNAME_MAX`] bytes, and with a [`SttError::NulByte`] when it holds
+    /// a NUL, which no frame can carry (the login could never be sent); the
+    /// configuration is then unchanged.
     pub fn set_username(&mut self, name: &str) -> Result<(), SessionError> {
+        if let Some(offset) = name.bytes().position(|b| b == 0) {
+            return Err(SessionError::Stt(SttError::NulByte { offset }));
+        }
         let name = Nickname::try_from(name).map_err(|_| SessionError::BufferFull {
             needed: name.len(),
             capacity: NICKNAME_MAX,
