@@ -382,6 +382,37 @@ fn jitter(delay: Duration) -> Duration {
     delay.mul_f64(rand::rng().random_range(0.5..1.0))
 }
 
+/// One session for a command that does one thing and leaves (`say`,
+/// `who`): connects, logs in to `room` (as `username`, or a visitor), runs
+/// `handler` until it is [`Handler::finished`] and the session has logged
+/// out, all within `timeout`.
+pub async fn run_once<H: Handler>(
+    endpoint: &Endpoint,
+    room: u64,
+    username: Option<String>,
+    timeout: Duration,
+    handler: &mut H,
+) -> anyhow::Result<Outcome> {
+    let options = WatchOptions {
+        endpoint: endpoint.clone(),
+        renderer: Renderer::new(crate::render::Format::Json, false, None),
+        username,
+        heartbeat: douyu_core::session::HEARTBEAT,
+        connect_timeout: timeout,
+        initial_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+    let config = client_config(room, &options)?;
+    let session = async {
+        let mut wire = Wire::connect(endpoint, timeout, RX_CAPACITY).await?;
+        let (_keep, mut stop) = watch::channel(false);
+        run_session(&mut wire, config, Clock::start(), handler, &mut stop).await
+    };
+    tokio::time::timeout(timeout, session)
+        .await
+        .context("timed out")?
+}
+
 /// Logs in to `room`, sends one chat line, waits to see it broadcast back
 /// (or `timeout`), and logs out.
 pub async fn say(
@@ -420,15 +451,6 @@ pub async fn say(
             self.echoed
         }
     }
-    let options = WatchOptions {
-        endpoint: endpoint.clone(),
-        renderer: Renderer::new(crate::render::Format::Json, false, None),
-        username,
-        heartbeat: douyu_core::session::HEARTBEAT,
-        connect_timeout: timeout,
-        initial_backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-    };
     let mut sayer = Sayer {
         text: Some(text.to_string()),
         sent: text.to_string(),
@@ -437,13 +459,9 @@ pub async fn say(
         me: None,
         refused: None,
     };
-    let mut wire = Wire::connect(endpoint, timeout, RX_CAPACITY).await?;
-    let (_keep, mut stop) = watch::channel(false);
-    let config = client_config(room, &options)?;
-    let session = run_session(&mut wire, config, Clock::start(), &mut sayer, &mut stop);
-    let outcome = tokio::time::timeout(timeout, session)
+    let outcome = run_once(endpoint, room, username, timeout, &mut sayer)
         .await
-        .context("timed out waiting for the chat line to be broadcast")??;
+        .map_err(|e| e.context("waiting for the chat line to be broadcast"))?;
     if let Some(code) = sayer.refused {
         bail!("the server refused: error code {code:?}");
     }

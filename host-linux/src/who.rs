@@ -7,13 +7,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use douyu_core::message::ServerMessage;
 use douyu_core::session::ClientEvent;
-use tokio::sync::watch;
 use tracing::warn;
 
-use crate::render::{Format, Renderer, terminal_safe};
-use crate::time::Clock;
-use crate::watch::{Handler, RX_CAPACITY, WatchOptions, client_config, run_session};
-use crate::wire::{Endpoint, Wire};
+use crate::render::terminal_safe;
+use crate::watch::{Handler, run_once};
+use crate::wire::Endpoint;
 
 /// Who is online, as one reply told it.
 #[derive(Debug, Default)]
@@ -66,23 +64,10 @@ pub async fn who(
     username: Option<String>,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let options = WatchOptions {
-        endpoint: endpoint.clone(),
-        renderer: Renderer::new(Format::Json, false, None),
-        username,
-        heartbeat: douyu_core::session::HEARTBEAT,
-        connect_timeout: timeout,
-        initial_backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-    };
     let mut asker = Asker::default();
-    let mut wire = Wire::connect(endpoint, timeout, RX_CAPACITY).await?;
-    let (_keep, mut stop) = watch::channel(false);
-    let config = client_config(room, &options)?;
-    let session = run_session(&mut wire, config, Clock::start(), &mut asker, &mut stop);
-    let outcome = tokio::time::timeout(timeout, session)
+    let outcome = run_once(endpoint, room, username, timeout, &mut asker)
         .await
-        .context("timed out waiting for the list")??;
+        .map_err(|e| e.context("waiting for the list"))?;
     if let Some(code) = asker.refused {
         bail!("the server refused: error code {code:?}");
     }
