@@ -136,6 +136,10 @@ enum Command {
         /// ones are dropped); a room keeps its last --queue lines.
         #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..))]
         max_chat_len: u16,
+        /// Arrivals and departures announced a second in each room, after a
+        /// burst of as many (0: all); the rest are not announced.
+        #[arg(long, default_value_t = 20)]
+        presence_rate: u32,
         /// Most clients at once from one address (IPv6: one /64); more are
         /// closed at once.
         #[arg(long, default_value_t = 256)]
@@ -444,6 +448,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chat_rate,
             chat_burst,
             max_chat_len,
+            presence_rate,
             max_per_ip,
             connect_rate,
         } => {
@@ -465,6 +470,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 login_timeout: secs(login_timeout, "--login-timeout")?,
                 chat_limit: (chat_rate > 0).then(|| ChatLimit::per_second(chat_rate, chat_burst)),
                 max_chat_len: usize::from(max_chat_len),
+                presence_rate,
                 max_per_ip,
                 connect_rate,
             };

@@ -410,3 +410,28 @@ fn a_chat_line_past_max_chat_len_is_not_relayed() {
     let chat = reader.until("chatmsg");
     assert!(chat.contains("txt@=short/"), "{chat}");
 }
+
+#[test]
+fn a_crowd_joining_at_once_is_announced_at_the_presence_rate() {
+    let (_server, addr) = serve(&["--presence-rate", "10"]);
+    let (mut first, _) = Raw::join(&addr, 9, Some("先"));
+    let start = Instant::now();
+    let crowd: Vec<(Raw, String)> = (0..60).map(|_| Raw::join(&addr, 9, None)).collect();
+    let elapsed = start.elapsed().as_secs_f64();
+    // Everyone is there...
+    let mut who = Raw::connect(&addr);
+    who.send(&["type@=loginreq/roomid@=9/", "type@=whoreq/"]);
+    let list = who.until("whores");
+    assert!(list.contains("total@=62/"), "{list}");
+    // ...but the first member heard at most the burst and the rate's share
+    // of the 62 arrivals (its own included): the rest were not broadcast.
+    first.send(&["type@=logout/"]);
+    let mut heard = 0;
+    while let Some(body) = first.next_body() {
+        heard += usize::from(body.starts_with("type@=uenter/"));
+    }
+    let allowed = 10 + (elapsed * 10.0).ceil() as usize + 1;
+    assert!(heard >= 10, "{heard} arrivals heard");
+    assert!(heard <= allowed, "{heard} arrivals heard in {elapsed:.2} s");
+    drop(crowd);
+}

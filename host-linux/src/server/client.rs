@@ -232,7 +232,7 @@ impl Client {
         frame: &mut [u8],
     ) {
         match encode(&self.session, frame) {
-            Ok(n) => shared.broadcast(room, &frame[..n]),
+            Ok(n) => shared.announce(room, &frame[..n]),
             Err(e) => warn!(peer = %Peer(&self.wire), error = %e, "announcement did not fit"),
         }
     }
