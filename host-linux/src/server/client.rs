@@ -199,7 +199,6 @@ impl Client {
     /// feed at once, before any later frame of the same read is handled, and
     /// is announced to the room; one that leaves is announced too.
     fn drain_events(&mut self, shared: &Shared) {
-        let mut frame = [0u8; REPLY_MAX];
         while let Some(event) = self.session.poll_event() {
             let nickname = self.session.nickname();
             let peer = Peer(&self.wire);
@@ -207,11 +206,11 @@ impl Client {
                 ServerEvent::Joined { room } => {
                     self.feed = shared.subscribe(room);
                     debug!(%peer, room, nickname, "joined");
-                    self.announce(shared, room, ServerSession::encode_enter, &mut frame);
+                    self.announce(shared, room, ServerSession::encode_enter);
                 }
                 ServerEvent::WhoRequested { room } => self.answer_who(shared, room),
                 ServerEvent::Left { room } => {
-                    self.announce(shared, room, ServerSession::encode_leave, &mut frame);
+                    self.announce(shared, room, ServerSession::encode_leave);
                 }
                 ServerEvent::Closed(reason) => {
                     if shared.log_quota.allow("connection logs") {
@@ -229,9 +228,9 @@ impl Client {
         shared: &Shared,
         room: u64,
         encode: fn(&ServerSession, &mut [u8]) -> Result<usize, SessionError>,
-        frame: &mut [u8],
     ) {
-        match encode(&self.session, frame) {
+        let mut frame = [0u8; REPLY_MAX];
+        match encode(&self.session, &mut frame) {
             Ok(n) => shared.announce(room, &frame[..n]),
             Err(e) => warn!(peer = %Peer(&self.wire), error = %e, "announcement did not fit"),
         }
@@ -289,8 +288,9 @@ impl Client {
             self.drain_events(shared);
             match handled {
                 Ok(Some(relay)) => {
-                    // The broadcast carries the text plus the sender's fields.
-                    relay_buf.resize(shared.options.max_frame + REPLY_MAX, 0);
+                    // The broadcast carries the text (the session relays at
+                    // most `max_chat_len` of it) plus the sender's fields.
+                    relay_buf.resize(shared.options.max_chat_len + REPLY_MAX, 0);
                     match self.session.encode_chat(&relay, &mut relay_buf) {
                         Ok(n) => shared.broadcast(relay.room, &relay_buf[..n]),
                         Err(e) => {
