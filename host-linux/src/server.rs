@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::alarm::Alarms;
-use crate::throttle::Throttle;
+use crate::throttle::{Bucket, Throttle};
 use crate::time::{Clock, stopped};
 
 mod client;
@@ -133,9 +133,8 @@ struct Room {
     members: HashMap<Box<str>, u64>,
     /// Kept open while empty: the simulated room.
     pinned: bool,
-    /// The presence bucket (GCRA): announcements of arrivals and
-    /// departures are full again at this instant; see `announce`.
-    presence_full_at: Option<std::time::Instant>,
+    /// Announcements of arrivals and departures; see `Shared::announce`.
+    presence: Bucket,
     /// Arrivals and departures not announced since the room opened.
     unannounced: u64,
 }
@@ -172,7 +171,7 @@ impl Rooms {
                 feed: broadcast::channel(self.queue).0,
                 members: HashMap::new(),
                 pinned,
-                presence_full_at: None,
+                presence: Bucket::default(),
                 unannounced: 0,
             })),
         }
@@ -322,16 +321,9 @@ impl Shared {
             let Some(room) = rooms.rooms.get_mut(&room) else {
                 return;
             };
-            if rate > 0 {
-                let now = std::time::Instant::now();
-                let interval = Duration::from_secs(1) / rate;
-                let burst = interval * rate.saturating_sub(1);
-                let due = room.presence_full_at.map_or(now, |at| at.max(now));
-                if due.saturating_duration_since(now) > burst {
-                    room.unannounced += 1;
-                    return;
-                }
-                room.presence_full_at = Some(due + interval);
+            if !room.presence.take(std::time::Instant::now(), rate, rate) {
+                room.unannounced += 1;
+                return;
             }
             room.feed.clone()
         };
@@ -454,8 +446,8 @@ struct PerIp {
 struct Address {
     /// Shared by its open connections.
     slot: Slot,
-    /// The connection rate's bucket (GCRA): full again at this instant.
-    full_at: Option<std::time::Instant>,
+    /// Its connection rate.
+    connects: Bucket,
 }
 
 /// One connection counted against its address until it is dropped (when
@@ -495,7 +487,7 @@ impl Slots {
         // as many addresses as connect at once, at most.
         if per_ip.open.len() > 2 * per_ip.swept_at + 64 {
             per_ip.open.retain(|_, address| {
-                Arc::strong_count(&address.slot) > 1 || address.full_at.is_some_and(|at| at > now)
+                Arc::strong_count(&address.slot) > 1 || !address.connects.is_full(now)
             });
             per_ip.swept_at = per_ip.open.len();
         }
@@ -505,14 +497,9 @@ impl Slots {
         if Arc::strong_count(&address.slot) > max {
             return Err(Turned::TooMany);
         }
-        if rate > 0 {
-            let interval = Duration::from_secs(1) / rate;
-            let burst = interval * u32::try_from(max).unwrap_or(u32::MAX).saturating_sub(1);
-            let due = address.full_at.map_or(now, |at| at.max(now));
-            if due.saturating_duration_since(now) > burst {
-                return Err(Turned::TooFast);
-            }
-            address.full_at = Some(due + interval);
+        let burst = u32::try_from(max).unwrap_or(u32::MAX);
+        if !address.connects.take(now, rate, burst) {
+            return Err(Turned::TooFast);
         }
         Ok(address.slot.clone())
     }

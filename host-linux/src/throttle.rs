@@ -1,4 +1,5 @@
-//! Log lines that a peer can provoke, kept to a few a second.
+//! Rates a peer must not exceed: log lines it can provoke ([`Throttle`]),
+//! and events the server allows at a rate after a burst ([`Bucket`]).
 //!
 //! A hostile peer can make the server or a watcher fail the same way
 //! thousands of times a second (garbage frames, refused connections,
@@ -80,9 +81,59 @@ impl Throttle {
     }
 }
 
+/// A token bucket kept as one instant (GCRA): events at `rate` a second
+/// after a burst of `burst`. It holds no tokens to refill: it is full again
+/// at `full_at`, and an event is allowed while that is at most a burst's
+/// worth of intervals ahead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bucket {
+    full_at: Option<Instant>,
+}
+
+impl Bucket {
+    /// Takes a token at `now` if one is left of a bucket of `burst` that
+    /// refills `rate` a second; `rate` 0 is no limit.
+    pub fn take(&mut self, now: Instant, rate: u32, burst: u32) -> bool {
+        if rate == 0 {
+            return true;
+        }
+        let interval = Duration::from_secs(1) / rate;
+        let due = self.full_at.map_or(now, |at| at.max(now));
+        if due.saturating_duration_since(now) > interval * burst.saturating_sub(1) {
+            return false;
+        }
+        self.full_at = Some(due + interval);
+        true
+    }
+
+    /// Whether the bucket is full at `now`: forgetting it then loses
+    /// nothing.
+    pub fn is_full(&self, now: Instant) -> bool {
+        self.full_at.is_none_or(|at| at <= now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_lets_a_burst_through_then_the_rate() {
+        let mut bucket = Bucket::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(bucket.is_full(at(0)));
+        assert!((0..3).all(|_| bucket.take(at(0), 10, 3)));
+        assert!(!bucket.take(at(0), 10, 3));
+        assert!(!bucket.is_full(at(250)));
+        assert!(bucket.take(at(100), 10, 3));
+        assert!(!bucket.take(at(150), 10, 3));
+        assert!(bucket.is_full(at(400)));
+        assert!(
+            (0..100).all(|_| bucket.take(at(0), 0, 1)),
+            "rate 0: no limit"
+        );
+    }
 
     #[test]
     fn a_burst_passes_then_the_rest_is_counted_until_the_next_interval() {
