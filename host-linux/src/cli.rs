@@ -15,7 +15,7 @@ use crate::watch::{WatchOptions, say, watch_room};
 use crate::wire::Endpoint;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use douyu_core::session::ChatLimit;
+use douyu_core::session::{ChatLimit, ServerConfig};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -123,18 +123,22 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         max_rooms: usize,
         /// Seconds a connection has to log in before it is refused.
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, default_value_t = ServerConfig::default().login_timeout.as_secs_f64())]
         login_timeout: f64,
         /// Chat lines a second each client may send (0: unlimited); excess
         /// lines are dropped, and a client that keeps flooding is cut off.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = ChatLimit::DEFAULT_PER_SECOND)]
         chat_rate: u16,
         /// Chat lines a client may send at once, within --chat-rate.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+        #[arg(long, default_value_t = ChatLimit::DEFAULT_BURST, value_parser = clap::value_parser!(u16).range(1..))]
         chat_burst: u16,
         /// Longest chat line relayed, in bytes as escaped on the wire (longer
         /// ones are dropped); a room keeps its last --queue lines.
-        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..))]
+        #[arg(
+            long,
+            default_value_t = u16::try_from(ServerConfig::default().max_chat_len).unwrap_or(u16::MAX),
+            value_parser = clap::value_parser!(u16).range(1..)
+        )]
         max_chat_len: u16,
         /// Arrivals and departures announced a second in each room, after a
         /// burst of as many (0: all); the rest are not announced.
@@ -391,7 +395,7 @@ async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::
         endpoint,
         output.renderer(),
         None,
-        Duration::from_secs(45),
+        douyu_core::session::HEARTBEAT,
         Duration::from_secs(1),
     );
     let watched = watch_rooms(vec![ROOM], options, stop).await;

@@ -26,7 +26,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
-use douyu_core::session::{ChatLimit, Refusal, Registry, visitor_name};
+use douyu_core::session::{ChatLimit, Refusal, Registry, ServerConfig, visitor_name};
 use douyu_core::sim;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, watch};
@@ -89,19 +89,21 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
+        // The session's rules are the core's, and so are their defaults.
+        let session = ServerConfig::default();
         Self {
             tcp: None,
             ws: None,
             max_connections: 20_000,
             max_frame: 16 * 1024,
-            heartbeat_window: douyu_core::session::DEAD_AFTER,
+            heartbeat_window: session.heartbeat_window,
             queue: 1024,
             send_timeout: Duration::from_secs(10),
             simulate: None,
             max_rooms: 1024,
-            login_timeout: Duration::from_secs(5),
-            chat_limit: Some(ChatLimit::default()),
-            max_chat_len: 512,
+            login_timeout: session.login_timeout,
+            chat_limit: session.chat_limit,
+            max_chat_len: session.max_chat_len,
             presence_rate: 20,
             max_per_ip: 256,
             connect_rate: 20,

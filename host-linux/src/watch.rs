@@ -30,9 +30,10 @@ pub(crate) const RX_CAPACITY: usize = 64 * 1024;
 ///
 /// A working server's unreadable frames (a mangled body, a wrong type) are
 /// rare and come alone, between good ones; 32 in a row is a server that
-/// sends nothing else, and reading on would only burn CPU on its garbage. A server that slips a
-/// good frame in every 31 bad ones keeps the connection, but costs no more
-/// than what it sends, and its warnings are throttled all the same.
+/// sends nothing else, and reading on would only burn CPU on its garbage.
+/// A server that slips a good frame in every 31 bad ones keeps the
+/// connection, but costs no more than what it sends, and its warnings are
+/// throttled all the same.
 pub const GARBAGE_RUN: u32 = 32;
 
 /// Warnings about unreadable input let through per room and per second; the

@@ -172,10 +172,17 @@ impl ChatLimit {
     }
 }
 
+impl ChatLimit {
+    /// Lines a second of [`ChatLimit::default`].
+    pub const DEFAULT_PER_SECOND: u16 = 10;
+    /// Lines at once of [`ChatLimit::default`].
+    pub const DEFAULT_BURST: u16 = 5;
+}
+
 impl Default for ChatLimit {
     /// Ten lines a second, five at once.
     fn default() -> Self {
-        Self::per_second(10, 5)
+        Self::per_second(Self::DEFAULT_PER_SECOND, Self::DEFAULT_BURST)
     }
 }
 
