@@ -190,12 +190,9 @@ impl WebSocket {
     /// A ping was read (its pong queued): counts it against the budget
     /// unless every pong so far reaches the socket now.
     fn ponged(&mut self, cx: &mut task::Context<'_>, payload: usize) -> io::Result<()> {
-        match Pin::new(&mut self.stream).poll_flush(cx) {
-            Poll::Ready(Ok(())) => self.unsent_pongs = 0,
-            Poll::Ready(Err(e)) => return Err(io::Error::other(e)),
-            // A control frame's header is 2 bytes (payloads are < 126).
-            Poll::Pending => self.unsent_pongs += 2 + payload,
-        }
+        // A control frame's header is 2 bytes (payloads are < 126).
+        self.unsent_pongs += 2 + payload;
+        self.flush_pongs(cx)?;
         if self.unsent_pongs > WS_MAX_UNSENT_PONGS {
             let what = format!(
                 "pings faster than it reads our pongs ({} bytes unread)",
