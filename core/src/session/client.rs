@@ -102,9 +102,7 @@ impl ClientConfig {
     /// a NUL, which no frame can carry (the login could never be sent); the
     /// configuration is then unchanged.
     pub fn set_username(&mut self, name: &str) -> Result<(), SessionError> {
-        if let Some(offset) = name.bytes().position(|b| b == 0) {
-            return Err(SessionError::Stt(SttError::NulByte { offset }));
-        }
+        refuse_nul(name)?;
         let name = Nickname::try_from(name).map_err(|_| SessionError::BufferFull {
             needed: name.len(),
             capacity: NICKNAME_MAX,
@@ -411,9 +409,7 @@ impl<'b> Client<'b> {
         if !matches!(self.state, State::LoggingIn | State::Ready) {
             return Err(SessionError::NotReady);
         }
-        if let Some(offset) = text.bytes().position(|b| b == 0) {
-            return Err(SessionError::Stt(SttError::NulByte { offset }));
-        }
+        refuse_nul(text)?;
         let queued = self.chats.len();
         let full = SessionError::BufferFull {
             needed: queued + text.len() + 1,
@@ -521,6 +517,15 @@ impl<'b> Client<'b> {
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses a text that holds a NUL: no frame can carry one, so it is
+/// refused when given, not when it could never be sent.
+fn refuse_nul(text: &str) -> Result<(), SessionError> {
+    match text.bytes().position(|b| b == 0) {
+        Some(offset) => Err(SessionError::Stt(SttError::NulByte { offset })),
+        None => Ok(()),
     }
 }
 
