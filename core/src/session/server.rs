@@ -523,9 +523,8 @@ impl ServerSession {
     /// the error is sent.
     fn refuse<R: Registry>(&mut self, code: i64, registry: &mut R) {
         self.end(CloseReason::Refused { code }, registry);
-        self.reply_login = false;
-        self.reply_heartbeat = false;
-        // Every code of `error_code` fits.
+        // The error is the only reply left. Every code of `error_code` fits.
+        self.drop_replies();
         self.reply_error = u16::try_from(code).unwrap_or(u16::MAX);
     }
 
