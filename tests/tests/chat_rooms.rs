@@ -8,11 +8,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use douyu_core::frame::{Frame, MessageType};
+use douyu_core::frame::MessageType;
 use douyu_core::message::ServerMessage;
 use douyu_core::session::error_code;
 use douyu_core::stream::Decoder;
-use douyu_tests::{Proc, proc_memory, served_addr};
+use douyu_tests::{Proc, encoded, proc_memory, served_addr};
 
 const DOUYU: &str = env!("CARGO_BIN_EXE_douyu-cli");
 const LIMIT: Duration = Duration::from_secs(15);
@@ -26,10 +26,7 @@ fn serve(extra: &[&str]) -> (Proc, String) {
 }
 
 fn frame(body: &str) -> Vec<u8> {
-    let frame = Frame::new(MessageType::ClientToServer, body);
-    let mut out = vec![0u8; frame.encoded_len()];
-    frame.encode(&mut out).unwrap();
-    out
+    encoded(MessageType::ClientToServer, body)
 }
 
 /// A raw client: frames out, server bodies in.

@@ -5,9 +5,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use douyu_core::frame::{Frame, MessageType};
+use douyu_core::frame::MessageType;
 use douyu_core::stream::Decoder;
-use douyu_tests::{Proc, read_vectors, served_addr, unhex};
+use douyu_tests::{Proc, encoded, read_vectors, served_addr, unhex};
 use serde_json::Value;
 
 const DOUYU: &str = env!("CARGO_BIN_EXE_douyu-cli");
@@ -92,10 +92,7 @@ fn read_until(stream: &mut TcpStream, decoder: &mut Decoder<'_>, kind: &str) -> 
 }
 
 fn server_frame(body: &str) -> Vec<u8> {
-    let frame = Frame::new(MessageType::ServerToClient, body);
-    let mut out = vec![0u8; frame.encoded_len()];
-    frame.encode(&mut out).unwrap();
-    out
+    encoded(MessageType::ServerToClient, body)
 }
 
 /// A hand-written server: the frames reach the client one byte per write,
@@ -196,10 +193,9 @@ fn raw_client(addr: &str, room: u64) -> TcpStream {
     let login = format!("type@=loginreq/roomid@={room}/");
     let join = format!("type@=joingroup/rid@={room}/gid@=-9999/");
     for body in [login, join] {
-        let frame = Frame::new(MessageType::ClientToServer, &body);
-        let mut out = vec![0u8; frame.encoded_len()];
-        frame.encode(&mut out).unwrap();
-        stream.write_all(&out).unwrap();
+        stream
+            .write_all(&encoded(MessageType::ClientToServer, &body))
+            .unwrap();
     }
     stream
 }

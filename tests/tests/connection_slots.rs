@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use douyu_core::frame::{Frame, MessageType, Status};
-use douyu_tests::{Proc, served_addr};
+use douyu_tests::{Proc, encoded, served_addr};
 
 const DOUYU: &str = env!("CARGO_BIN_EXE_douyu-cli");
 /// Generous bound for anything the server should do "at once" on a busy
@@ -22,10 +22,7 @@ struct Client {
 }
 
 fn frame(body: &str) -> Vec<u8> {
-    let frame = Frame::new(MessageType::ClientToServer, body);
-    let mut out = vec![0u8; frame.encoded_len()];
-    frame.encode(&mut out).unwrap();
-    out
+    encoded(MessageType::ClientToServer, body)
 }
 
 impl Client {
