@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p douyu-core --example tour`
 
-use douyu_core::frame::{MessageType, encode_with};
+use douyu_core::frame::{Direction, encode_with};
 use douyu_core::message::ServerMessage;
 use douyu_core::session::{Client, ClientConfig, ClientEvent, Instant};
 use douyu_core::stream::Decoder;
@@ -11,7 +11,7 @@ use douyu_core::stream::Decoder;
 fn main() -> Result<(), Box<dyn core::error::Error>> {
     // Build a server frame: nested values are escaped once more per level.
     let mut wire = [0u8; 256];
-    let n = encode_with(&mut wire, MessageType::ServerToClient, |m| {
+    let n = encode_with(&mut wire, Direction::ServerToClient, |m| {
         m.pair("type", "chatmsg")?
             .pair("nn", "鱼丸/@")?
             .pair("txt", "主播好 🐟")?;

@@ -33,14 +33,17 @@ pub const MIN_LENGTH: u32 = 9;
 /// Bytes a frame adds around its body: the header and the terminating NUL.
 pub const OVERHEAD: usize = HEADER_LEN + 1;
 
-/// Direction marker in the type field.
+/// Which way a frame travels: the header's 16-bit type field (689 or 690).
+///
+/// PROTOCOL.md calls this field the message type; it is named for what it
+/// means here so that it cannot be confused with the body's `type@=` key.
 ///
 /// The protocol defines two values; anything else is still decoded and handed to
-/// the caller as [`MessageType::Other`], because a silently dropped frame is
+/// the caller as [`Direction::Other`], because a silently dropped frame is
 /// harder to debug than one the caller can see and reject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum MessageType {
+pub enum Direction {
     /// 689: sent by a client to the server.
     ClientToServer,
     /// 690: sent by the server to a client.
@@ -49,10 +52,10 @@ pub enum MessageType {
     Other(u16),
 }
 
-impl MessageType {
-    /// Wire value of [`MessageType::ClientToServer`].
+impl Direction {
+    /// Wire value of [`Direction::ClientToServer`].
     pub const CLIENT_TO_SERVER: u16 = 689;
-    /// Wire value of [`MessageType::ServerToClient`].
+    /// Wire value of [`Direction::ServerToClient`].
     pub const SERVER_TO_CLIENT: u16 = 690;
 
     /// Interprets the type field.
@@ -173,6 +176,10 @@ pub enum FrameError {
         /// Bytes the buffer has.
         capacity: usize,
     },
+    /// The body given to [`encode_with`] could not be written: a NUL in a
+    /// key or value ([`SttError::NulByte`]), or an error the caller's closure
+    /// returned. (Running out of room is [`FrameError::BufferFull`].)
+    Body(SttError),
 }
 
 impl FrameError {
@@ -198,6 +205,7 @@ impl FrameError {
             Self::InvalidUtf8 { .. } => "invalid_utf8",
             Self::BodyTooLong { .. } => "body_too_long",
             Self::BufferFull { .. } => "buffer_full",
+            Self::Body(e) => e.class(),
         }
     }
 }
@@ -229,11 +237,19 @@ impl fmt::Display for FrameError {
             Self::BufferFull { needed, capacity } => {
                 write!(f, "frame needs {needed} bytes, buffer has {capacity}")
             }
+            Self::Body(e) => write!(f, "body not written: {e}"),
         }
     }
 }
 
-impl core::error::Error for FrameError {}
+impl core::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Body(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// The fixed 12-byte header, checked for the rules that need no body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +258,7 @@ pub struct Header {
     /// The (agreed) length field: bytes after the first length field.
     pub length: u32,
     /// The type field.
-    pub message_type: MessageType,
+    pub direction: Direction,
     /// The encryption byte (0 in practice; passed up as found).
     pub encryption: u8,
     /// The reserved byte (0 in practice; passed up as found).
@@ -278,7 +294,7 @@ impl Header {
         };
         Ok(Status::Complete(Self {
             length: first,
-            message_type: MessageType::from_u16(u16::from_le_bytes([k0, k1])),
+            direction: Direction::from_u16(u16::from_le_bytes([k0, k1])),
             encryption,
             reserved,
         }))
@@ -314,7 +330,7 @@ fn check_lengths(first: u32, second: u32) -> Result<(), FrameError> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Frame<'a> {
     /// The type field.
-    pub message_type: MessageType,
+    pub direction: Direction,
     /// The encryption byte.
     pub encryption: u8,
     /// The reserved byte.
@@ -326,9 +342,9 @@ pub struct Frame<'a> {
 impl<'a> Frame<'a> {
     /// A frame with zero flag bytes.
     #[must_use]
-    pub const fn new(message_type: MessageType, body: &'a str) -> Self {
+    pub const fn new(direction: Direction, body: &'a str) -> Self {
         Self {
-            message_type,
+            direction,
             encryption: 0,
             reserved: 0,
             body,
@@ -341,10 +357,10 @@ impl<'a> Frame<'a> {
     /// the caller can continue after it.
     ///
     /// ```
-    /// use douyu_core::frame::{Frame, MessageType};
+    /// use douyu_core::frame::{Frame, Direction};
     /// let wire = b"\x14\0\0\0\x14\0\0\0\xb2\x02\0\0type@=mrkl/\0";
     /// let (frame, used) = Frame::decode(wire)?.unwrap();
-    /// assert_eq!((frame.message_type, frame.body, used), (MessageType::ServerToClient, "type@=mrkl/", 24));
+    /// assert_eq!((frame.direction, frame.body, used), (Direction::ServerToClient, "type@=mrkl/", 24));
     /// # Ok::<(), douyu_core::frame::FrameError>(())
     /// ```
     pub fn decode(input: &'a [u8]) -> Result<Status<(Self, usize)>, FrameError> {
@@ -378,7 +394,7 @@ impl<'a> Frame<'a> {
             valid_up_to: core::str::from_utf8(body).map_or_else(|e| e.valid_up_to(), str::len),
         })?;
         Ok(Self {
-            message_type: header.message_type,
+            direction: header.direction,
             encryption: header.encryption,
             reserved: header.reserved,
             body,
@@ -436,7 +452,7 @@ impl<'a> Frame<'a> {
         }
         Ok(header_bytes(
             length_field(self.body.len())?,
-            self.message_type,
+            self.direction,
             self.encryption,
             self.reserved,
         ))
@@ -452,7 +468,7 @@ fn length_field(body_len: usize) -> Result<u32, FrameError> {
     })
 }
 
-fn header_bytes(length: u32, kind: MessageType, encryption: u8, reserved: u8) -> [u8; HEADER_LEN] {
+fn header_bytes(length: u32, kind: Direction, encryption: u8, reserved: u8) -> [u8; HEADER_LEN] {
     let mut head = [0u8; HEADER_LEN];
     head[0..4].copy_from_slice(&length.to_le_bytes());
     head[4..8].copy_from_slice(&length.to_le_bytes());
@@ -496,10 +512,14 @@ impl<E: core::error::Error + 'static> core::error::Error for WriteError<E> {
 /// Builds a frame in `out` by writing its STT body in place, then fills in the
 /// header: one pass, no intermediate buffer. Returns the frame's length.
 ///
+/// Errors are [`FrameError`]s, as from [`Frame::encode`]: running out of room
+/// is [`FrameError::BufferFull`] with the sizes of the frame (not the body),
+/// anything else the writer or `build` reports is [`FrameError::Body`].
+///
 /// ```
-/// use douyu_core::frame::{encode_with, Frame, MessageType};
+/// use douyu_core::frame::{encode_with, Frame, Direction};
 /// let mut buf = [0u8; 64];
-/// let n = encode_with(&mut buf, MessageType::ClientToServer, |m| {
+/// let n = encode_with(&mut buf, Direction::ClientToServer, |m| {
 ///     m.pair("type", "loginreq")?.pair("roomid", "288016")?;
 ///     Ok(())
 /// })?;
@@ -507,16 +527,12 @@ impl<E: core::error::Error + 'static> core::error::Error for WriteError<E> {
 /// assert_eq!(frame.body, "type@=loginreq/roomid@=288016/");
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
-pub fn encode_with<F>(
-    out: &mut [u8],
-    message_type: MessageType,
-    build: F,
-) -> Result<usize, SttError>
+pub fn encode_with<F>(out: &mut [u8], direction: Direction, build: F) -> Result<usize, FrameError>
 where
     F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
 {
     let capacity = out.len();
-    let full = |body: usize| SttError::BufferFull {
+    let full = |body: usize| FrameError::BufferFull {
         needed: body.saturating_add(OVERHEAD),
         capacity,
     };
@@ -530,12 +546,12 @@ where
     // Sizes of the body become sizes of the frame.
     build(&mut writer.map()).map_err(|e| match e {
         SttError::BufferFull { needed, .. } => full(needed),
-        other => other,
+        other => FrameError::Body(other),
     })?;
     let body_len = writer.len();
     let length = u32::try_from(body_len + OVERHEAD - 4).map_err(|_| full(body_len))?;
     rest[body_len] = 0;
-    head.copy_from_slice(&header_bytes(length, message_type, 0, 0));
+    head.copy_from_slice(&header_bytes(length, direction, 0, 0));
     Ok(body_len + OVERHEAD)
 }
 
@@ -628,7 +644,7 @@ mod tests {
 
     #[test]
     fn worked_example_round_trips() {
-        let frame = Frame::new(MessageType::ServerToClient, "type@=mrkl/");
+        let frame = Frame::new(Direction::ServerToClient, "type@=mrkl/");
         let mut out = [0u8; 32];
         let n = frame.encode(&mut out).unwrap();
         assert_eq!(&out[..n], MRKL);
@@ -704,18 +720,18 @@ mod tests {
     }
 
     #[test]
-    fn other_message_type_is_reported() {
+    fn other_direction_is_reported() {
         let bytes = b"\x09\0\0\0\x09\0\0\0\xd2\x04\x01\x02\0";
         let Status::Complete((frame, 13)) = Frame::decode(bytes).unwrap() else {
             panic!()
         };
-        assert_eq!(frame.message_type, MessageType::Other(1234));
+        assert_eq!(frame.direction, Direction::Other(1234));
         assert_eq!((frame.encryption, frame.reserved), (1, 2));
     }
 
     #[test]
     fn encode_refuses_small_buffer_and_nul() {
-        let frame = Frame::new(MessageType::ClientToServer, "type@=mrkl/");
+        let frame = Frame::new(Direction::ClientToServer, "type@=mrkl/");
         let mut out = [0u8; 23];
         assert_eq!(
             frame.encode(&mut out),
@@ -724,7 +740,7 @@ mod tests {
                 capacity: 23
             })
         );
-        let bad = Frame::new(MessageType::ClientToServer, "a\0b");
+        let bad = Frame::new(Direction::ClientToServer, "a\0b");
         assert_eq!(
             bad.encode(&mut [0u8; 64]),
             Err(FrameError::NulInBody { offset: 1 })
@@ -742,7 +758,7 @@ mod tests {
 
     #[test]
     fn write_to_matches_encode() {
-        let frame = Frame::new(MessageType::ClientToServer, "type@=logout/");
+        let frame = Frame::new(Direction::ClientToServer, "type@=logout/");
         let mut sink = [0u8; 64];
         let mut cursor: &mut [u8] = &mut sink;
         frame.write_to(&mut cursor).unwrap();
@@ -755,7 +771,7 @@ mod tests {
 
     #[test]
     fn write_to_refuses_a_bad_body_and_passes_io_errors() {
-        let bad = Frame::new(MessageType::ClientToServer, "a\0");
+        let bad = Frame::new(Direction::ClientToServer, "a\0");
         let mut sink = [0u8; 64];
         let mut cursor: &mut [u8] = &mut sink;
         assert_eq!(
@@ -763,7 +779,7 @@ mod tests {
             Err(WriteError::Frame(FrameError::NulInBody { offset: 1 }))
         );
         assert_eq!(cursor.len(), 64, "nothing written");
-        let good = Frame::new(MessageType::ClientToServer, "type@=mrkl/");
+        let good = Frame::new(Direction::ClientToServer, "type@=mrkl/");
         let mut small = [0u8; 10];
         let mut cursor: &mut [u8] = &mut small;
         assert!(matches!(good.write_to(&mut cursor), Err(WriteError::Io(_))));
@@ -772,7 +788,7 @@ mod tests {
     #[test]
     fn encode_with_reports_full_buffer() {
         let mut out = [0u8; 20];
-        let r = encode_with(&mut out, MessageType::ClientToServer, |m| {
+        let r = encode_with(&mut out, Direction::ClientToServer, |m| {
             m.pair("type", "loginreq")?;
             Ok(())
         });
@@ -780,14 +796,14 @@ mod tests {
         // `type@=loginreq` (14 bytes; the `/` after it was never tried).
         assert_eq!(
             r,
-            Err(SttError::BufferFull {
+            Err(FrameError::BufferFull {
                 needed: 13 + 14,
                 capacity: 20
             })
         );
         assert_eq!(
-            encode_with(&mut [0u8; 5], MessageType::ClientToServer, |_| Ok(())),
-            Err(SttError::BufferFull {
+            encode_with(&mut [0u8; 5], Direction::ClientToServer, |_| Ok(())),
+            Err(FrameError::BufferFull {
                 needed: 13,
                 capacity: 5
             })

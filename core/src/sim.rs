@@ -9,16 +9,17 @@
 //!
 //! ```
 //! use douyu_core::sim::Room;
-//! use douyu_core::frame::{Frame, Status};
+//! use douyu_core::frame::Frame;
 //! let mut room = Room::new(288016, 7);
 //! let mut buf = [0u8; 1024];
 //! let n = room.next_frame(1_700_000_000_000, &mut buf)?;
-//! let Status::Complete((frame, used)) = Frame::decode(&buf[..n]).unwrap() else { panic!() };
+//! let (frame, used) = Frame::decode(&buf[..n])?.unwrap();
 //! assert_eq!(used, n);
-//! # Ok::<(), douyu_core::stt::SttError>(())
+//! assert!(frame.body.starts_with("type@="));
+//! # Ok::<(), douyu_core::frame::FrameError>(())
 //! ```
 
-use crate::frame::{MessageType, encode_with};
+use crate::frame::{Direction, FrameError, encode_with};
 use crate::stt::{MapWriter, SttError};
 
 const NICKNAMES: &[&str] = &[
@@ -110,10 +111,10 @@ impl Room {
 
     /// Writes the next server frame into `out`, returning its length. `now_ms`
     /// (Unix time in milliseconds) goes into the time fields.
-    pub fn next_frame(&mut self, now_ms: u64, out: &mut [u8]) -> Result<usize, SttError> {
+    pub fn next_frame(&mut self, now_ms: u64, out: &mut [u8]) -> Result<usize, FrameError> {
         self.sequence += 1;
         let roll = self.rng.below(100);
-        encode_with(out, MessageType::ServerToClient, |m| match roll {
+        encode_with(out, Direction::ServerToClient, |m| match roll {
             0..70 => self.chat(m, now_ms, None),
             70..85 => self.enter(m),
             85..95 => self.gift(m),
@@ -127,9 +128,9 @@ impl Room {
         now_ms: u64,
         text: &str,
         out: &mut [u8],
-    ) -> Result<usize, SttError> {
+    ) -> Result<usize, FrameError> {
         self.sequence += 1;
-        encode_with(out, MessageType::ServerToClient, |m| {
+        encode_with(out, Direction::ServerToClient, |m| {
             self.chat(m, now_ms, Some(text))
         })
     }

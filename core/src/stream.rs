@@ -402,7 +402,7 @@ mod tests {
 
     fn frame(body: &str) -> Vec<u8> {
         let mut out = vec![0u8; body.len() + 13];
-        crate::frame::Frame::new(crate::frame::MessageType::ServerToClient, body)
+        crate::frame::Frame::new(crate::frame::Direction::ServerToClient, body)
             .encode(&mut out)
             .unwrap();
         out

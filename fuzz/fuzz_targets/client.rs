@@ -11,7 +11,7 @@
 //! server sends.
 #![no_main]
 
-use douyu_core::frame::{Frame, MessageType, Status};
+use douyu_core::frame::{Direction, Frame, Status};
 use douyu_core::message::ClientMessage;
 use douyu_core::session::{
     Client, ClientConfig, ClientEvent, Instant, Login, NICKNAME_MAX, REPLY_MAX, SessionError,
@@ -29,7 +29,7 @@ fn check_transmit(client: &mut Client<'_>, username: Option<&str>) {
             panic!("bad frame out")
         };
         assert_eq!(used, n);
-        assert_eq!(frame.message_type, MessageType::ClientToServer);
+        assert_eq!(frame.direction, Direction::ClientToServer);
         let message = ClientMessage::parse(frame.body).expect("client body reads back");
         if let (ClientMessage::Login(login), Some(name)) = (&message, username) {
             assert!(

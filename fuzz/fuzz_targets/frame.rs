@@ -6,7 +6,7 @@
 //! say what happened.
 #![no_main]
 
-use douyu_core::frame::{Frame, FrameError, Frames, Header, MessageType, Status, WriteError};
+use douyu_core::frame::{Direction, Frame, FrameError, Frames, Header, Status, WriteError};
 use embedded_io::ErrorKind;
 use libfuzzer_sys::fuzz_target;
 
@@ -121,7 +121,7 @@ fuzz_target!(|data: &[u8]| {
     // The input as a body to send: refused if it holds NUL, else encoded as
     // `Frame::new` builds it and decoded back.
     let text = String::from_utf8_lossy(data);
-    let frame = Frame::new(MessageType::from_u16(limit as u16), &text);
+    let frame = Frame::new(Direction::from_u16(limit as u16), &text);
     let mut out = vec![0u8; limit];
     let nul = text.find('\0');
     match frame.encode(&mut out) {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use douyu_core::frame::{Frame, MessageType, Status, encode_with};
+use douyu_core::frame::{Direction, Frame, FrameError, Status, encode_with};
 use douyu_core::stt::{List, ListWriter, Map, MapWriter, SttError, Text, Writer};
 use libfuzzer_sys::fuzz_target;
 
@@ -85,18 +85,35 @@ fn check_error(e: &SttError) {
     assert!(text.contains(&number.to_string()), "{text:?}");
 }
 
+/// `encode_with` reports a full buffer in the frame's sizes and anything else
+/// the writer refused as the STT error it was.
+fn check_frame_error(e: &FrameError) {
+    let text = e.to_string();
+    match e {
+        FrameError::BufferFull { capacity, .. } => {
+            assert!(text.contains(&capacity.to_string()), "{text:?}");
+        }
+        FrameError::Body(inner) => {
+            check_error(inner);
+            assert_eq!(e.class(), inner.class());
+            assert!(text.contains(&inner.to_string()), "{text:?}");
+        }
+        other => panic!("encode_with reported {other:?}"),
+    }
+}
+
 fuzz_target!(|message: Vec<(String, Node)>| {
     let mut buf = vec![0u8; 1 << 20];
-    let n = match encode_with(&mut buf, MessageType::ServerToClient, |m| {
+    let n = match encode_with(&mut buf, Direction::ServerToClient, |m| {
         write_map(m, &message)
     }) {
         Ok(n) => n,
-        Err(e @ SttError::NulByte { .. }) => {
-            check_error(&e);
+        Err(e @ FrameError::Body(SttError::NulByte { .. })) => {
+            check_frame_error(&e);
             return assert!(has_nul(&message));
         }
         // Escaping doubles per level; a deep enough message outgrows any buffer.
-        Err(e @ SttError::BufferFull { .. }) => return check_error(&e),
+        Err(e @ FrameError::BufferFull { .. }) => return check_frame_error(&e),
         Err(e) => panic!("{e}"),
     };
     let Ok(Status::Complete((frame, used))) = Frame::decode(&buf[..n]) else {
@@ -109,13 +126,13 @@ fuzz_target!(|message: Vec<(String, Node)>| {
     // Too small by one byte, or by half: refused, asking for more.
     for short in [n - 1, n / 2] {
         let mut small = vec![0u8; short];
-        match encode_with(&mut small, MessageType::ServerToClient, |m| {
+        match encode_with(&mut small, Direction::ServerToClient, |m| {
             write_map(m, &message)
         }) {
-            Err(e @ SttError::BufferFull { needed, capacity }) => {
+            Err(e @ FrameError::BufferFull { needed, capacity }) => {
                 assert!(capacity == short && needed > short && needed <= n, "{e}");
                 assert_eq!(e.class(), "buffer_full");
-                check_error(&e);
+                check_frame_error(&e);
             }
             other => panic!("{short} of {n} bytes: {other:?}"),
         }

@@ -11,7 +11,7 @@
 #![no_main]
 
 use core::time::Duration;
-use douyu_core::frame::{Frame, MessageType, Status};
+use douyu_core::frame::{Direction, Frame, Status};
 use douyu_core::message::ServerMessage;
 use douyu_core::session::{
     ChatLimit, Instant, Member, REPLY_MAX, Refusal, Registry, ServerConfig, ServerEvent,
@@ -63,7 +63,7 @@ fn check_frame(bytes: &[u8]) {
         panic!("bad frame out")
     };
     assert_eq!(used, bytes.len());
-    assert_eq!(frame.message_type, MessageType::ServerToClient);
+    assert_eq!(frame.direction, Direction::ServerToClient);
     ServerMessage::parse(frame.body).expect("server body reads back");
 }
 

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use douyu_core::frame::{Frame, Frames, MessageType};
+use douyu_core::frame::{Direction, Frame, Frames};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -102,7 +102,7 @@ fn now_us() -> u64 {
 }
 
 fn client_frame(body: &str) -> Vec<u8> {
-    let frame = Frame::new(MessageType::ClientToServer, body);
+    let frame = Frame::new(Direction::ClientToServer, body);
     let mut out = vec![0u8; frame.encoded_len()];
     frame.encode(&mut out).expect("sized for it");
     out

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 use anyhow::{Context, bail};
-use douyu_core::frame::{Frame, FrameError, HEADER_LEN, Header, MessageType};
+use douyu_core::frame::{Direction, Frame, FrameError, HEADER_LEN, Header};
 use douyu_core::message::ServerMessage;
 use douyu_core::stream::Decoder;
 use douyu_core::stt::{Map, SttError};
@@ -46,7 +46,7 @@ fn error_line(offset: u64, class: &str, detail: impl std::fmt::Display) -> Value
 fn wire_len(length: u32) -> u64 {
     let header = Header {
         length,
-        message_type: MessageType::ServerToClient,
+        direction: Direction::ServerToClient,
         encryption: 0,
         reserved: 0,
     };
@@ -141,13 +141,13 @@ pub fn decode_lines(input: impl Read, max_frame: usize, out: &mut impl Write) ->
             Ok(frame) => match ServerMessage::parse(frame.body) {
                 Ok(message) => json!({
                     "offset": offset,
-                    "type": frame.message_type.to_u16(),
+                    "type": frame.direction.to_u16(),
                     "message": to_json(&message),
                 }),
                 Err(e) => {
                     clean = false;
                     let mut line = error_line(offset, e.class(), e);
-                    line["type"] = json!(frame.message_type.to_u16());
+                    line["type"] = json!(frame.direction.to_u16());
                     line["body"] = json!(frame.body);
                     line
                 }

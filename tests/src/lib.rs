@@ -182,7 +182,7 @@ pub fn proc_memory(pid: u32, field: &str) -> u64 {
 
 /// `body` as one whole frame of `kind`, as a peer would write it.
 #[must_use]
-pub fn encoded(kind: douyu_core::frame::MessageType, body: &str) -> Vec<u8> {
+pub fn encoded(kind: douyu_core::frame::Direction, body: &str) -> Vec<u8> {
     let frame = douyu_core::frame::Frame::new(kind, body);
     let mut out = vec![0u8; frame.encoded_len()];
     frame.encode(&mut out).expect("sized for it");

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use douyu_core::frame::MessageType;
+use douyu_core::frame::Direction;
 use douyu_core::message::ServerMessage;
 use douyu_core::session::error_code;
 use douyu_core::stream::Decoder;
@@ -26,7 +26,7 @@ fn serve(extra: &[&str]) -> (Proc, String) {
 }
 
 fn frame(body: &str) -> Vec<u8> {
-    encoded(MessageType::ClientToServer, body)
+    encoded(Direction::ClientToServer, body)
 }
 
 /// A raw client: frames out, server bodies in.

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use douyu_core::frame::MessageType;
+use douyu_core::frame::Direction;
 use douyu_core::stream::Decoder;
 use douyu_tests::{Proc, encoded, read_vectors, served_addr, unhex};
 use serde_json::Value;
@@ -78,7 +78,7 @@ fn read_until(stream: &mut TcpStream, decoder: &mut Decoder<'_>, kind: &str) -> 
     let want = format!("type@={kind}/");
     loop {
         while let Some(frame) = decoder.next_frame().unwrap() {
-            assert_eq!(frame.message_type, MessageType::ClientToServer);
+            assert_eq!(frame.direction, Direction::ClientToServer);
             if frame.body.starts_with(&want) {
                 return frame.body.to_string();
             }
@@ -92,7 +92,7 @@ fn read_until(stream: &mut TcpStream, decoder: &mut Decoder<'_>, kind: &str) -> 
 }
 
 fn server_frame(body: &str) -> Vec<u8> {
-    encoded(MessageType::ServerToClient, body)
+    encoded(Direction::ServerToClient, body)
 }
 
 /// A hand-written server: the frames reach the client one byte per write,
@@ -194,7 +194,7 @@ fn raw_client(addr: &str, room: u64) -> TcpStream {
     let join = format!("type@=joingroup/rid@={room}/gid@=-9999/");
     for body in [login, join] {
         stream
-            .write_all(&encoded(MessageType::ClientToServer, &body))
+            .write_all(&encoded(Direction::ClientToServer, &body))
             .unwrap();
     }
     stream

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use douyu_core::frame::{Frame, MessageType, Status};
+use douyu_core::frame::{Direction, Frame, Status};
 use douyu_tests::{Proc, encoded, served_addr};
 
 const DOUYU: &str = env!("CARGO_BIN_EXE_douyu-cli");
@@ -22,7 +22,7 @@ struct Client {
 }
 
 fn frame(body: &str) -> Vec<u8> {
-    encoded(MessageType::ClientToServer, body)
+    encoded(Direction::ClientToServer, body)
 }
 
 impl Client {
@@ -49,7 +49,7 @@ impl Client {
         let mut buf = [0u8; 4096];
         loop {
             if let Status::Complete((frame, used)) = Frame::decode(&self.pending).unwrap() {
-                assert_eq!(frame.message_type, MessageType::ServerToClient);
+                assert_eq!(frame.direction, Direction::ServerToClient);
                 let body = frame.body.to_string();
                 self.pending.drain(..used);
                 return Some(body);

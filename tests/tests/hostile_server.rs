@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use douyu_core::frame::MessageType;
+use douyu_core::frame::Direction;
 use douyu_tests::{Proc, encoded, served_addr};
 
 const DOUYU: &str = env!("CARGO_BIN_EXE_douyu-cli");
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn server_frame(body: &str) -> Vec<u8> {
-    encoded(MessageType::ServerToClient, body)
+    encoded(Direction::ServerToClient, body)
 }
 
 /// A well-framed server frame whose body is not UTF-8: the client skips it
@@ -401,7 +401,7 @@ fn sigterm_ends_a_saturated_serve_within_the_deadline() {
         "type@=joingroup/rid@=1/gid@=-9999/",
     ] {
         client
-            .write_all(&encoded(MessageType::ClientToServer, body))
+            .write_all(&encoded(Direction::ClientToServer, body))
             .unwrap();
     }
     // The client reads on its own thread while the simulator runs flat out.

@@ -1,6 +1,6 @@
 //! Properties of the codec over generated input.
 
-use douyu_core::frame::{Frame, FrameError, Frames, MessageType, encode_with};
+use douyu_core::frame::{Direction, Frame, FrameError, Frames, encode_with};
 use douyu_core::stream::{Decoder, StreamError};
 use douyu_core::stt::{List, ListWriter, Map, MapWriter, SttError, Text};
 use proptest::prelude::*;
@@ -107,7 +107,7 @@ proptest! {
     #[test]
     fn nested_messages_round_trip(msg in message()) {
         let mut buf = vec![0u8; 1 << 16];
-        let n = encode_with(&mut buf, MessageType::ServerToClient, |m| write_map(m, &msg)).unwrap();
+        let n = encode_with(&mut buf, Direction::ServerToClient, |m| write_map(m, &msg)).unwrap();
         let (frame, used) = match Frame::decode(&buf[..n]).unwrap() {
             douyu_core::frame::Status::Complete(done) => done,
             other => panic!("{other:?}"),
@@ -120,10 +120,10 @@ proptest! {
     #[test]
     fn small_buffers_fail_cleanly(msg in message(), size in 0usize..64) {
         let mut buf = vec![0u8; size];
-        if let Ok(n) = encode_with(&mut buf, MessageType::ServerToClient, |m| write_map(m, &msg)) {
+        if let Ok(n) = encode_with(&mut buf, Direction::ServerToClient, |m| write_map(m, &msg)) {
             prop_assert!(n <= size);
             let mut big = vec![0u8; 1 << 16];
-            let m = encode_with(&mut big, MessageType::ServerToClient, |m| write_map(m, &msg)).unwrap();
+            let m = encode_with(&mut big, Direction::ServerToClient, |m| write_map(m, &msg)).unwrap();
             prop_assert_eq!(&buf[..n], &big[..m]);
         }
     }
@@ -286,7 +286,7 @@ fn check_views(body: &str) {
 /// Frames of every kind: valid, oversized, with bad bodies, with bad lengths.
 fn frame_bytes() -> impl Strategy<Value = Vec<u8>> {
     let valid = "[a-z@=/鱼]{0,60}".prop_map(|body| {
-        let frame = Frame::new(MessageType::ServerToClient, &body);
+        let frame = Frame::new(Direction::ServerToClient, &body);
         let mut out = vec![0u8; frame.encoded_len()];
         frame.encode(&mut out).unwrap();
         out

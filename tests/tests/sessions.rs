@@ -388,7 +388,7 @@ fn malformed_client_input_ends_only_that_session() {
     let mut rooms = Rooms::default();
     let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
     let frame = douyu_core::frame::Frame::new(
-        douyu_core::frame::MessageType::ClientToServer,
+        douyu_core::frame::Direction::ClientToServer,
         "type@=chatmsg/txt@=x/",
     );
     let err = server
@@ -401,7 +401,7 @@ fn malformed_client_input_ends_only_that_session() {
     ));
     assert!(server.is_closed());
     let bad = douyu_core::frame::Frame::new(
-        douyu_core::frame::MessageType::ClientToServer,
+        douyu_core::frame::Direction::ClientToServer,
         "type@=loginreq/x@=@Q/",
     );
     let mut other = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
@@ -410,10 +410,8 @@ fn malformed_client_input_ends_only_that_session() {
             .handle_frame(Instant::from_millis(1), bad, &mut rooms)
             .is_err()
     );
-    let wrong_way = douyu_core::frame::Frame::new(
-        douyu_core::frame::MessageType::ServerToClient,
-        "type@=mrkl/",
-    );
+    let wrong_way =
+        douyu_core::frame::Frame::new(douyu_core::frame::Direction::ServerToClient, "type@=mrkl/");
     let mut third = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
     assert!(
         third
@@ -427,7 +425,7 @@ fn bad_room_is_refused() {
     let mut rooms = Rooms::default();
     let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
     let login = douyu_core::frame::Frame::new(
-        douyu_core::frame::MessageType::ClientToServer,
+        douyu_core::frame::Direction::ClientToServer,
         "type@=loginreq/roomid@=abc/",
     );
     assert_eq!(
@@ -453,7 +451,7 @@ fn join_and_close_in_one_read_give_both_events_in_order() {
         "type@=logout/",
     ] {
         let frame =
-            douyu_core::frame::Frame::new(douyu_core::frame::MessageType::ClientToServer, body);
+            douyu_core::frame::Frame::new(douyu_core::frame::Direction::ClientToServer, body);
         server
             .handle_frame(Instant::from_millis(1), frame, &mut rooms)
             .unwrap();
@@ -613,18 +611,18 @@ fn scripted_exchange_is_complete() {
 
 #[test]
 fn bad_fields_end_the_session() {
-    use douyu_core::frame::{Frame, MessageType};
+    use douyu_core::frame::{Direction, Frame};
     use douyu_core::session::SessionError;
     let mut rooms = Rooms::default();
     let at = Instant::from_millis(0);
-    let login = Frame::new(MessageType::ClientToServer, "type@=loginreq/roomid@=5/");
+    let login = Frame::new(Direction::ClientToServer, "type@=loginreq/roomid@=5/");
     for (body, field) in [
         ("type@=joingroup/rid@=6/", "rid"),
         ("type@=chatmsg/", "txt"),
     ] {
         let mut server = ServerSession::new(ServerConfig::default(), at);
         server.handle_frame(at, login, &mut rooms).unwrap();
-        let frame = Frame::new(MessageType::ClientToServer, body);
+        let frame = Frame::new(Direction::ClientToServer, body);
         assert_eq!(
             server.handle_frame(at, frame, &mut rooms),
             Err(SessionError::BadField { field })
@@ -658,8 +656,8 @@ impl Served {
         at: u64,
         body: &str,
     ) -> Result<Option<String>, douyu_core::session::SessionError> {
-        use douyu_core::frame::{Frame, MessageType};
-        let frame = Frame::new(MessageType::ClientToServer, body);
+        use douyu_core::frame::{Direction, Frame};
+        let frame = Frame::new(Direction::ClientToServer, body);
         let relay = self
             .server
             .handle_frame(Instant::from_millis(at), frame, &mut self.rooms)?;
@@ -764,7 +762,7 @@ fn a_visitors_name_asked_for_is_not_granted() {
         let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
         let login = format!("type@=loginreq/roomid@=1/username@=Visitor{}/", n + 150);
         let frame =
-            douyu_core::frame::Frame::new(douyu_core::frame::MessageType::ClientToServer, &login);
+            douyu_core::frame::Frame::new(douyu_core::frame::Direction::ClientToServer, &login);
         server
             .handle_frame(Instant::from_millis(0), frame, &mut rooms)
             .unwrap();
@@ -775,7 +773,7 @@ fn a_visitors_name_asked_for_is_not_granted() {
     for n in 151..=300 {
         let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
         let frame = douyu_core::frame::Frame::new(
-            douyu_core::frame::MessageType::ClientToServer,
+            douyu_core::frame::Direction::ClientToServer,
             "type@=loginreq/roomid@=1/",
         );
         server
@@ -957,7 +955,7 @@ fn a_full_server_refuses_a_new_room_with_its_code() {
     }
     let mut server = ServerSession::new(ServerConfig::default(), Instant::from_millis(0));
     let frame = douyu_core::frame::Frame::new(
-        douyu_core::frame::MessageType::ClientToServer,
+        douyu_core::frame::Direction::ClientToServer,
         "type@=loginreq/roomid@=1/",
     );
     server
@@ -979,7 +977,7 @@ fn the_client_asks_who_is_online_once_logged_in() {
     let mut tx = [0u8; 256];
     client.poll_transmit(&mut tx).unwrap();
     let res = douyu_core::frame::Frame::new(
-        douyu_core::frame::MessageType::ServerToClient,
+        douyu_core::frame::Direction::ServerToClient,
         "type@=loginres/userid@=1/",
     );
     let mut bytes = vec![0u8; res.encoded_len()];

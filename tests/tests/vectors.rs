@@ -1,6 +1,6 @@
 //! The conformance vectors of `../shared/vectors`, every case, exact match.
 
-use douyu_core::frame::{Frame, MessageType, Status};
+use douyu_core::frame::{Direction, Frame, Status};
 use douyu_core::message::ServerMessage;
 use douyu_core::stream::Decoder;
 use douyu_core::stt::{List, Map, SttError, Text, Writer};
@@ -55,7 +55,7 @@ fn frames() {
         }
         let (frame, pairs) = got.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
-            u64::from(frame.message_type.to_u16()),
+            u64::from(frame.direction.to_u16()),
             case["type"].as_u64().unwrap(),
             "{name}"
         );
@@ -207,10 +207,7 @@ fn check_stream(bytes: &[u8], piece: usize, want: &[(u64, String)], leftover: us
         while !chunk.is_empty() {
             chunk = &chunk[d.feed(chunk)..];
             while let Some(frame) = d.next_frame().unwrap() {
-                got.push((
-                    u64::from(frame.message_type.to_u16()),
-                    frame.body.to_string(),
-                ));
+                got.push((u64::from(frame.direction.to_u16()), frame.body.to_string()));
             }
         }
     }
@@ -243,7 +240,7 @@ fn real_streams() {
         }
         assert!(
             want.iter()
-                .all(|(t, _)| MessageType::from_u16(*t as u16) != MessageType::Other(*t as u16))
+                .all(|(t, _)| Direction::from_u16(*t as u16) != Direction::Other(*t as u16))
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use douyu_core::frame::{Frames, MessageType, encode_with};
+use douyu_core::frame::{Direction, Frames, encode_with};
 use douyu_core::message::ServerMessage;
 use douyu_core::sim::Room;
 use douyu_core::stt::Map;
@@ -147,7 +147,7 @@ pub fn encode(out: &mut [u8], pairs: &[(&str, &str)], ends: &[usize]) -> usize {
     let (mut at, mut first) = (0, 0);
     let pairs = black_box(pairs);
     for &end in ends {
-        at += encode_with(&mut out[at..], MessageType::ServerToClient, |m| {
+        at += encode_with(&mut out[at..], Direction::ServerToClient, |m| {
             for &(key, value) in &pairs[first..end] {
                 m.pair(key, value)?;
             }

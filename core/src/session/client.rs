@@ -9,13 +9,13 @@ use super::{
     encode,
 };
 
-use crate::frame::MessageType;
+use crate::frame::Direction;
 use crate::message::{LoginRes, ServerMessage};
 use crate::stream::Decoder;
 use crate::stt::{MapWriter, SttError};
 
 /// The type field of every frame this side sends.
-const DIRECTION: MessageType = MessageType::ClientToServer;
+const DIRECTION: Direction = Direction::ClientToServer;
 
 /// Bytes of chat text a [`Client`] holds for [`Client::poll_transmit`]: the
 /// texts queued and not yet sent, plus one byte each. The service takes
@@ -310,8 +310,8 @@ impl<'b> Client<'b> {
             Ok(frame) => frame,
             Err(e) => return Some(ClientEvent::Invalid(e.into())),
         };
-        if frame.message_type != MessageType::ServerToClient {
-            let found = frame.message_type;
+        if frame.direction != Direction::ServerToClient {
+            let found = frame.direction;
             return Some(ClientEvent::Invalid(SessionError::UnexpectedType { found }));
         }
         let message = match ServerMessage::parse(frame.body) {

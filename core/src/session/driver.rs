@@ -294,7 +294,7 @@ fn drain(client: &mut Client<'_>, on_event: &mut impl FnMut(ClientEvent<'_>)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{Frame, MessageType, Status};
+    use crate::frame::{Direction, Frame, Status};
     use crate::message::ServerMessage;
     use crate::session::ClientConfig;
     use core::cell::RefCell;
@@ -321,7 +321,7 @@ mod tests {
     impl Wire {
         fn push(&mut self, body: &str) {
             let mut out = vec![0u8; body.len() + 13];
-            let n = Frame::new(MessageType::ServerToClient, body)
+            let n = Frame::new(Direction::ServerToClient, body)
                 .encode(&mut out)
                 .unwrap();
             self.inbound.extend(&out[..n]);
@@ -332,7 +332,7 @@ mod tests {
             let mut bodies = Vec::new();
             let mut rest = &self.outbound[..];
             while let Status::Complete((frame, used)) = Frame::decode(rest).unwrap() {
-                assert_eq!(frame.message_type, MessageType::ClientToServer);
+                assert_eq!(frame.direction, Direction::ClientToServer);
                 bodies.push(frame.body.to_string());
                 rest = &rest[used..];
             }

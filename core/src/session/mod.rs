@@ -31,7 +31,7 @@ pub use server::{
     error_code, is_visitor_name, nickname_is_acceptable, visitor_name,
 };
 
-use crate::frame::{MessageType, encode_with};
+use crate::frame::{Direction, FrameError, encode_with};
 use crate::stream::StreamError;
 use crate::stt::{MapWriter, SttError};
 
@@ -120,7 +120,7 @@ pub enum SessionError {
     /// A frame carried the other direction's type field (or an unknown one).
     UnexpectedType {
         /// The type field found.
-        found: MessageType,
+        found: Direction,
     },
     /// A message came at a point of the exchange where it makes no sense.
     OutOfOrder {
@@ -133,7 +133,7 @@ pub enum SessionError {
         field: &'static str,
     },
     /// The output buffer is too small for the message (the shape of
-    /// [`FrameError::BufferFull`](crate::frame::FrameError::BufferFull)).
+    /// [`FrameError::BufferFull`]).
     BufferFull {
         /// Bytes the frame needs at least; writing stopped where it ran out.
         needed: usize,
@@ -240,11 +240,21 @@ impl fmt::Display for CloseReason {
 }
 
 /// Encodes a frame of the given direction whose body `build` writes.
-fn encode<F>(out: &mut [u8], direction: MessageType, build: F) -> Result<usize, SessionError>
+fn encode<F>(out: &mut [u8], direction: Direction, build: F) -> Result<usize, SessionError>
 where
     F: FnOnce(&mut MapWriter<'_, '_>) -> Result<(), SttError>,
 {
-    encode_with(out, direction, build).map_err(SessionError::from)
+    encode_with(out, direction, build).map_err(|e| match e {
+        FrameError::BufferFull { needed, capacity } => {
+            SessionError::BufferFull { needed, capacity }
+        }
+        FrameError::Body(e) => SessionError::Stt(e),
+        // `encode_with` reports nothing else; kept whole rather than dropped.
+        other => SessionError::Stream(StreamError {
+            offset: 0,
+            error: other,
+        }),
+    })
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@ use core::time::Duration;
 
 use super::{CloseReason, DEAD_AFTER, Instant, Nickname, SessionError, encode};
 
-use crate::frame::{Frame, MessageType};
+use crate::frame::{Direction, Frame};
 use crate::message::{ClientMessage, LoginReq};
 use crate::stream::StreamError;
 use crate::stt::{MapWriter, SttError, Text};
 
 /// The type field of every frame this side sends.
-const DIRECTION: MessageType = MessageType::ServerToClient;
+const DIRECTION: Direction = Direction::ServerToClient;
 
 /// The `code`s this project's server puts in `type@=error/code@=…/`. Each
 /// one ends the session.
@@ -388,9 +388,9 @@ impl ServerSession {
         frame: Frame<'f>,
         registry: &mut R,
     ) -> Result<Option<Relay<'f>>, SessionError> {
-        if frame.message_type != MessageType::ClientToServer {
+        if frame.direction != Direction::ClientToServer {
             return Err(SessionError::UnexpectedType {
-                found: frame.message_type,
+                found: frame.direction,
             });
         }
         let logged_in = matches!(self.state, State::LoggedIn | State::Joined);
