@@ -149,6 +149,8 @@ macro_rules! messages {
             #[doc = $doc]
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
             #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+            // Fields follow the table; a later field must not break callers.
+            #[non_exhaustive]
             pub struct $View<'a> {
                 /// Every pair of the message.
                 pub map: Map<'a>,
