@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine with ../shared beside the
+# clone: the workspace's Rust tests, then every host's own tests. Each host's
+# script installs what it needs (QEMU, Chromium, a Python venv, Node packages)
+# the first time, bounds every step in time, and exits non-zero on a failure.
+#
+#   bash test.sh            everything
+#   bash test.sh rust c     only the named parts (rust, HOST-NAMES below)
+set -euo pipefail
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+cd "$(dirname "$0")"
+
+[ -d ../shared/vectors ] || { echo "../shared/vectors is missing: clone beside shared/" >&2; exit 1; }
+
+# name:script, in the order they run.
+HOSTS=()
+
+ONLY="$*"
+results=()
+run_part() {
+  local name=$1; shift
+  [ -z "$ONLY" ] || [[ " $ONLY " == *" $name "* ]] || return 0
+  printf '\n==> test: %s\n' "$name"
+  local start=$SECONDS
+  if "$@"; then
+    results+=("ok      ${name} ($((SECONDS - start)) s)")
+  else
+    results+=("FAILED  ${name} ($((SECONDS - start)) s)")
+  fi
+}
+
+run_part rust cargo test --workspace --locked
+# The hosts talk to the project's own server (target/debug/douyu): built once
+# here for all of them (a no-op after the Rust tests).
+[ ${#HOSTS[@]} -eq 0 ] || cargo build -p douyu-host --locked
+for entry in "${HOSTS[@]}"; do
+  run_part "${entry%%:*}" bash "${entry#*:}"
+done
+
+printf '\n==> test results\n'
+printf '%s\n' "${results[@]}"
+! printf '%s\n' "${results[@]}" | grep -q '^FAILED'
