@@ -17,6 +17,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A `douyu serve` simulating room 5 and a `douyu overlay` of it; the
 /// overlay's HTTP address.
 fn overlay(extra: &[&str]) -> (Proc, Proc, String) {
+    overlay_at_rate("50", extra)
+}
+
+/// [`overlay`], the room simulated at `rate` messages a second.
+fn overlay_at_rate(rate: &str, extra: &[&str]) -> (Proc, Proc, String) {
     let server = Proc::spawn(
         DOUYU,
         &[
@@ -24,7 +29,7 @@ fn overlay(extra: &[&str]) -> (Proc, Proc, String) {
             "--tcp",
             "127.0.0.1:0",
             "--simulate",
-            "50",
+            rate,
             "--room",
             "5",
         ],
@@ -288,6 +293,45 @@ fn events_stream_json_and_pages_are_capped() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    });
+}
+
+/// The value of the unlabelled metric `name` in `/metrics`.
+async fn metric(http: &str, name: &str) -> f64 {
+    let body = get(http, "/metrics").await.body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+#[test]
+fn a_page_that_stops_reading_is_dropped() {
+    let (_server, overlay, http) = overlay_at_rate("300", &[]);
+    run(async {
+        // A page with a small receive buffer that reads nothing: the
+        // overlay's send buffer fills within a second or two, then its
+        // write stalls for the 10-s limit.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut page = socket.connect(http.parse().unwrap()).await.unwrap();
+        page.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(metric(&http, "douyu_overlay_pages").await, 1.0);
+        while metric(&http, "douyu_overlay_pages").await != 0.0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(25),
+                "a stalled page was kept"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let held = started.elapsed();
+        assert!(held >= Duration::from_secs(9), "dropped after {held:?}");
+        overlay.wait_stderr(Duration::from_secs(1), |l| l.contains("write stalled"));
+        drop(page);
     });
 }
 

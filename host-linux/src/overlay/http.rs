@@ -74,6 +74,27 @@ impl Default for HttpLimits {
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
+/// Kernel send buffer of each connection (accepted sockets inherit the
+/// listener's): what a page that stops reading can hold in the kernel on
+/// our side before its writes stall and [`Stalled`] drops it. Linux's
+/// default grows to 4 MiB a socket; 64 KiB is still a few hundred messages.
+pub const SEND_BUFFER: u32 = 64 * 1024;
+
+/// A listener on `addr` whose connections have [`SEND_BUFFER`].
+pub fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted overlay gets its port back
+    // while the old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Serves `listener` until `stop` fires.
 pub async fn serve(
     listener: TcpListener,

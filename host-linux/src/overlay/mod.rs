@@ -86,9 +86,8 @@ pub async fn run(args: OverlayArgs, stop: watch::Receiver<bool>) -> anyhow::Resu
         max_connections: args.max_pages.saturating_add(48),
         ..http::HttpLimits::default()
     };
-    let listener = tokio::net::TcpListener::bind(args.http)
-        .await
-        .with_context(|| format!("binding HTTP on {}", args.http))?;
+    let listener =
+        http::listen(args.http).with_context(|| format!("binding HTTP on {}", args.http))?;
     let addr = listener.local_addr()?;
     info!(%addr, "serving HTTP");
     info!("overlay page: http://{addr}/ (OBS: add a browser source with this URL)");
