@@ -427,7 +427,9 @@ test('the page recovers after the overlay process restarts', { timeout: 60_000 }
     before,
     { timeout: 20_000 },
   );
-  assert.deepEqual(page.errors.filter((e) => !/ERR_CONNECTION_REFUSED|EventSource/.test(e)), []);
+  // Connections refused while it was down are expected; a stream cut off
+  // mid-chunk (the old process not ending it cleanly) is not.
+  assert.deepEqual(page.errors.filter((e) => !/ERR_CONNECTION_REFUSED/.test(e)), []);
   await page.close();
 });
 

@@ -472,3 +472,31 @@ fn the_exposition_checker_catches_broken_text() {
         assert!(caught.is_err(), "{bad:?} passed");
     }
 }
+
+#[test]
+fn the_demo_needs_no_network_and_says_hostile_lines() {
+    let overlay = Proc::spawn(DOUYU, &["overlay", "--demo", "--http", "127.0.0.1:0"]);
+    let http = served_addr(&overlay, "HTTP");
+    run(async {
+        let mut page = TcpStream::connect(&http).await.unwrap();
+        page.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // The first hostile line comes 3 s after the start, among the
+        // simulated traffic; serde_json leaves < and > as they are.
+        let want = r#""txt":"<img src=x onerror=alert(1)>""#;
+        let (mut seen, mut buf) = (String::new(), [0u8; 8192]);
+        let mut chat = false;
+        while !seen.contains(want) {
+            let n = tokio::time::timeout(Duration::from_secs(10), page.read(&mut buf))
+                .await
+                .expect("events within 10 s")
+                .unwrap();
+            assert!(n > 0, "stream ended");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            chat |= seen.contains("data: {\"type\":\"chatmsg\"");
+            assert!(seen.len() < 16 << 20, "no hostile line in 16 MiB");
+        }
+        assert!(chat, "simulated chat too");
+    });
+}

@@ -74,6 +74,9 @@ impl Default for HttpLimits {
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
+/// How long a shutdown waits for the connections to finish.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
 /// Kernel send buffer of each connection (accepted sockets inherit the
 /// listener's): what a page that stops reading can hold in the kernel on
 /// our side before its writes stall and [`Stalled`] drops it. Linux's
@@ -103,11 +106,19 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let limits = Arc::new(limits);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = stopped(&mut stop) => return,
+            () = stopped(&mut stop) => {
+                // Each connection ends its event stream, or its response,
+                // and gives its permit back: wait for them (a little), so
+                // that pages see the stream end cleanly, not cut off.
+                drop(listener);
+                let _ = tokio::time::timeout(SHUTDOWN_WAIT, connections.acquire_many(all)).await;
+                return;
+            }
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -164,7 +175,7 @@ async fn connection(
             // Event streams end on the same signal; a response being written
             // gets a moment to finish.
             conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT / 2, conn).await;
         }
     }
 }

@@ -38,10 +38,8 @@ pub const DEMO_HOSTILE: [(&str, &str); 5] = [
     ("<b>粗体</b>", "<img src=x onerror=alert(1)>"),
     ("script_kid", "<script>alert(\"xss\")</script> 你好"),
     ("&amp;entity", "&lt;not markup&gt; &amp; \"quotes\" 'too'"),
-    (
-        "\u{202e}reversed",
-        "a\u{202e}desrever\u{202c}b javascript:alert(1)",
-    ),
+    // The server refuses controls in a nickname: the override is in the text.
+    ("bidi", "a\u{202e}desrever\u{202c}b javascript:alert(1)"),
     (
         "long",
         "刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏刷屏",
