@@ -29,6 +29,10 @@ use crate::time::{Clock, stopped};
 use crate::watch::{Printer, say, watch_room_with};
 use crate::wire::Endpoint;
 
+/// Largest `--max-pages`: an overlay is for a streamer's OBS and a few
+/// previews, not an audience.
+pub const MAX_PAGES: usize = 4096;
+
 /// The room `--demo` simulates.
 pub const DEMO_ROOM: u64 = 9999;
 
@@ -78,6 +82,11 @@ pub async fn run(args: OverlayArgs, stop: watch::Receiver<bool>) -> anyhow::Resu
     anyhow::ensure!(
         backoff >= Duration::from_millis(10),
         "bad --backoff: at least 0.01 seconds"
+    );
+    // Each page is a connection and a task: a typo must not ask for millions.
+    anyhow::ensure!(
+        (1..=MAX_PAGES).contains(&args.max_pages),
+        "bad --max-pages: from 1 to {MAX_PAGES}"
     );
     let limits = http::HttpLimits {
         max_pages: args.max_pages,
