@@ -500,3 +500,55 @@ fn the_demo_needs_no_network_and_says_hostile_lines() {
         assert!(chat, "simulated chat too");
     });
 }
+
+#[test]
+fn a_lost_room_is_rejoined_and_counted() {
+    let serve = |addr: &str| {
+        Proc::spawn(
+            DOUYU,
+            &["serve", "--tcp", addr, "--simulate", "20", "--room", "5"],
+        )
+    };
+    let server = serve("127.0.0.1:0");
+    let tcp = served_addr(&server, "TCP");
+    let url = format!("tcp://{tcp}");
+    let overlay = Proc::spawn(
+        DOUYU,
+        &[
+            "overlay",
+            "5",
+            "--server",
+            &url,
+            "--http",
+            "127.0.0.1:0",
+            "--backoff",
+            "0.2",
+        ],
+    );
+    let http = served_addr(&overlay, "HTTP");
+    run(async move {
+        let wait_for = |name: &'static str, want: fn(f64) -> bool| {
+            let http = http.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    if want(metric(&http, name).await) {
+                        return;
+                    }
+                    assert!(Instant::now() < deadline, "{name} never as wanted");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        wait_for("douyu_overlay_joined", |v| v == 1.0).await;
+        assert_eq!(metric(&http, "douyu_overlay_reconnects_total").await, 0.0);
+        drop(server);
+        wait_for("douyu_overlay_joined", |v| v == 0.0).await;
+        wait_for("douyu_overlay_reconnects_total", |v| v >= 1.0).await;
+        assert_eq!(get(&http, "/healthz").await.body, "ok: not joined\n");
+        // The server back on the same port: the overlay joins again by itself.
+        let _server = serve(&tcp);
+        wait_for("douyu_overlay_joined", |v| v == 1.0).await;
+        assert_eq!(get(&http, "/healthz").await.body, "ok: joined\n");
+    });
+}
