@@ -1,4 +1,4 @@
-//! The command line: `douyu demo | watch | serve | say | who | decode | generate`.
+//! The command line: `douyu demo | watch | serve | say | who | overlay | decode | generate`.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Read, Write as _};
@@ -184,6 +184,8 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
     },
+    /// Serve a room's live chat as a web page for OBS (browser source) over HTTP.
+    Overlay(crate::overlay::OverlayArgs),
     /// Decode a capture of raw frames into JSON lines (exit 1 if any frame is bad).
     Decode(DecodeArgs),
     /// Write simulated server traffic as raw frames: a deterministic corpus
@@ -240,13 +242,13 @@ struct DecodeArgs {
     max_frame: usize,
 }
 
-fn secs(value: f64, what: &str) -> anyhow::Result<Duration> {
+pub(crate) fn secs(value: f64, what: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value).with_context(|| format!("bad {what}: {value}"))
 }
 
 /// A messages-per-second rate for the simulator, checked: a positive
 /// finite number the generator can keep up with ([`MAX_SIMULATE_RATE`]).
-fn simulate_rate(rate: f64, what: &str) -> anyhow::Result<f64> {
+pub(crate) fn simulate_rate(rate: f64, what: &str) -> anyhow::Result<f64> {
     if !(rate.is_finite() && rate > 0.0) {
         anyhow::bail!("bad {what}: {rate} (a positive number of messages per second)");
     }
@@ -321,7 +323,7 @@ fn stop_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
     Ok(rx)
 }
 
-fn watch_options(
+pub(crate) fn watch_options(
     endpoint: Endpoint,
     renderer: Renderer,
     name: Option<String>,
@@ -529,6 +531,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await?;
         }
+        Command::Overlay(args) => crate::overlay::run(args, stop_on_signals()?).await?,
         Command::Decode(args) => return reader_gone_is_success(decode_command(&args)),
         Command::Generate {
             megabytes,

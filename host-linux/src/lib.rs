@@ -6,6 +6,7 @@
 pub mod alarm;
 pub mod cli;
 pub mod decode;
+pub mod overlay;
 pub mod render;
 pub mod server;
 pub mod throttle;

@@ -203,6 +203,16 @@ fn drain_events<H: Handler>(
     Ok(())
 }
 
+/// Where a watched room's messages go instead of stdout (the overlay's live
+/// feed). Called from the room's session loop, so it must not block.
+pub trait Sink: std::fmt::Debug + Send {
+    /// A message received from `room`.
+    fn message(&mut self, room: u64, message: &ServerMessage<'_>);
+    /// The session joined `room` (`up`), or its connection ended and a
+    /// reconnect is coming (`!up`).
+    fn link(&mut self, room: u64, up: bool);
+}
+
 /// Prints what a watched room says, and keeps what the reconnect loop needs
 /// to know about the connection.
 #[derive(Debug)]
@@ -217,6 +227,8 @@ pub struct Printer {
     unreadable_log: Throttle,
     /// Set when stdout failed: no point watching on, nor reconnecting.
     output_failed: bool,
+    /// Takes the messages instead of stdout, when set.
+    sink: Option<Box<dyn Sink>>,
 }
 
 impl Printer {
@@ -229,6 +241,17 @@ impl Printer {
             unreadable_run: 0,
             unreadable_log: Throttle::new(UNREADABLE_LOGS_PER_SEC, Duration::from_secs(1)),
             output_failed: false,
+            sink: None,
+        }
+    }
+
+    /// A printer handing every message to `sink` instead of stdout (the
+    /// session rules, reconnects and warnings stay those of `watch`).
+    pub fn with_sink(sink: Box<dyn Sink>) -> Self {
+        let renderer = Renderer::new(crate::render::Format::Json, false, None);
+        Self {
+            sink: Some(sink),
+            ..Self::new(renderer)
         }
     }
 
@@ -256,6 +279,9 @@ impl Handler for Printer {
             ClientEvent::Joined { room } => {
                 self.joined_at = Some(tokio::time::Instant::now());
                 info!(room, "joined");
+                if let Some(sink) = &mut self.sink {
+                    sink.link(*room, true);
+                }
             }
             ClientEvent::Message(message) => self.print(room, message)?,
             ClientEvent::ServerError { code } => warn!(room, ?code, "server error"),
@@ -278,6 +304,10 @@ impl Handler for Printer {
 
 impl Printer {
     fn print(&mut self, room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()> {
+        if let Some(sink) = &mut self.sink {
+            sink.message(room, message);
+            return Ok(());
+        }
         self.line.clear();
         if self.renderer.render(room, message, &mut self.line) {
             let mut stdout = std::io::stdout().lock();
@@ -307,9 +337,20 @@ pub async fn watch_room(
     room: u64,
     options: WatchOptions,
     clock: Clock,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut printer = Printer::new(options.renderer.clone());
+    let printer = Printer::new(options.renderer.clone());
+    watch_room_with(room, options, clock, stop, printer).await
+}
+
+/// [`watch_room`], with the messages going where `printer` sends them.
+pub async fn watch_room_with(
+    room: u64,
+    options: WatchOptions,
+    clock: Clock,
+    mut stop: watch::Receiver<bool>,
+    mut printer: Printer,
+) -> anyhow::Result<()> {
     let mut backoff = Backoff::new(&options);
     loop {
         printer.reset_connection();
@@ -335,6 +376,9 @@ pub async fn watch_room(
         }
         if *stop.borrow() {
             return Ok(());
+        }
+        if let Some(sink) = &mut printer.sink {
+            sink.link(room, false);
         }
         let delay = jitter(backoff.next(printer.joined_at.map(|at| at.elapsed())));
         info!(room, ?delay, "reconnecting");
