@@ -13,7 +13,9 @@ cd "$(dirname "$0")"
 [ -d ../shared/vectors ] || { echo "../shared/vectors is missing: clone beside shared/" >&2; exit 1; }
 
 # name:script, in the order they run.
-HOSTS=()
+HOSTS=(
+  "overlay:host-linux/overlay-tests/test.sh"
+)
 
 ONLY="$*"
 results=()
