@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C ABI tested from C: builds libdouyu, checks the checked-in header is
-# what cbindgen generates, compiles tests/vectors.c and tests/session.c with
+# what cbindgen generates, compiles tests/api.c (NULLs, bounds, outputs on
+# success only), tests/vectors.c and tests/session.c with
 # the system compiler under AddressSanitizer and UndefinedBehaviorSanitizer
 # (against the static library; vectors.c against the shared one too), runs
 # every conformance vector through them and a client session over TCP
@@ -45,12 +46,16 @@ cflags=(-std=c11 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer
 # What a Rust static library needs from the system on linux-gnu
 # (`--print native-static-libs`).
 syslibs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+cc "${cflags[@]}" "$here/tests/api.c" "$lib/libdouyu.a" "${syslibs[@]}" -o "$out/api"
 cc "${cflags[@]}" "$here/tests/vectors.c" "$lib/libdouyu.a" "${syslibs[@]}" -o "$out/vectors"
 cc "${cflags[@]}" "$here/tests/session.c" "$lib/libdouyu.a" "${syslibs[@]}" -o "$out/session"
 cc "${cflags[@]}" "$here/tests/vectors.c" -L"$lib" -ldouyu -o "$out/vectors-shared"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+step "the rules of the boundary"
+timeout 60 "$out/api"
 
 step "vectors (static library)"
 python3 "$here/tests/vectors_to_lines.py" "$vectors" >"$out/cases.txt"

@@ -241,11 +241,26 @@ typedef enum douyu_close_reason {
 } douyu_close_reason;
 
 /**
+ * How the client logs in ([`douyu_client_config::login`]).
+ */
+typedef enum douyu_login {
+  /**
+   * The documented TCP login (`loginreq` with the room, and the username
+   * when one is set).
+   */
+  DOUYU_LOGIN_TCP = 0,
+  /**
+   * The web player's visitor login, with `web_uid`.
+   */
+  DOUYU_LOGIN_WEB = 1,
+} douyu_login;
+
+/**
  * A client session and its receive buffer (opaque; made by
  * [`douyu_client_new`], released by [`douyu_client_free`]).
  *
  * Memory: the receive buffer (`rx_capacity` bytes) plus this struct (under
- * 1 KiB, mostly the queue of chat lines), both allocated by
+ * 1 KiB: 656 bytes on x86-64, mostly the queue of chat lines), both allocated by
  * `douyu_client_new` and never again.
  */
 typedef struct douyu_client douyu_client;
@@ -254,7 +269,7 @@ typedef struct douyu_client douyu_client;
  * A stream decoder and the buffer it reassembles frames in (opaque; made
  * by [`douyu_decoder_new`], released by [`douyu_decoder_free`]).
  *
- * Memory: the buffer (`capacity` bytes) plus this struct (under 100 bytes),
+ * Memory: the buffer (`capacity` bytes) plus this struct (104 bytes on x86-64),
  * both allocated by `douyu_decoder_new` and never again.
  */
 typedef struct douyu_decoder douyu_decoder;

@@ -100,7 +100,7 @@ fn millis(d: Duration) -> u64 {
 /// [`douyu_client_new`], released by [`douyu_client_free`]).
 ///
 /// Memory: the receive buffer (`rx_capacity` bytes) plus this struct (under
-/// 1 KiB, mostly the queue of chat lines), both allocated by
+/// 1 KiB: 656 bytes on x86-64, mostly the queue of chat lines), both allocated by
 /// `douyu_client_new` and never again.
 pub struct douyu_client {
     /// Borrows `rx`; dropped before it.

@@ -69,3 +69,36 @@ mod tests {
         assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
     }
 }
+
+#[cfg(test)]
+mod sizes {
+    use super::*;
+    use core::mem::size_of;
+
+    /// The memory README.md states per object, on a 64-bit target: a change
+    /// of the core that grows them shows here.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn objects_are_the_size_the_readme_says() {
+        let sizes = [
+            ("douyu_decoder", size_of::<douyu_decoder>()),
+            ("douyu_client", size_of::<douyu_client>()),
+            ("douyu_frame", size_of::<douyu_frame>()),
+            ("douyu_map", size_of::<douyu_map>()),
+            ("douyu_pairs", size_of::<douyu_pairs>()),
+            ("douyu_event", size_of::<douyu_event>()),
+        ];
+        println!("{sizes:?}");
+        assert_eq!(
+            sizes,
+            [
+                ("douyu_decoder", 104),
+                ("douyu_client", 656),
+                ("douyu_frame", 24),
+                ("douyu_map", 56),
+                ("douyu_pairs", 136),
+                ("douyu_event", 168),
+            ]
+        );
+    }
+}
