@@ -498,7 +498,7 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The library's version (the crate's), as a NUL-terminated string.
+ * The library's version (the crate's), as a static NUL-terminated string.
  */
 const char *douyu_version(void);
 

@@ -54,10 +54,18 @@ pub use stt::*;
 #[cfg(not(panic = "unwind"))]
 compile_error!("douyu-c needs panic = \"unwind\": its panic guard catches panics by unwinding");
 
-/// The library's version (the crate's), as a NUL-terminated string.
+/// The crate's version, NUL-terminated, made from Cargo.toml's.
+const VERSION: &core::ffi::CStr =
+    match core::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes())
+    {
+        Ok(version) => version,
+        Err(_) => panic!("a version holds no NUL"),
+    };
+
+/// The library's version (the crate's), as a static NUL-terminated string.
 #[unsafe(no_mangle)]
 pub extern "C" fn douyu_version() -> *const core::ffi::c_char {
-    c"0.1.0".as_ptr()
+    VERSION.as_ptr()
 }
 
 #[cfg(test)]
