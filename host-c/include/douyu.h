@@ -517,7 +517,7 @@ enum douyu_result douyu_client_config_init(uint64_t room, struct douyu_client_co
  * [`douyu_client_poll_transmit`] next.
  *
  * Fails with `DOUYU_INVALID_ARGUMENT` (unknown login, zero intervals, a
- * receive buffer below 12 bytes), `DOUYU_BUFFER_FULL` (a username over 48
+ * receive buffer below 12 bytes or above `2^32 + 3`), `DOUYU_BUFFER_FULL` (a username over 48
  * bytes), `DOUYU_INVALID_UTF8` and `DOUYU_OUT_OF_MEMORY`.
  *
  * # Safety
@@ -705,8 +705,8 @@ enum douyu_result douyu_frame_encode(const struct douyu_frame *frame,
  * least `DOUYU_FRAME_HEADER_LEN`; a few KiB suits a device, 64 KiB the live
  * service), written to `*decoder_out`.
  *
- * Fails with `DOUYU_INVALID_ARGUMENT` for a capacity below 12 and with
- * `DOUYU_OUT_OF_MEMORY`.
+ * Fails with `DOUYU_INVALID_ARGUMENT` for a capacity below 12 or above
+ * the largest frame (`2^32 + 3` bytes), and with `DOUYU_OUT_OF_MEMORY`.
  *
  * # Safety
  * See the crate's rules.

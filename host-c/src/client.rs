@@ -147,7 +147,7 @@ fn core_config(c: &douyu_client_config, username: Option<&str>) -> Result<Client
 /// [`douyu_client_poll_transmit`] next.
 ///
 /// Fails with `DOUYU_INVALID_ARGUMENT` (unknown login, zero intervals, a
-/// receive buffer below 12 bytes), `DOUYU_BUFFER_FULL` (a username over 48
+/// receive buffer below 12 bytes or above `2^32 + 3`), `DOUYU_BUFFER_FULL` (a username over 48
 /// bytes), `DOUYU_INVALID_UTF8` and `DOUYU_OUT_OF_MEMORY`.
 ///
 /// # Safety

@@ -137,7 +137,13 @@ pub(crate) struct OwnedBuf(NonNull<[u8]>);
 
 impl OwnedBuf {
     /// A zeroed buffer of `len` bytes, or `DOUYU_OUT_OF_MEMORY`.
+    ///
+    /// No frame is larger than `u32::MAX + 4` bytes (the length field), so a
+    /// larger buffer could never be used: `DOUYU_INVALID_ARGUMENT`.
     pub(crate) fn new(len: usize) -> Result<Self, Failure> {
+        if u64::try_from(len).map_or(true, |len| len > u64::from(u32::MAX) + 4) {
+            return Err(Failure::code(douyu_result::DOUYU_INVALID_ARGUMENT));
+        }
         let mut v = Vec::new();
         v.try_reserve_exact(len)
             .map_err(|_| Failure::code(douyu_result::DOUYU_OUT_OF_MEMORY))?;

@@ -38,8 +38,8 @@ impl Drop for douyu_decoder {
 /// least `DOUYU_FRAME_HEADER_LEN`; a few KiB suits a device, 64 KiB the live
 /// service), written to `*decoder_out`.
 ///
-/// Fails with `DOUYU_INVALID_ARGUMENT` for a capacity below 12 and with
-/// `DOUYU_OUT_OF_MEMORY`.
+/// Fails with `DOUYU_INVALID_ARGUMENT` for a capacity below 12 or above
+/// the largest frame (`2^32 + 3` bytes), and with `DOUYU_OUT_OF_MEMORY`.
 ///
 /// # Safety
 /// See the crate's rules.
@@ -306,6 +306,10 @@ mod tests {
         // SAFETY: NULL and out-of-range arguments are what is tested.
         unsafe {
             assert_eq!(douyu_decoder_new(11, &mut d), DOUYU_INVALID_ARGUMENT);
+            assert_eq!(
+                douyu_decoder_new(usize::MAX, &mut d),
+                DOUYU_INVALID_ARGUMENT
+            );
             assert!(d.is_null(), "not written on failure");
             assert_eq!(douyu_decoder_new(64, null_mut()), DOUYU_NULL_POINTER);
             assert_eq!(douyu_decoder_commit(null_mut(), 0), DOUYU_NULL_POINTER);
