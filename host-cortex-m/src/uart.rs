@@ -38,12 +38,12 @@ const INT_RX: u32 = 1 << 1;
 /// The smallest divider the UART accepts; QEMU ignores the rate itself.
 const MIN_BAUDDIV: u32 = 16;
 
-/// Times a read polls `STATE` for the next byte of a burst before it
-/// returns what it has: long enough for the emulator (or a fast line) to
-/// deliver the next byte, short enough that a read returns promptly once
-/// the line goes quiet. Reading several bytes per call is what keeps the
-/// session's per-read work (a decode attempt) off every single byte.
-const BURST_POLLS: u32 = 200;
+/// Times a read looks at `STATE` for the next byte of a burst before it
+/// returns what it has. Kept short: the emulator delivers the next byte
+/// from its own thread, and a CPU that keeps reading the UART's registers
+/// holds the lock that thread needs (on a part with a FIFO, it would be
+/// the FIFO's depth).
+const BURST_POLLS: u32 = 8;
 
 /// Why a read or write failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,9 @@ impl embedded_io::ErrorType for Uart {
 }
 
 impl embedded_io::Read for Uart {
-    /// Waits up to the read timeout for a first byte, then reads the burst.
+    /// Waits up to the read timeout for a first byte, asleep between
+    /// interrupts (the byte's own, or the millisecond tick), then reads the
+    /// burst.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
         if buf.is_empty() {
             return Ok(0);
@@ -174,6 +176,13 @@ impl embedded_io::Read for Uart {
             if clock::now() >= give_up {
                 return Err(UartError::TimedOut);
             }
+            // With interrupts masked, a byte that arrives after the check
+            // still ends the `wfi` (its interrupt is pending).
+            cortex_m::interrupt::free(|_| {
+                if self.get(STATE) & STATE_RX_FULL == 0 {
+                    cortex_m::asm::wfi();
+                }
+            });
         }
     }
 }

@@ -45,7 +45,15 @@ fn main() -> ! {
             if !closing {
                 wake = wake.min(end);
             }
-            let polled = before(wake, conn.poll(now, |event| report.event(event))).await;
+            let polled = before(
+                wake,
+                conn.poll(now, |event| {
+                    // Heartbeats written so far first, so that lines keep their order.
+                    report.heartbeats(heartbeats_sent(), now);
+                    report.event(event);
+                }),
+            )
+            .await;
             report.heartbeats(heartbeats_sent(), now);
             match polled {
                 None | Some(Ok(())) => {}

@@ -29,7 +29,11 @@ fn main() -> ! {
             conn.client_mut().close();
             closing = true;
         }
-        let polled = conn.poll(now, |event| report.event(event));
+        let polled = conn.poll(now, |event| {
+            // Heartbeats written so far first, so that lines keep their order.
+            report.heartbeats(heartbeats_sent(), now);
+            report.event(event);
+        });
         report.heartbeats(heartbeats_sent(), now);
         if let Err(e) = polled {
             report.failure(driver_error(&e));

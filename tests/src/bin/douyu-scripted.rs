@@ -35,7 +35,7 @@ struct Seen {
     /// When each heartbeat arrived, in ms since the login request.
     heartbeats: Vec<u64>,
     logouts: u32,
-    /// `chatmsg` frames sent to the client.
+    /// `chatmsg` frames sent to the client before its logout arrived.
     chat_sent: u32,
     login_at: Option<Instant>,
 }
@@ -258,8 +258,12 @@ fn tap(upstream: &str, client: TcpStream) -> Seen {
         let seen = seen.clone();
         std::thread::spawn(move || {
             relay(server, client, |body| {
-                if let Ok(ServerMessage::Chat(_)) = ServerMessage::parse(body) {
-                    seen.lock().unwrap().chat_sent += 1;
+                // Chat relayed after the logout is left out: the client
+                // had stopped reading.
+                let mut seen = seen.lock().unwrap();
+                if let (Ok(ServerMessage::Chat(_)), 0) = (ServerMessage::parse(body), seen.logouts)
+                {
+                    seen.chat_sent += 1;
                 }
             });
         })
