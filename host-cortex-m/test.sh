@@ -33,6 +33,8 @@ if ! command -v qemu-system-arm >/dev/null; then
 fi
 rustup target list --installed | grep -qx thumbv7em-none-eabihf ||
   rustup target add thumbv7em-none-eabihf >/dev/null
+(cd "$here" && cargo fmt --check) || fail "host-cortex-m is not formatted (cargo fmt)"
+(cd "$here" && nice -n 10 cargo clippy -q --locked -- -D warnings) || fail "clippy in host-cortex-m"
 bash "$here/run.sh" --build-only
 bash "$here/run.sh" --build-only --async
 nice -n 10 cargo build -q -p douyu-host --locked

@@ -77,6 +77,10 @@ impl Args {
                 _ => return None,
             }
         }
+        // A zero interval would make a zero dead window: dead at once.
+        if heartbeat == Some(0) {
+            return None;
+        }
         Some(Self {
             room: room?,
             seconds: seconds?,
@@ -119,7 +123,7 @@ pub fn boot(report: &mut Report) -> (Args, Uart) {
         semihosting::exit(false)
     };
     let Some(args) = Args::from_command_line() else {
-        report.line("usage: room=ROOM seconds=SECONDS [heartbeat=SECONDS]");
+        report.line("usage: room=ROOM seconds=SECONDS [heartbeat=SECONDS, at least 1]");
         semihosting::exit(false)
     };
     clock::start(core.SYST);
