@@ -89,13 +89,13 @@ has_line() { grep -qxF -- "$1" <<<"$out"; }
 declare -A stack_high
 
 # --- against the project's server --------------------------------------------
-# 20 messages a second (about 5 KB/s; the emulated UART carries twice that
-# on a busy machine),
+# 10 messages a second (about 2.5 KB/s: the emulated UART carries four times
+# that, and still twice that on a machine loaded well beyond its cores),
 # heartbeats every second, a server that drops a client silent for 3 s.
 simulate() { # simulate FRONT_FLAG NAME
   local flag=$1 name=$2 log=$work/serve.$2.log seconds=8
   : >"$log"
-  RUST_LOG=debug "$douyu" serve --tcp 127.0.0.1:0 --simulate 20 --room 9001 \
+  RUST_LOG=debug "$douyu" serve --tcp 127.0.0.1:0 --simulate 10 --room 9001 \
     --heartbeat-window 3 >"$log" 2>&1 &
   pids+=($!)
   local serve_pid=$! addr=''
@@ -118,7 +118,7 @@ simulate() { # simulate FRONT_FLAG NAME
   expect "$name: logout" [ "$(field logout "$summary")" = 1 ]
   local sent decoded
   sent=$(field chat_sent "$server") decoded=$(field chatmsg "$summary")
-  expect "$name: the server sent chat ($sent)" [ "$sent" -ge 50 ]
+  expect "$name: the server sent chat ($sent)" [ "$sent" -ge 25 ]
   expect "$name: decoded $decoded of $sent chat lines (< 90 %)" [ $((decoded * 100)) -ge $((sent * 90)) ]
   # Heartbeats every second from the login, as the server saw them: one per
   # second of the run, the i-th at i s (± 300 ms) after the login request.
@@ -179,7 +179,8 @@ scripted() { # scripted FRONT_FLAG NAME
   expect "$name error: ended by the firmware" grep -q '^device time: ' <<<"$out"
   expect "$name error: no logout after the error" [ "$(field logout "$summary")" = 0 ]
 
-  # A server that goes silent after the join: dead after 2 heartbeats (2 s).
+  # A server that goes silent after the join: dead after 2 heartbeats (2 s),
+  # never sooner; later only by as long as the emulator was kept off the CPU.
   start_scripted scenario silent
   device --server "127.0.0.1:$port" --room 7 --seconds 20 --heartbeat 1 $flag
   server=$(scripted_report)
@@ -188,7 +189,7 @@ scripted() { # scripted FRONT_FLAG NAME
   silent=$(sed -nE 's/^event: dead link: silent for ([0-9]+) ms$/\1/p' <<<"$out")
   expect "$name silent: non-zero exit status" [ "$status" != 0 ]
   expect "$name silent: dead link reported" [ -n "$silent" ]
-  expect "$name silent: detected at ${silent} ms, not 2000-2050" [ "$silent" -ge 2000 -a "$silent" -le 2050 ]
+  expect "$name silent: detected at ${silent} ms, not 2000-2250" [ "$silent" -ge 2000 -a "$silent" -le 2250 ]
   expect "$name silent: session closed" grep -q '^event: closed: silent for ' <<<"$out"
   # The beats at 1 s and (the login reply came a few ms after boot) 2 s.
   expect "$name silent: the server saw the heartbeats ($server)" [ "$(field heartbeats "$server")" -ge 1 ]
