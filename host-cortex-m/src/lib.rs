@@ -146,8 +146,20 @@ pub fn boot(report: &mut Report) -> (Args, Uart) {
 /// Logs the end and leaves the emulator: status 0 after a clean logout.
 pub fn finish(report: &mut Report) -> ! {
     report.finish(clock::now());
+    // The emulator closes its end of the TCP connection when it exits, and a
+    // socket closed with input unread resets the connection, which can
+    // destroy the server's copy of the `logout` before it is read. So read
+    // and drop what still arrives for a moment first, as a TCP close would
+    // wait for the other side.
+    let until = clock::now() + LINGER;
+    while clock::now() < until {
+        uart::discard_input(uart::UART0);
+    }
     semihosting::exit(report.counts.logout == 1)
 }
+
+/// How long [`finish`] drains the line before leaving.
+const LINGER: Duration = Duration::from_millis(100);
 
 /// UART0's receive interrupt, as the NVIC names it.
 #[derive(Clone, Copy)]

@@ -45,6 +45,17 @@ const MIN_BAUDDIV: u32 = 16;
 /// the FIFO's depth).
 const BURST_POLLS: u32 = 8;
 
+/// Reads and drops whatever byte is waiting at the UART at `base`, for a
+/// firmware that is done with the line (the session closed).
+pub fn discard_input(base: usize) {
+    // SAFETY: reads of a UART's registers, which nothing else uses any more.
+    unsafe {
+        if read_volatile((base + STATE) as *const u32) & STATE_RX_FULL != 0 {
+            read_volatile((base + DATA) as *const u32);
+        }
+    }
+}
+
 /// Why a read or write failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UartError {
