@@ -112,14 +112,27 @@ simulate() { # simulate FRONT_FLAG NAME
   sleep 0.2
   kill "$serve_pid" 2>/dev/null || true
   echo "$name against douyu serve: $summary"
-  echo "  $server"
+  echo "  ${server% chat_ends=*}"
   expect "$name: exit status $status after the run" [ "$status" = 0 ]
   expect "$name: login and join" [ "$(field loginres "$summary")/$(field joined "$summary")" = 1/1 ]
   expect "$name: logout" [ "$(field logout "$summary")" = 1 ]
-  local sent decoded
+  # Chat: of the lines the server sent before the logout, those whose last
+  # byte the device had read (the tap knows where each ends in the stream,
+  # the device how many bytes it read) must be decoded, 90 % at least. On a
+  # machine loaded beyond its cores the emulator can be kept off the CPU for
+  # a second or two, leaving lines in the socket at the logout; a device
+  # that keeps up at all is still held to 60 % of everything sent.
+  local sent decoded received reached
   sent=$(field chat_sent "$server") decoded=$(field chatmsg "$summary")
+  received=$(sed -nE 's/^received: ([0-9]+) B$/\1/p' <<<"$out")
+  reached=$(field chat_ends "$server" | tr , '\n' | awk -v n="$received" '$1 <= n' | wc -l)
+  expect "$name: the device said how much it read" [ -n "$received" ]
   expect "$name: the server sent chat ($sent)" [ "$sent" -ge 25 ]
-  expect "$name: decoded $decoded of $sent chat lines (< 90 %)" [ $((decoded * 100)) -ge $((sent * 90)) ]
+  expect "$name: $reached of $sent chat lines reached the device (< 60 %)" \
+    [ $((reached * 100)) -ge $((sent * 60)) ]
+  expect "$name: decoded $decoded of the $reached chat lines that reached the device (< 90 %)" \
+    [ $((decoded * 100)) -ge $((reached * 90)) ]
+  echo "  decoded $decoded chat lines; $reached of the $sent sent had reached the device"
   # Heartbeats every second from the login, as the server saw them: one per
   # second of the run, the i-th at i s (± 300 ms) after the login request.
   # (The schedule is anchored to the login, so one late beat moves no other.)
@@ -151,9 +164,8 @@ scripted() { # scripted FRONT_FLAG NAME
   expect "$name pieces: exit status $status" [ "$status" = 0 ]
   expect "$name pieces: 40 chat lines, no error" \
     [ "$(field chatmsg "$summary")/$(field errors "$summary")" = 40/0 ]
-  for i in 0 17 39; do
-    expect "$name pieces: line $i" has_line "viewer/$i: line $i with @ and / escaped"
-  done
+  expect "$name pieces: every line, unescaped, in order" [ \
+    "$(grep '^viewer/' <<<"$out")" = "$(for i in $(seq 0 39); do echo "viewer/$i: line $i with @ and / escaped"; done)" ]
   expect "$name pieces: server saw heartbeats and the logout ($server)" \
     [ "$(field logout "$server")" = 1 -a "$(field heartbeats "$server")" -ge 2 ]
 

@@ -1,5 +1,5 @@
-//! The transport the session drives: the UART, and a count of the
-//! heartbeats that went out through it, for the summary.
+//! The transport the session drives: the UART, with a count of the
+//! heartbeats that went out through it and of the bytes that came in.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -10,6 +10,22 @@ use crate::uart::{Uart, UartError};
 
 /// Heartbeats written to the line so far.
 static HEARTBEATS: AtomicU32 = AtomicU32::new(0);
+
+/// Bytes read from the line so far.
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
+
+/// Bytes read from the line so far (modulo 2³²), which tells a test which
+/// of the frames the server sent had reached the device.
+pub fn bytes_received() -> u32 {
+    RECEIVED.load(Ordering::Relaxed)
+}
+
+fn received(read: Result<usize, UartError>) -> Result<usize, UartError> {
+    if let Ok(n) = read {
+        RECEIVED.fetch_add(n as u32, Ordering::Relaxed);
+    }
+    read
+}
 
 /// Heartbeats written to the line so far.
 pub fn heartbeats_sent() -> u32 {
@@ -37,7 +53,7 @@ impl embedded_io::ErrorType for Link {
 
 impl embedded_io::Read for Link {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
-        self.0.read(buf)
+        received(self.0.read(buf))
     }
 }
 
@@ -55,7 +71,7 @@ impl embedded_io::Write for Link {
 
 impl embedded_io_async::Read for Link {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
-        embedded_io_async::Read::read(&mut self.0, buf).await
+        received(embedded_io_async::Read::read(&mut self.0, buf).await)
     }
 }
 

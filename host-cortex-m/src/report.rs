@@ -148,12 +148,18 @@ impl Report {
         }
     }
 
-    /// Prints the closing lines: device time, stack use, the summary.
+    /// Prints the closing lines: device time, bytes received, stack use, the
+    /// summary.
     pub fn finish(&mut self, now: Instant) {
         let c = &mut self.console;
         c.text("device time: ")
             .num(now.as_millis())
             .text(" ms")
+            .end_line();
+        let received = crate::link::bytes_received();
+        c.text("received: ")
+            .num(received.into())
+            .text(" B")
             .end_line();
         let (used, size) = (crate::stack::high_water(), crate::stack::size());
         c.text("stack: high-water ").num(used as u64).text(" B of ");

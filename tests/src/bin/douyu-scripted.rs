@@ -17,7 +17,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use douyu_core::frame::{Direction, encode_with};
+use douyu_core::frame::{Direction, OVERHEAD, encode_with};
 use douyu_core::message::{ClientMessage, ServerMessage};
 use douyu_core::stream::Decoder;
 use douyu_core::stt::{MapWriter, SttError};
@@ -37,22 +37,29 @@ struct Seen {
     logouts: u32,
     /// `chatmsg` frames sent to the client before its logout arrived.
     chat_sent: u32,
+    /// Where each of them ends in the byte stream sent to the client, so
+    /// that the test can tell which ones had reached it when it logged out.
+    chat_ends: Vec<u64>,
     login_at: Option<Instant>,
 }
 
 impl Seen {
     fn line(&self) -> String {
-        let at: Vec<String> = self.heartbeats.iter().map(u64::to_string).collect();
+        let list = |values: &[u64]| match values {
+            [] => "-".to_string(),
+            _ => values
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
         format!(
-            "server: heartbeats={} heartbeat_ms={} logout={} chat_sent={}",
+            "server: heartbeats={} heartbeat_ms={} logout={} chat_sent={} chat_ends={}",
             self.heartbeats.len(),
-            if at.is_empty() {
-                "-".into()
-            } else {
-                at.join(",")
-            },
+            list(&self.heartbeats),
             self.logouts,
-            self.chat_sent
+            self.chat_sent,
+            list(&self.chat_ends)
         )
     }
 }
@@ -206,8 +213,9 @@ fn scenario(name: &str, chats: usize, mut stream: TcpStream) -> Seen {
     seen.into_inner().unwrap()
 }
 
-/// Relays one direction, decoding what passes with `on_frame`.
-fn relay(mut from: TcpStream, mut to: TcpStream, mut on_frame: impl FnMut(&str) + Send) {
+/// Relays one direction, decoding what passes with `on_frame`, which is
+/// also told where the frame ends in the stream.
+fn relay(mut from: TcpStream, mut to: TcpStream, mut on_frame: impl FnMut(&str, u64) + Send) {
     let mut buf = vec![0u8; MAX_FRAME];
     let mut decoder = Decoder::new(&mut buf);
     let mut chunk = vec![0u8; 16 * 1024];
@@ -224,8 +232,14 @@ fn relay(mut from: TcpStream, mut to: TcpStream, mut on_frame: impl FnMut(&str) 
             let taken = decoder.feed(rest);
             rest = &rest[taken..];
             loop {
+                // A frame starts where the decoder stands (the tap's buffer
+                // holds any frame, so none is being skipped).
+                let start = decoder.position();
                 match decoder.next_frame() {
-                    Ok(Some(frame)) => on_frame(frame.body),
+                    Ok(Some(frame)) => {
+                        let end = start + (OVERHEAD + frame.body.len()) as u64;
+                        on_frame(frame.body, end);
+                    }
                     Ok(None) => break,
                     Err(e) if e.is_fatal() => return,
                     Err(_) => {}
@@ -247,7 +261,7 @@ fn tap(upstream: &str, client: TcpStream) -> Seen {
             seen.clone(),
         );
         std::thread::spawn(move || {
-            relay(from, to, |body| {
+            relay(from, to, |body, _| {
                 if let Ok(m) = ClientMessage::parse(body) {
                     note(&seen, &m);
                 }
@@ -257,13 +271,14 @@ fn tap(upstream: &str, client: TcpStream) -> Seen {
     let down = {
         let seen = seen.clone();
         std::thread::spawn(move || {
-            relay(server, client, |body| {
+            relay(server, client, |body, end| {
                 // Chat relayed after the logout is left out: the client
                 // had stopped reading.
                 let mut seen = seen.lock().unwrap();
                 if let (Ok(ServerMessage::Chat(_)), 0) = (ServerMessage::parse(body), seen.logouts)
                 {
                     seen.chat_sent += 1;
+                    seen.chat_ends.push(end);
                 }
             });
         })
