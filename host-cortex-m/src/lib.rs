@@ -2,7 +2,8 @@
 //! (QEMU's `mps2-an386`), talking to a Douyu server over a UART.
 //!
 //! The firmware moves bytes between the UART and the session and gives it
-//! the time from SysTick; the session does the rest (login, joingroup,
+//! the time from the board's timer 0 (SysTick only wakes the CPU); the
+//! session does the rest (login, joingroup,
 //! heartbeats, dead-link detection, logout). Two fronts share this board
 //! support: `douyu-blocking` (the session's blocking [`Connection`] with a
 //! read timeout) and `douyu-async` (its [`AsyncConnection`] under the
@@ -26,11 +27,10 @@ pub mod uart;
 use core::time::Duration;
 
 use cortex_m_rt::{ExceptionFrame, exception};
-use douyu_core::session::{ClientConfig, Instant};
+use douyu_core::session::{ClientConfig, DriverError, Instant};
 
 use crate::report::Report;
 use crate::uart::{Uart, UartError};
-use douyu_core::session::DriverError;
 
 /// Receive buffer: the largest frame accepted, in bytes. The live
 /// service's chat frames are well under 1 KiB; larger ones (long gift
