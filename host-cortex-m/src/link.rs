@@ -1,0 +1,88 @@
+//! The transport the session drives: the UART, with a count of the
+//! heartbeats that went out through it and of the bytes that came in.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use douyu_core::frame::{Frame, Status};
+use douyu_core::message::ClientMessage;
+
+use crate::uart::{Uart, UartError};
+
+/// Heartbeats written to the line so far.
+static HEARTBEATS: AtomicU32 = AtomicU32::new(0);
+
+/// Bytes read from the line so far.
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
+
+/// Bytes read from the line so far (modulo 2³²), which tells a test which
+/// of the frames the server sent had reached the device.
+pub fn bytes_received() -> u32 {
+    RECEIVED.load(Ordering::Relaxed)
+}
+
+fn received(read: Result<usize, UartError>) -> Result<usize, UartError> {
+    if let Ok(n) = read {
+        RECEIVED.fetch_add(n as u32, Ordering::Relaxed);
+    }
+    read
+}
+
+/// Heartbeats written to the line so far.
+pub fn heartbeats_sent() -> u32 {
+    HEARTBEATS.load(Ordering::Relaxed)
+}
+
+/// The UART, noting what the session sends. The session driver hands each
+/// frame to one `write_all`, and [`Uart`]'s write takes a whole buffer, so
+/// each write here is one frame; the core reads it back.
+pub struct Link(pub Uart);
+
+impl Link {
+    fn note(buf: &[u8]) {
+        if let Ok(Status::Complete((frame, _))) = Frame::decode(buf)
+            && let Ok(ClientMessage::Heartbeat(_)) = ClientMessage::parse(frame.body)
+        {
+            HEARTBEATS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl embedded_io::ErrorType for Link {
+    type Error = UartError;
+}
+
+impl embedded_io::Read for Link {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
+        received(self.0.read(buf))
+    }
+}
+
+impl embedded_io::Write for Link {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, UartError> {
+        self.0.write_all(buf)?;
+        Self::note(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), UartError> {
+        embedded_io::Write::flush(&mut self.0)
+    }
+}
+
+impl embedded_io_async::Read for Link {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
+        received(embedded_io_async::Read::read(&mut self.0, buf).await)
+    }
+}
+
+impl embedded_io_async::Write for Link {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, UartError> {
+        embedded_io_async::Write::write_all(&mut self.0, buf).await?;
+        Self::note(buf);
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), UartError> {
+        embedded_io_async::Write::flush(&mut self.0).await
+    }
+}
