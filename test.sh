@@ -14,6 +14,7 @@ cd "$(dirname "$0")"
 
 # name:script, in the order they run.
 HOSTS=(
+  "cortex-m:host-cortex-m/test.sh"
   "c:host-c/test.sh"
   "overlay:host-linux/overlay-tests/test.sh"
 )
