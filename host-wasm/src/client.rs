@@ -34,6 +34,9 @@ pub struct Client {
     received_at: Instant,
     /// The peer closed the connection; reported once the events before it are.
     peer_closed: bool,
+    /// That was reported: the session is over (the core has no state for a
+    /// connection that is gone, so the host keeps it).
+    disconnected: bool,
     /// Frames to send are encoded here first.
     tx: Vec<u8>,
 }
@@ -155,6 +158,7 @@ impl Client {
             pending: Vec::new(),
             received_at: now,
             peer_closed: false,
+            disconnected: false,
             tx: vec![0u8; 1024],
         })
     }
@@ -184,6 +188,9 @@ impl Client {
     #[wasm_bindgen(js_name = dataToSend)]
     pub fn data_to_send(&mut self) -> Result<Vec<u8>, JsValue> {
         let mut out = Vec::new();
+        if self.disconnected {
+            return Ok(out);
+        }
         loop {
             let Self { session, tx, .. } = self;
             match session.with_client_mut(|c| c.poll_transmit(tx)) {
@@ -208,6 +215,9 @@ impl Client {
     /// unless a `closed` event follows.
     #[wasm_bindgen(js_name = nextEvent)]
     pub fn next_event(&mut self) -> Result<JsValue, JsValue> {
+        if self.disconnected {
+            return Ok(JsValue::UNDEFINED);
+        }
         loop {
             let event = self.session.with_client_mut(|c| {
                 let Some(event) = c.poll_event() else {
@@ -256,8 +266,7 @@ impl Client {
                     if self.peer_closed && !self.is_closed() {
                         // The core has no event for this; the session is over
                         // all the same, and the host must say so once.
-                        self.session.with_client_mut(|c| c.close());
-                        self.peer_closed = false;
+                        self.disconnected = true;
                         self.pending.clear();
                         return Ok(closed(&CloseReason::Disconnected));
                     }
@@ -271,6 +280,9 @@ impl Client {
     /// `now`), or `undefined` once the session is over.
     #[allow(clippy::cast_precision_loss)]
     pub fn timeout(&self) -> Option<f64> {
+        if self.disconnected {
+            return None;
+        }
         self.session
             .borrow_client()
             .poll_timeout()
@@ -280,6 +292,9 @@ impl Client {
     /// Advances the session's clock: heartbeats, dead-link detection.
     #[wasm_bindgen(js_name = handleTimeout)]
     pub fn handle_timeout(&mut self, now: f64) {
+        if self.disconnected {
+            return;
+        }
         let now = instant(now);
         self.session.with_client_mut(|c| c.handle_timeout(now));
     }
@@ -322,7 +337,7 @@ impl Client {
     /// Whether the session is over.
     #[wasm_bindgen(getter, js_name = isClosed)]
     pub fn is_closed(&self) -> bool {
-        self.session.borrow_client().is_closed()
+        self.disconnected || self.session.borrow_client().is_closed()
     }
 }
 
@@ -334,6 +349,8 @@ fn id(value: f64, what: &str) -> Result<u64, JsValue> {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         return Ok(value as u64);
     }
-    let msg = format!("{what} must be a non-negative safe integer, not {value}");
+    // The value is not formatted: float formatting alone would add 20 KiB
+    // to the module.
+    let msg = format!("{what} must be a non-negative safe integer");
     Err(js_sys::RangeError::new(&msg).into())
 }
