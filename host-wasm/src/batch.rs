@@ -4,13 +4,16 @@
 //! into a JS string costs per string; a message has a dozen or more strings.
 //! So a batch holds all unescaped keys and values of many messages in one
 //! string, decoded once by JavaScript, plus an index of lengths in UTF-16
-//! code units, by which `js/messages.js` slices it into plain objects.
+//! code units, by which `js/api.js` slices it into plain objects. The bodies
+//! go apart, as bytes: only `pairs()` and `frameOf()` read them, so they are
+//! turned into strings on demand (decoding UTF-8 was a third of the time).
 //!
 //! Index layout, per message: the frame's type field (bits 0–15, with the
 //! encryption byte in bits 16–23 and the reserved byte in 24–31), its stream offset
-//! (low, high 32 bits; both `u32::MAX` when unknown), the body's length, the
-//! number of pairs `n` kept (first value of each key), then `n` key and value
-//! lengths. The text holds the body, then each key and value.
+//! (low, high 32 bits; both `u32::MAX` when unknown), the body's length in
+//! bytes, the number of pairs `n` kept (first value of each key), then `n`
+//! key and value lengths. The text holds each key and value; `bodies` the
+//! bodies, back to back.
 
 use douyu_core::stt::{Map, SttError, Text};
 
@@ -20,8 +23,10 @@ pub const NO_OFFSET: u64 = u64::MAX;
 /// Messages decoded and not yet handed over.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Bodies, keys and values, back to back.
+    /// Keys and values, back to back.
     pub text: String,
+    /// Bodies, back to back.
+    pub bodies: Vec<u8>,
     /// Lengths and counts; see the module docs.
     pub index: Vec<u32>,
     /// Byte ranges in `text` of the keys of the message being added, to keep
@@ -38,6 +43,7 @@ impl Batch {
         const KEEP: usize = 1 << 20;
         self.text.clear();
         self.index.clear();
+        self.bodies.clear();
         if self.text.capacity() > KEEP {
             self.text.shrink_to(KEEP);
         }
@@ -49,12 +55,13 @@ impl Batch {
     /// Adds the message in `body`. On a malformed body nothing is added and
     /// the core's error is returned.
     pub fn push(&mut self, head: u32, offset: u64, body: &str) -> Result<(), SttError> {
-        let (text_mark, index_mark) = (self.text.len(), self.index.len());
+        let marks = (self.text.len(), self.index.len(), self.bodies.len());
         let result = self.push_pairs(head, offset, body);
         if result.is_err() {
             self.last = None;
-            self.text.truncate(text_mark);
-            self.index.truncate(index_mark);
+            self.text.truncate(marks.0);
+            self.index.truncate(marks.1);
+            self.bodies.truncate(marks.2);
         }
         result
     }
@@ -71,10 +78,11 @@ impl Batch {
     fn push_pairs(&mut self, head: u32, offset: u64, body: &str) -> Result<(), SttError> {
         let (lo, hi) = split(offset);
         self.last = Some(self.index.len());
-        self.index
-            .extend_from_slice(&[head, lo, hi, utf16_len(body), 0]);
+        self.index.extend_from_slice(&[head, lo, hi, 0, 0]);
         let count_at = self.index.len() - 1;
-        self.text.push_str(body);
+        // A body is shorter than 4 GiB: the length field is 32 bits.
+        self.index[count_at - 1] = u32::try_from(body.len()).unwrap_or(u32::MAX);
+        self.bodies.extend_from_slice(body.as_bytes());
         self.keys.clear();
         let mut count = 0;
         for pair in Map::new(body).pairs() {
@@ -82,8 +90,15 @@ impl Batch {
             let start = self.text.len();
             let key_len = self.push_text(key);
             let end = self.text.len();
-            let new_key = &self.text[start..end];
-            if self.keys.iter().any(|&(s, e)| &self.text[s..e] == new_key) {
+            // Lengths first: most keys differ in length, and this loop runs
+            // for every pair of every message.
+            let text = self.text.as_bytes();
+            let new_key = &text[start..end];
+            let seen = self
+                .keys
+                .iter()
+                .any(|&(s, e)| e - s == new_key.len() && &text[s..e] == new_key);
+            if seen {
                 self.text.truncate(start);
                 continue;
             }
@@ -162,7 +177,8 @@ mod tests {
         b.push(690, 7, "type@=x/nn@=a@Sb/type@=y/el@=k@A=v@S/")
             .unwrap();
         let body = "type@=x/nn@=a@Sb/type@=y/el@=k@A=v@S/";
-        assert_eq!(b.text, format!("{body}typexnna/belk@=v/"));
+        assert_eq!(b.text, "typexnna/belk@=v/");
+        assert_eq!(b.bodies, body.as_bytes());
         assert_eq!(b.index, [690, 7, 0, body.len() as u32, 3, 4, 1, 2, 3, 2, 6]);
     }
 

@@ -76,6 +76,7 @@ fn message(kind: &str, body: &str) -> Result<JsValue, JsValue> {
         .map_err(|e| errors::stt(&e, None, errors::Family::Decode))?;
     let o = object(kind);
     set(&o, "text", batch.text);
+    set(&o, "bodies", js_sys::Uint8Array::from(&batch.bodies[..]));
     set(&o, "index", js_sys::Uint32Array::from(&batch.index[..]));
     Ok(o.into())
 }

@@ -59,7 +59,7 @@ impl Decoder {
     }
 
     /// Takes `bytes` and decodes every frame they complete into the batch;
-    /// returns the batch's index (`text()` has its strings). Stops at the
+    /// returns the batch's index (`text()` and `bodies()` have its strings). Stops at the
     /// first bad frame, whose error `takeError()` then gives.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u32> {
         self.batch.clear();
@@ -110,6 +110,11 @@ impl Decoder {
     /// The strings of the batch the last `feed` returned the index of.
     pub fn text(&mut self) -> String {
         core::mem::take(&mut self.batch.text)
+    }
+
+    /// The bodies of that batch, as UTF-8 bytes.
+    pub fn bodies(&mut self) -> Vec<u8> {
+        core::mem::take(&mut self.batch.bodies)
     }
 
     /// The error that ended the last `feed`, if one did (once).
