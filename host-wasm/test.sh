@@ -12,6 +12,8 @@ if ! command -v wasm-opt >/dev/null 2>&1; then
   fi
 fi
 
+# The Rust side's own unit tests (the batch layout), natively.
+cargo test --release --lib --locked
 npm ci --no-audit --no-fund
 npm run build
 # The server the watch test runs (CI has built it already: then this is quick).

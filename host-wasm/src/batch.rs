@@ -179,7 +179,7 @@ mod tests {
         let body = "type@=x/nn@=a@Sb/type@=y/el@=k@A=v@S/";
         assert_eq!(b.text, "typexnna/belk@=v/");
         assert_eq!(b.bodies, body.as_bytes());
-        assert_eq!(b.index, [690, 7, 0, body.len() as u32, 3, 4, 1, 2, 3, 2, 6]);
+        assert_eq!(b.index, [690, 7, 0, body.len() as u32, 3, 4, 1, 2, 3, 2, 5]);
     }
 
     #[test]
