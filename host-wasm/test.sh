@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# host-wasm on a fresh Debian machine: install, build, test. Idempotent;
+# exits non-zero on any failure. (The benchmark is separate: npm run bench.)
+set -euo pipefail
+cd "$(dirname "$0")"
+start=$(date +%s)
+
+if ! command -v wasm-opt >/dev/null 2>&1; then
+  # Optional (a smaller, faster module); the build goes on without it.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y binaryen >/dev/null 2>&1 || echo "binaryen not installed; building without wasm-opt"
+  fi
+fi
+
+# The Rust side's own unit tests (the batch layout), natively.
+cargo test --release --lib --locked
+npm ci --no-audit --no-fund
+npm run build
+# The server the watch test runs (CI has built it already: then this is quick).
+(cd .. && cargo build -p douyu-host --locked)
+npm test
+echo "host-wasm: test.sh done in $(( $(date +%s) - start )) s"
