@@ -17,6 +17,7 @@ HOSTS=(
   "cortex-m:host-cortex-m/test.sh"
   "c:host-c/test.sh"
   "overlay:host-linux/overlay-tests/test.sh"
+  "wasm:host-wasm/test.sh"
 )
 
 ONLY="$*"

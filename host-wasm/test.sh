@@ -8,7 +8,9 @@ start=$(date +%s)
 if ! command -v wasm-opt >/dev/null 2>&1; then
   # Optional (a smaller, faster module); the build goes on without it.
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get install -y binaryen >/dev/null 2>&1 || echo "binaryen not installed; building without wasm-opt"
+    { apt-get install -y -qq binaryen >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq binaryen >/dev/null 2>&1; }; } ||
+      echo "binaryen not installed; building without wasm-opt"
   fi
 fi
 
