@@ -641,10 +641,16 @@ mod tests {
             "nn@=鱼@A/",
             "x",
         ];
+        // Fewer under Miri, which runs this a hundred times slower.
+        let (pieces, tails): (&[&str], &[&str]) = if cfg!(miri) {
+            (&pieces[..7], &["", "k@=v"])
+        } else {
+            (&pieces, &["", "tail@=1/", "k@=v", "@", "/"])
+        };
         let mut bodies = std::vec::Vec::new();
         for a in pieces {
             for b in pieces {
-                for c in ["", "tail@=1/", "k@=v", "@", "/"] {
+                for c in tails {
                     bodies.push(std::format!("{a}{b}{c}"));
                     bodies.push(std::format!("{}{a}{b}{c}", "p@=q/".repeat(13)));
                 }
