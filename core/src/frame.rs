@@ -22,6 +22,8 @@
 
 use core::fmt;
 
+use nom::Parser;
+
 use crate::stt::{MapWriter, SttError, Writer};
 
 /// Size of the fixed header that precedes the body: two lengths, type, two flag bytes.
@@ -274,30 +276,13 @@ impl Header {
     /// are in, without waiting for the rest.
     #[inline]
     pub fn parse(input: &[u8]) -> Result<Status<Self>, FrameError> {
-        let incomplete = Status::Incomplete { needed: HEADER_LEN };
-        // Fixed-size fields read from fixed-size arrays: the header was read
-        // with nom's number parsers before, whose byte loops and calls were
-        // a fifth to a quarter of the frame layer's instructions
-        // (BENCHMARKS.md).
-        let Some(&[a0, a1, a2, a3, b0, b1, b2, b3]) = input.first_chunk::<8>() else {
-            return Ok(incomplete);
-        };
-        let (first, second) = (
-            u32::from_le_bytes([a0, a1, a2, a3]),
-            u32::from_le_bytes([b0, b1, b2, b3]),
-        );
-        check_lengths(first, second)?;
-        let Some(&[k0, k1, encryption, reserved]) =
-            input.get(8..).and_then(<[u8]>::first_chunk::<4>)
-        else {
-            return Ok(incomplete);
-        };
-        Ok(Status::Complete(Self {
-            length: first,
-            direction: Direction::from_u16(u16::from_le_bytes([k0, k1])),
-            encryption,
-            reserved,
-        }))
+        match grammar::header(input) {
+            Ok((_, header)) => Ok(Status::Complete(header)),
+            Err(nom::Err::Incomplete(needed)) => Ok(Status::Incomplete {
+                needed: grammar::total(input, needed),
+            }),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e.0),
+        }
     }
 
     /// Bytes the whole frame occupies on the wire: `4 + length`.
@@ -313,16 +298,6 @@ impl Header {
     pub const fn body_len(&self) -> usize {
         self.frame_len() - OVERHEAD
     }
-}
-
-fn check_lengths(first: u32, second: u32) -> Result<(), FrameError> {
-    if first != second {
-        return Err(FrameError::LengthMismatch { first, second });
-    }
-    if first < MIN_LENGTH {
-        return Err(FrameError::TooShort { length: first });
-    }
-    Ok(())
 }
 
 /// A decoded frame, borrowing its body from the input.
@@ -364,14 +339,12 @@ impl<'a> Frame<'a> {
     /// # Ok::<(), douyu_core::frame::FrameError>(())
     /// ```
     pub fn decode(input: &'a [u8]) -> Result<Status<(Self, usize)>, FrameError> {
-        let header = match Header::parse(input)? {
-            Status::Complete(header) => header,
-            Status::Incomplete { needed } => return Ok(Status::Incomplete { needed }),
-        };
-        let len = header.frame_len();
-        match input.get(..len) {
-            Some(bytes) => Ok(Status::Complete((Self::from_parts(header, bytes)?, len))),
-            None => Ok(Status::Incomplete { needed: len }),
+        match grammar::frame(input) {
+            Ok((rest, frame)) => Ok(Status::Complete((frame, input.len() - rest.len()))),
+            Err(nom::Err::Incomplete(needed)) => Ok(Status::Incomplete {
+                needed: grammar::total(input, needed),
+            }),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e.0),
         }
     }
 
@@ -379,26 +352,16 @@ impl<'a> Frame<'a> {
     /// `bytes` is exactly the whole frame (`header.frame_len()` bytes).
     #[inline]
     pub(crate) fn from_parts(header: Header, bytes: &'a [u8]) -> Result<Self, FrameError> {
-        let (&last, rest) = bytes
-            .split_last()
-            .ok_or(FrameError::TooShort { length: 0 })?;
-        if last != 0 {
-            return Err(FrameError::MissingTerminator { found: last });
+        let rest = bytes.get(HEADER_LEN..).unwrap_or_default();
+        match grammar::after_header(header).parse(rest) {
+            Ok((_, frame)) => Ok(frame),
+            // `bytes` holds the whole frame, so no rule can run short; were
+            // one to, the frame would be shorter than its header says.
+            Err(nom::Err::Incomplete(_)) => Err(FrameError::TooShort {
+                length: header.length,
+            }),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e.0),
         }
-        let body = rest.get(HEADER_LEN..).unwrap_or_default();
-        if let Some(offset) = memchr::memchr(0, body) {
-            return Err(FrameError::NulInBody { offset });
-        }
-        // The fast check says only yes or no; the standard one finds where.
-        let body = simdutf8::basic::from_utf8(body).map_err(|_| FrameError::InvalidUtf8 {
-            valid_up_to: core::str::from_utf8(body).map_or_else(|e| e.valid_up_to(), str::len),
-        })?;
-        Ok(Self {
-            direction: header.direction,
-            encryption: header.encryption,
-            reserved: header.reserved,
-            body,
-        })
     }
 
     /// Bytes this frame occupies on the wire.
@@ -628,6 +591,219 @@ impl<'a> Iterator for Frames<'a> {
         };
         self.offset = at + len;
         Some((at, Frame::from_parts(header, bytes)))
+    }
+}
+
+/// The grammar of §2 as nom streaming parsers.
+///
+/// ```text
+/// frame  := header rest                   rest is `length - 8` bytes
+/// header := length length type encryption reserved
+///           (u32le  u32le  u16le u8       u8; the lengths equal, ≥ 9)
+/// rest   := body 0x00                     body: UTF-8, no NUL
+/// ```
+///
+/// A rule that runs out of input says `Incomplete(Needed)`, which the public
+/// functions turn into [`Status::Incomplete`]; a rule that is broken fails
+/// with the [`FrameError`] naming it.
+mod grammar {
+    use nom::error::{ErrorKind, ParseError};
+    use nom::sequence::terminated;
+    use nom::{Emit, IResult, Mode, Needed, OutputM, OutputMode, PResult, Parser};
+
+    use super::{Direction, Frame, FrameError, HEADER_LEN, Header, MIN_LENGTH};
+
+    /// A broken rule of §2.
+    #[derive(Debug)]
+    pub(super) struct Broken(pub(super) FrameError);
+
+    impl ParseError<&[u8]> for Broken {
+        /// nom's combinators used here add no failure of their own, and
+        /// the parsers they combine fail with a [`FrameError`]; should one
+        /// fail otherwise, the frame is
+        /// shorter than its header says.
+        fn from_error_kind(input: &[u8], _: ErrorKind) -> Self {
+            let length = u32::try_from(input.len()).unwrap_or(u32::MAX);
+            Self(FrameError::TooShort { length })
+        }
+
+        fn append(_: &[u8], _: ErrorKind, other: Self) -> Self {
+            other
+        }
+    }
+
+    type Result<'a, T> = IResult<&'a [u8], T, Broken>;
+
+    /// `N` bytes as an array, in one load.
+    ///
+    /// nom's number parsers assemble a number byte by byte in a loop with
+    /// calls: a quarter of the frame layer's instructions when they read
+    /// the header (BENCHMARKS.md). Fixed-size fields from a fixed-size array
+    /// are a few loads.
+    struct Bytes<const N: usize>;
+
+    impl<'a, const N: usize> Parser<&'a [u8]> for Bytes<N> {
+        type Output = [u8; N];
+        type Error = Broken;
+
+        #[inline(always)]
+        fn process<OM: OutputMode>(
+            &mut self,
+            input: &'a [u8],
+        ) -> PResult<OM, &'a [u8], [u8; N], Broken> {
+            match input.split_first_chunk::<N>() {
+                Some((&bytes, rest)) => Ok((rest, OM::Output::bind(|| bytes))),
+                None => Err(nom::Err::Incomplete(Needed::new(N - input.len()))),
+            }
+        }
+    }
+
+    /// `parser.map_res(check)`, inlined. nom's `MapRes` keeps a copy of the
+    /// input for its error and stayed out of line in the frame loop, 60
+    /// instructions a frame; the rules here carry their error in the
+    /// [`FrameError`] and need no input position.
+    struct Checked<P, F>(P, F);
+
+    impl<'a, P, F, O> Parser<&'a [u8]> for Checked<P, F>
+    where
+        P: Parser<&'a [u8], Error = Broken>,
+        F: FnMut(P::Output) -> core::result::Result<O, FrameError>,
+    {
+        type Output = O;
+        type Error = Broken;
+
+        #[inline(always)]
+        fn process<OM: OutputMode>(&mut self, input: &'a [u8]) -> PResult<OM, &'a [u8], O, Broken> {
+            let (rest, out) = self
+                .0
+                .process::<OutputM<Emit, OM::Error, OM::Incomplete>>(input)?;
+            match (self.1)(out) {
+                Ok(out) => Ok((rest, OM::Output::bind(|| out))),
+                Err(e) => Err(nom::Err::Error(OM::Error::bind(|| Broken(e)))),
+            }
+        }
+    }
+
+    /// The next `n` bytes, as nom's streaming `take`; written here because
+    /// nom's is a function whose `Parser` impl stayed out of line in the
+    /// frame loop.
+    struct Take(usize);
+
+    impl<'a> Parser<&'a [u8]> for Take {
+        type Output = &'a [u8];
+        type Error = Broken;
+
+        #[inline(always)]
+        fn process<OM: OutputMode>(
+            &mut self,
+            input: &'a [u8],
+        ) -> PResult<OM, &'a [u8], &'a [u8], Broken> {
+            match input.split_at_checked(self.0) {
+                Some((taken, rest)) => Ok((rest, OM::Output::bind(|| taken))),
+                None => Err(nom::Err::Incomplete(Needed::new(self.0 - input.len()))),
+            }
+        }
+    }
+
+    /// A little-endian `u32`.
+    fn le_u32<'a>() -> impl Parser<&'a [u8], Output = u32, Error = Broken> {
+        Bytes::<4>.map(u32::from_le_bytes)
+    }
+
+    /// A little-endian `u16`.
+    fn le_u16<'a>() -> impl Parser<&'a [u8], Output = u16, Error = Broken> {
+        Bytes::<2>.map(u16::from_le_bytes)
+    }
+
+    /// One byte.
+    fn byte<'a>() -> impl Parser<&'a [u8], Output = u8, Error = Broken> {
+        Bytes::<1>.map(|[b]| b)
+    }
+
+    /// The two length fields, which must agree and cover the header. Checked
+    /// as soon as both are in: a mismatch is fatal to a stream, and waiting
+    /// for the type field would only delay saying so.
+    fn lengths<'a>() -> impl Parser<&'a [u8], Output = u32, Error = Broken> {
+        Checked((le_u32(), le_u32()), |(first, second)| {
+            if first != second {
+                Err(FrameError::LengthMismatch { first, second })
+            } else if first < MIN_LENGTH {
+                Err(FrameError::TooShort { length: first })
+            } else {
+                Ok(first)
+            }
+        })
+    }
+
+    /// `header := length length type encryption reserved`.
+    #[inline(always)]
+    pub(super) fn header(input: &[u8]) -> Result<'_, Header> {
+        (lengths(), le_u16().map(Direction::from_u16), byte(), byte())
+            .map(|(length, direction, encryption, reserved)| Header {
+                length,
+                direction,
+                encryption,
+                reserved,
+            })
+            .parse(input)
+            // Whichever field is cut short, the header is wanted whole.
+            .map_err(|e| match e {
+                nom::Err::Incomplete(_) => {
+                    nom::Err::Incomplete(Needed::new(HEADER_LEN.saturating_sub(input.len())))
+                }
+                e => e,
+            })
+    }
+
+    /// The terminator: a NUL byte.
+    fn nul<'a>() -> impl Parser<&'a [u8], Output = (), Error = Broken> {
+        Checked(byte(), |found| match found {
+            0 => Ok(()),
+            found => Err(FrameError::MissingTerminator { found }),
+        })
+    }
+
+    /// A body's bytes as text: no NUL, UTF-8.
+    #[inline(always)]
+    fn text(body: &[u8]) -> core::result::Result<&str, FrameError> {
+        if let Some(offset) = memchr::memchr(0, body) {
+            return Err(FrameError::NulInBody { offset });
+        }
+        // The fast check says only yes or no; the standard one finds where.
+        simdutf8::basic::from_utf8(body).map_err(|_| FrameError::InvalidUtf8 {
+            valid_up_to: core::str::from_utf8(body).map_or_else(|e| e.valid_up_to(), str::len),
+        })
+    }
+
+    /// `rest := body 0x00`, the `length - 8` bytes after a `header`: the
+    /// terminator is checked before the body, as a bad one means the
+    /// length is wrong and the body is not worth reading.
+    #[inline(always)]
+    pub(super) fn after_header<'a>(
+        header: Header,
+    ) -> impl Parser<&'a [u8], Output = Frame<'a>, Error = Broken> {
+        Checked(terminated(Take(header.body_len()), nul()), text).map(move |body| Frame {
+            direction: header.direction,
+            encryption: header.encryption,
+            reserved: header.reserved,
+            body,
+        })
+    }
+
+    /// `frame := header rest`: the header says how many bytes the rest
+    /// takes, so a frame cut short asks for all of them.
+    pub(super) fn frame(input: &[u8]) -> Result<'_, Frame<'_>> {
+        header
+            .flat_map(|header: Header| Take(header.body_len() + 1).and_then(after_header(header)))
+            .parse(input)
+    }
+
+    /// The total input length a rule that said `needed` asks for.
+    pub(super) fn total(input: &[u8], needed: Needed) -> usize {
+        match needed {
+            Needed::Size(more) => input.len().saturating_add(more.get()),
+            Needed::Unknown => input.len() + 1,
+        }
     }
 }
 

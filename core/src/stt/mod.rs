@@ -31,6 +31,7 @@
 //! [`Writer`] builds bodies into a fixed buffer, escaping once per level.
 
 mod block;
+mod grammar;
 mod read;
 mod scan;
 mod write;

@@ -9,17 +9,20 @@
 use super::SttError;
 use super::block::classify_from;
 
-/// A structural mark of an STT text.
+/// A structural mark of an STT text, or an `@` that is none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mark {
     /// The `/` that ends a pair or a list item.
     End,
     /// The `@=` between a key and its value.
     KeyValue,
+    /// An `@` not followed by a valid escape (found in a body by
+    /// [`Scanner::take`]; deeper text reports it from [`Scanner::peek`]).
+    Bad,
 }
 
-/// A mark found by [`Scanner::next_mark`]: where it starts and where the
-/// text resumes.
+/// A mark taken by [`Scanner::take`]: where it starts and where the text
+/// resumes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Found {
     pub(crate) mark: Mark,
@@ -35,7 +38,7 @@ pub(crate) struct Found {
 /// and any other `@` is an error; walking them is then a matter of taking
 /// the lowest set bit. Deeper text, whose marks are `@` + `A`s + a letter,
 /// is classified mark by mark.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Scanner<'a> {
     /// The text scanned; the iterators built on a scanner read it here.
     pub(super) raw: &'a str,
@@ -107,70 +110,115 @@ impl<'a> Scanner<'a> {
         true
     }
 
-    /// The next mark, checking every `@` before it.
-    // Two calls per pair on the hottest path: inlined, the result stays in
-    // registers.
+    /// Where the next mark starts, `None` at the end of the text; the mark
+    /// stays for [`Scanner::take`]. Deeper text checks every `@` up to it.
+    ///
+    /// A grammar's text runs up to a mark and the rule after it takes the
+    /// mark, so the two are apart: the mark waits in the masks, where it
+    /// already is, rather than in a copy made for the next rule.
     #[inline(always)]
-    pub(crate) fn next_mark(&mut self) -> Result<Option<Found>, SttError> {
+    pub(crate) fn peek(&mut self) -> Result<Option<usize>, SttError> {
         if self.depth == 0 {
-            return self.next_body_mark();
+            return Ok(self.peek_body());
         }
-        self.next_nested_mark()
+        self.peek_nested()
     }
 
-    /// The next mark of a body (depth 0): its offset, and its bit for
-    /// [`Scanner::is_end`] and [`Scanner::is_separator`]. A mark that is
-    /// neither is a malformed escape.
+    /// The mark [`Scanner::peek`] found, removed; `None` at the end of the
+    /// text. Only after a peek: the peek loaded the mark's block, so taking
+    /// it needs no classifying (one copy of that loop per pair, not two).
     #[inline(always)]
-    pub(crate) fn pop(&mut self) -> Option<(usize, u64)> {
+    pub(crate) fn take(&mut self) -> Option<Found> {
+        if self.depth == 0 {
+            let (at, bit) = self.pop()?;
+            let (mark, after) = if self.ends & bit != 0 {
+                (Mark::End, at + 1)
+            } else if self.separators & bit != 0 {
+                (Mark::KeyValue, at + 2)
+            } else {
+                (Mark::Bad, at + 1)
+            };
+            return Some(Found { mark, at, after });
+        }
+        self.take_nested()
+    }
+
+    /// The next mark of a body (depth 0), classified with its block.
+    #[inline(always)]
+    fn peek_body(&mut self) -> Option<usize> {
         while self.marks == 0 {
             if !self.refill() {
                 return None;
             }
         }
-        let bit = self.marks & self.marks.wrapping_neg();
-        self.marks ^= bit;
-        Some((self.block + bit.trailing_zeros() as usize, bit))
+        Some(self.block + self.marks.trailing_zeros() as usize)
     }
 
-    /// Whether the mark [`Scanner::pop`] returned as `bit` is a `/`.
+    /// The mark of a body (depth 0) that [`Scanner::peek_body`] found,
+    /// and its bit.
+    #[inline(always)]
+    fn pop(&mut self) -> Option<(usize, u64)> {
+        let marks = self.marks;
+        if marks == 0 {
+            return None;
+        }
+        let at = self.block + marks.trailing_zeros() as usize;
+        let bit = self.marks & self.marks.wrapping_neg();
+        self.marks ^= bit;
+        Some((at, bit))
+    }
+
+    /// The next mark of a body (depth 0), loading blocks as needed, and its
+    /// bit for [`Scanner::is_end`] and [`Scanner::is_separator`]; a mark
+    /// that is neither is a malformed escape. For the body loop, which
+    /// takes a pair's two marks without peeking (see `Pairs::next_in_body`).
+    #[inline(always)]
+    pub(crate) fn next_body_mark(&mut self) -> Option<(usize, u64)> {
+        self.peek_body()?;
+        self.pop()
+    }
+
+    /// Whether the mark [`Scanner::next_body_mark`] returned as `bit` is a `/`.
     #[inline(always)]
     pub(crate) const fn is_end(&self, bit: u64) -> bool {
         self.ends & bit != 0
     }
 
-    /// Whether the mark [`Scanner::pop`] returned as `bit` is an `@=`.
+    /// Whether the mark [`Scanner::next_body_mark`] returned as `bit` is an `@=`.
     #[inline(always)]
     pub(crate) const fn is_separator(&self, bit: u64) -> bool {
         self.separators & bit != 0
     }
 
-    #[inline(always)]
-    fn next_body_mark(&mut self) -> Result<Option<Found>, SttError> {
-        let Some((at, bit)) = self.pop() else {
-            return Ok(None);
+    /// What the `@` at `at` of deeper text is, and where the text resumes:
+    /// `None` for an escaped `@` or `/` of the text itself.
+    fn classify_nested(&self, at: usize) -> Result<Option<Found>, SttError> {
+        let bytes = self.raw.as_bytes();
+        let depth = u64::from(self.depth);
+        let run = count_a(bytes.get(at + 1..).unwrap_or_default());
+        let next = at + 1 + run;
+        let (run, follow) = (run as u64, bytes.get(next).copied());
+        let found = |mark| {
+            Ok(Some(Found {
+                mark,
+                at,
+                after: next + 1,
+            }))
         };
-        if self.is_end(bit) {
-            Ok(Some(Found {
-                mark: Mark::End,
-                at,
-                after: at + 1,
-            }))
-        } else if self.is_separator(bit) {
-            Ok(Some(Found {
-                mark: Mark::KeyValue,
-                at,
-                after: at + 2,
-            }))
-        } else {
-            Err(SttError::BadEscape {
+        match follow {
+            Some(b'S') if run == depth - 1 => found(Mark::End),
+            Some(b'=') if run == depth => found(Mark::KeyValue),
+            // An escaped `/` or `@` of the text: the `A`s and the `S` are
+            // ordinary letters, never marks.
+            Some(b'S') if run == depth => Ok(None),
+            _ if run > depth => Ok(None),
+            _ => Err(SttError::BadEscape {
                 offset: self.base + at,
-            })
+            }),
         }
     }
 
-    fn next_nested_mark(&mut self) -> Result<Option<Found>, SttError> {
-        let depth = u64::from(self.depth);
+    fn peek_nested(&mut self) -> Result<Option<usize>, SttError> {
         loop {
             while self.marks == 0 {
                 if !self.refill() {
@@ -178,43 +226,21 @@ impl<'a> Scanner<'a> {
                 }
             }
             let at = self.block + self.marks.trailing_zeros() as usize;
+            // Only a body holds a bare `/`; deeper text comes from between
+            // two of them, so this cannot be met in checked text. Pass it
+            // over as a letter.
+            if self.raw.as_bytes()[at] != b'/' && self.classify_nested(at)?.is_some() {
+                return Ok(Some(at));
+            }
             self.marks &= self.marks - 1;
-            if self.raw.as_bytes()[at] == b'/' {
-                // Only a body holds a bare `/`; deeper text comes from
-                // between two of them, so this cannot be met in checked
-                // text. Pass it over as a letter.
-                continue;
-            }
-            let run = count_a(&self.raw.as_bytes()[at + 1..]);
-            let next = at + 1 + run;
-            let (run, follow) = (run as u64, self.raw.as_bytes().get(next).copied());
-            match follow {
-                Some(b'S') if run == depth - 1 => {
-                    return Ok(Some(Found {
-                        mark: Mark::End,
-                        at,
-                        after: next + 1,
-                    }));
-                }
-                Some(b'=') if run == depth => {
-                    return Ok(Some(Found {
-                        mark: Mark::KeyValue,
-                        at,
-                        after: next + 1,
-                    }));
-                }
-                // An escaped `/` or `@` of the text: the `A`s and the `S`
-                // are ordinary letters, never marks, so scanning simply goes
-                // on with the next `@`.
-                Some(b'S') if run == depth => {}
-                _ if run > depth => {}
-                _ => {
-                    return Err(SttError::BadEscape {
-                        offset: self.base + at,
-                    });
-                }
-            }
         }
+    }
+
+    fn take_nested(&mut self) -> Option<Found> {
+        let at = self.peek_nested().ok()??;
+        self.marks &= self.marks - 1;
+        // `peek_nested` stopped here because this is a mark.
+        self.classify_nested(at).ok().flatten()
     }
 }
 
