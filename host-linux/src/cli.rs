@@ -947,10 +947,11 @@ fn say_error(message: std::fmt::Arguments<'_>) {
 /// The message of `error` for a person: its causes joined by ": ",
 /// without the [`Failure`] class (the exit status says that).
 fn message_of(error: &anyhow::Error) -> String {
+    let classes = Failure::ALL.map(|class| class.to_string());
     let parts: Vec<String> = error
         .chain()
-        .filter(|cause| cause.downcast_ref::<Failure>().is_none())
         .map(ToString::to_string)
+        .filter(|part| !classes.contains(part))
         .collect();
     let mut message = String::new();
     for part in parts {

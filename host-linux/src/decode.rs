@@ -359,6 +359,7 @@ pub fn decode_lines(
 ) -> io::Result<bool> {
     // Per room: when its last frame came, and whether its connection closed.
     let mut rooms: HashMap<u64, (Option<i64>, bool)> = HashMap::new();
+    let mut bodies_ok = true;
     let totals = each_item(detected, input, max_frame, |place, item| {
         let room = place.room.unwrap_or_default();
         let at = place.received_ms.unwrap_or_default();
@@ -377,6 +378,7 @@ pub fn decode_lines(
                         line
                     }
                     Err(e) => {
+                        bodies_ok = false;
                         let mut line = error_json(place, &Bad::new(e.class(), e));
                         line["body"] = json!(frame.body);
                         line
@@ -413,7 +415,7 @@ pub fn decode_lines(
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")
     })?;
-    Ok(totals.clean)
+    Ok(totals.clean && bodies_ok)
 }
 
 /// Keeps the (approximately) most frequent keys in bounded memory: the

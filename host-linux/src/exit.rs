@@ -38,10 +38,12 @@ impl Failure {
     /// The class of `error`: the first [`Failure`] in its chain, if any.
     #[must_use]
     pub fn of(error: &anyhow::Error) -> Option<Self> {
-        error
-            .chain()
-            .find_map(|cause| cause.downcast_ref::<Self>().copied())
+        // anyhow looks through every layer of context for it.
+        error.downcast_ref::<Self>().copied()
     }
+
+    /// Every class.
+    pub const ALL: [Self; 4] = [Self::Usage, Self::Unresolvable, Self::Refused, Self::GaveUp];
 
     /// The exit status for `error`: its class's, or 1 if it has none.
     #[must_use]

@@ -231,6 +231,9 @@ pub struct Printer {
     pub joined_at: Option<tokio::time::Instant>,
     /// Wall-clock time the last bytes arrived on a joined connection.
     last_alive_ms: Option<i64>,
+    /// When the bytes being handled arrived: the `received_at` of the
+    /// messages they hold, the same time their frames are recorded with.
+    input_ms: i64,
     /// Set when a joined connection was lost: messages since then may be
     /// missing, until the next join reports the gap.
     gap_from_ms: Option<i64>,
@@ -253,6 +256,7 @@ impl Printer {
             line: String::new(),
             joined_at: None,
             last_alive_ms: None,
+            input_ms: 0,
             gap_from_ms: None,
             unreadable_run: 0,
             unreadable_log: Throttle::new(UNREADABLE_LOGS_PER_SEC, Duration::from_secs(1)),
@@ -314,6 +318,7 @@ impl Printer {
 impl Handler for Printer {
     fn on_input(&mut self, room: u64, bytes: &[u8]) -> anyhow::Result<()> {
         let now = wall_ms();
+        self.input_ms = now;
         if self.joined_at.is_some() {
             self.last_alive_ms = Some(now);
         }
@@ -383,7 +388,7 @@ impl Printer {
         self.line.clear();
         if self
             .renderer
-            .render(room, wall_ms(), message, &mut self.line)
+            .render(room, self.input_ms, message, &mut self.line)
         {
             self.write_line()?;
         }
@@ -472,7 +477,11 @@ pub async fn watch_room(
                         info!(room, "logged out");
                         return Ok(());
                     }
-                    Ok(Outcome::Closed(CloseReason::Refused { code })) => match refusal(code) {
+                    // An error before the join is the login's answer.
+                    Ok(Outcome::Closed(
+                        CloseReason::Refused { code }
+                        | CloseReason::ServerError { code: Some(code) },
+                    )) if printer.joined_at.is_none() => match refusal(code) {
                         Some(what) => {
                             return Err(anyhow!("room {room}: {what}")).classify(Failure::Refused);
                         }
