@@ -193,7 +193,7 @@ pub struct Totals {
 }
 
 /// Calls `visit` with every item of `input`: raw frames (read as
-/// [`each_frame`] does) or a capture, as `detected` says. Frames above
+/// `each_frame` does) or a capture, as `detected` says. Frames above
 /// `max_frame` bytes are reported, not read.
 pub fn each_item(
     detected: capture::Detected,
