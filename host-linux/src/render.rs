@@ -298,13 +298,14 @@ impl Renderer {
         match message {
             ServerMessage::Chat(chat) => {
                 let badge = s(chat.bnn);
+                // The badge's name is cut, its level kept; the nickname
+                // gets the rest of the column.
                 let tag = if badge.is_empty() {
                     String::new()
                 } else {
-                    format!(" [{badge} {}]", s(chat.bl))
+                    format!(" [{} {}]", fit_width(&badge, 6), fit_width(&s(chat.bl), 3))
                 };
-                let tag = fit_width(&tag, NICK_WIDTH / 2);
-                let nn = fit_width(&s(chat.nn), NICK_WIDTH - tag.width());
+                let nn = fit_width(&s(chat.nn), NICK_WIDTH.saturating_sub(tag.width()).max(4));
                 self.paint(BOLD, &nn, out);
                 self.paint(CYAN, &tag, out);
                 let width = nn.width() + tag.width();
