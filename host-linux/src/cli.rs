@@ -448,61 +448,46 @@ fn simulate_rate(rate: f64, what: &str) -> anyhow::Result<f64> {
 
 /// A channel that turns true on the first Ctrl-C or SIGTERM.
 ///
-/// The signals are watched on a thread of their own, with its own small
-/// runtime: the main runtime may be saturated (a simulator at full rate, a
-/// flood of clients), and the deadline must hold anyway. After the first
-/// signal the command gets [`SHUTDOWN_GRACE`] to finish cleanly; then, or at
-/// a second signal, the process exits at once with status 128 + the signal
-/// (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed command.
+/// The signals are taken by `signal-hook` on a thread of their own: the
+/// runtime may be saturated (a simulator at full rate, a flood of clients),
+/// and the deadline must hold anyway. After the first signal the command
+/// gets [`SHUTDOWN_GRACE`] to finish cleanly; then, or at a second signal,
+/// the process exits at once with status 128 + the signal (130 for SIGINT,
+/// 143 for SIGTERM), as a shell reports a killed command.
 fn stop_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
-    use tokio::signal::unix::{SignalKind, signal};
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let (tx, rx) = watch::channel(false);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the signal thread's runtime")?;
     // Registered here, before the command starts: a signal that comes early
     // must not find the default action (death without a word) still in place.
-    let (mut int, mut term) = {
-        let _entered = runtime.enter();
-        (
-            signal(SignalKind::interrupt()).context("watching SIGINT")?,
-            signal(SignalKind::terminate()).context("watching SIGTERM")?,
-        )
-    };
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("watching signals")?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            runtime.block_on(async move {
-                let first = tokio::select! {
-                    _ = int.recv() => 130,
-                    _ = term.recv() => 143,
-                };
-                info!(
-                    "{}: shutting down",
-                    if first == 130 {
-                        "interrupted"
-                    } else {
-                        "terminated"
-                    }
-                );
-                let _ = tx.send(true);
-                let code = tokio::select! {
-                    _ = int.recv() => {
-                        warn!("second signal: exiting now");
-                        130
-                    }
-                    _ = term.recv() => {
-                        warn!("second signal: exiting now");
-                        143
-                    }
-                    () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                        warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long: exiting now");
-                        first
-                    }
-                };
-                std::process::exit(code);
-            });
+            let mut received = signals.forever();
+            let Some(first) = received.next() else {
+                return;
+            };
+            info!(
+                "{}: shutting down",
+                if first == SIGINT {
+                    "interrupted"
+                } else {
+                    "terminated"
+                }
+            );
+            let _ = tx.send(true);
+            let _ = std::thread::Builder::new()
+                .name("shutdown-grace".into())
+                .spawn(move || {
+                    std::thread::sleep(SHUTDOWN_GRACE);
+                    warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long: exiting now");
+                    std::process::exit(128 + first);
+                });
+            if let Some(second) = received.next() {
+                warn!("second signal: exiting now");
+                std::process::exit(128 + second);
+            }
         })
         .context("starting the signal thread")?;
     Ok(rx)
