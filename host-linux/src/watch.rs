@@ -125,7 +125,8 @@ pub fn client_config(room: u64, options: &WatchOptions) -> anyhow::Result<Client
     if let Some(name) = &options.username {
         config
             .set_username(name)
-            .with_context(|| format!("nickname {name:?}"))?;
+            .with_context(|| format!("bad --name {name:?}"))
+            .classify(Failure::Usage)?;
     }
     if options.endpoint.is_websocket() {
         // The web player logs in as a visitor with a random id.
