@@ -389,7 +389,33 @@ trait View<'a>: Sized + Copy {
     }
 }
 
+/// The colours of the `col` values of a [`ChatMsg`], as `0xRRGGBB`: the
+/// palette of the web player (1 red, 2 blue, 3 green, 4 orange, 5 purple,
+/// 6 pink); index 0 is the default, white.
+pub const CHAT_COLORS: [u32; 7] = [
+    0xFF_FF_FF, 0xFF_00_00, 0x1E_87_F0, 0x7A_C8_4B, 0xFF_7F_00, 0x9B_39_F4, 0xFF_69_B4,
+];
+
 impl<'a> ChatMsg<'a> {
+    /// The colour of the line as `0xRRGGBB`, from `col` (see
+    /// [`CHAT_COLORS`]); white when `col` is absent or not a known value.
+    ///
+    /// ```
+    /// use douyu_core::message::ServerMessage;
+    /// let ServerMessage::Chat(chat) = ServerMessage::parse("type@=chatmsg/col@=2/")? else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(chat.rgb(), 0x1E87F0);
+    /// # Ok::<(), douyu_core::stt::SttError>(())
+    /// ```
+    #[must_use]
+    pub fn rgb(&self) -> u32 {
+        self.col
+            .and_then(|col| col.parse::<usize>())
+            .and_then(|i| CHAT_COLORS.get(i).copied())
+            .unwrap_or(CHAT_COLORS[0])
+    }
+
     /// The `el` effects as a list (each item a map: `eid`, `etp`, `sc`, `ef`).
     #[must_use]
     pub fn effects(&self) -> List<'a> {

@@ -1,20 +1,25 @@
-//! The command line: `douyu demo | watch | serve | say | who | overlay | decode | generate`.
+//! The command line: `douyu demo | watch | serve | say | who | overlay |
+//! decode | generate | completions | man`.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Read, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::capture::{self, Detected};
 use crate::decode;
-use crate::render::{Format, Renderer};
-use crate::server::{BoundServer, ServerOptions, Simulation};
+use crate::exit::{self, Classify as _, Failure, usage};
+use crate::export;
+use crate::render::{Filter, Format, Renderer};
+use crate::server::{BoundServer, Replay, ServerOptions, Simulation};
 use crate::time::{Clock, stopped};
-use crate::watch::{WatchOptions, say, watch_room};
+use crate::watch::{Recorder, WatchOptions, check_chat_text, say, watch_room};
 use crate::wire::Endpoint;
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use douyu_core::session::{ChatLimit, ServerConfig};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -43,12 +48,49 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(7);
 
 /// Watch, serve and decode Douyu (斗鱼) danmaku: chat, gifts and room events.
 ///
-/// Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug); data to stdout.
+/// Logs go to stderr (-v, -q, or RUST_LOG=debug for more); data to stdout.
 #[derive(Debug, Parser)]
-#[command(name = "douyu", version, propagate_version = true)]
-struct Cli {
+#[command(name = "douyu", version, propagate_version = true, after_help = exit::TABLE)]
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// More log lines on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Fewer log lines (-q: warnings and errors only, -qq: errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    quiet: u8,
+    /// Colours in text output and logs (auto: on a terminal, unless NO_COLOR is set).
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+    /// Times in text output in UTC instead of local time (and `decode
+    /// --start` read as UTC).
+    #[arg(long, global = true)]
+    utc: bool,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// A room id: a number, as in douyu.com/288016.
+fn room_id(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("room ids are numbers, as in douyu.com/288016 (got {text:?})"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,7 +109,7 @@ enum Command {
     /// Watch one or more rooms, printing their messages until Ctrl-C.
     Watch {
         /// Room ids.
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = room_id)]
         rooms: Vec<u64>,
         /// Server: tcp://host:port, ws://… or wss://… (WebSocket uses the web login).
         #[arg(long, default_value = "tcp://danmuproxy.douyu.com:8601")]
@@ -83,6 +125,10 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         backoff: f64,
         #[command(flatten)]
+        retry: RetryArgs,
+        #[command(flatten)]
+        record: RecordArgs,
+        #[command(flatten)]
         output: OutputArgs,
     },
     /// Serve rooms to clients over TCP and/or WebSocket.
@@ -94,11 +140,13 @@ enum Command {
         #[arg(long)]
         ws: Option<SocketAddr>,
         /// Generate this many messages per second in --room.
-        #[arg(long, requires = "room")]
+        #[arg(long, requires = "room", conflicts_with = "replay")]
         simulate: Option<f64>,
-        /// Room for --simulate.
-        #[arg(long)]
+        /// Room for --simulate or --replay.
+        #[arg(long, value_parser = room_id)]
         room: Option<u64>,
+        #[command(flatten)]
+        replay: ReplayArgs,
         /// Simulate only chat lines carrying their scheduled send time in
         /// microseconds (for measuring latency under load).
         #[arg(long, requires = "simulate")]
@@ -156,6 +204,7 @@ enum Command {
     /// Log in to a room, send one chat line, and log out.
     Say {
         /// Room id.
+        #[arg(value_parser = room_id)]
         room: u64,
         /// The line to send.
         text: String,
@@ -173,6 +222,7 @@ enum Command {
     /// `whoreq` extension: `douyu serve` answers it, Douyu's service does not).
     Who {
         /// Room id.
+        #[arg(value_parser = room_id)]
         room: u64,
         /// Server URL (tcp://, ws:// or wss://).
         #[arg(long)]
@@ -186,7 +236,8 @@ enum Command {
     },
     /// Serve a room's live chat as a web page for OBS (browser source) over HTTP.
     Overlay(crate::overlay::OverlayArgs),
-    /// Decode a capture of raw frames into JSON lines (exit 1 if any frame is bad).
+    /// Decode a capture (`watch --record`) or raw frames: JSON lines, a
+    /// summary, or danmaku XML/ASS for players (exit 1 if any frame is bad).
     Decode(DecodeArgs),
     /// Write simulated server traffic as raw frames: a deterministic corpus
     /// (70 % chatmsg, 15 % uenter, 10 % dgb, 5 % other) for benchmarks.
@@ -200,10 +251,78 @@ enum Command {
         /// Room id in the messages.
         #[arg(long, default_value_t = 9999)]
         room: u64,
-        /// Output file (default: stdout).
+        /// Output file (default: stdout, but not a terminal).
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Print a shell completion script: `douyu completions bash > /etc/bash_completion.d/douyu`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `douyu man > douyu.1`.
+    Man,
+}
+
+/// How `watch` retries.
+#[derive(Debug, Args)]
+struct RetryArgs {
+    /// Reconnects in a row that fail to join before giving up (exit 5);
+    /// default: retry transient failures forever. Refusals (nickname taken,
+    /// room refused) and a host name that never resolved end at once.
+    #[arg(long)]
+    max_retries: Option<u32>,
+}
+
+/// Recording what `watch` receives.
+#[derive(Debug, Args)]
+struct RecordArgs {
+    /// Record every frame received, with its receive time, to FILE (the
+    /// capture format of host-linux/CAPTURE.md; `douyu decode` reads it,
+    /// `douyu serve --replay` plays it). Written as it arrives.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+}
+
+impl RecordArgs {
+    fn recorder(&self) -> anyhow::Result<Option<Recorder>> {
+        let Some(path) = &self.record else {
+            return Ok(None);
+        };
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("creating {} (--record)", path.display()))?;
+        let writer = capture::Writer::new(file)
+            .with_context(|| format!("writing {} (--record)", path.display()))?;
+        Ok(Some(Arc::new(Mutex::new(writer))))
+    }
+}
+
+/// Replaying a capture into a room.
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// Play this capture (`watch --record`) into --room, at its recorded
+    /// pace, once the room's first client has joined.
+    #[arg(long, value_name = "FILE", requires = "room")]
+    replay: Option<PathBuf>,
+    /// Pace of --replay: 2 plays twice as fast, 0.5 half as fast, `max` as
+    /// fast as the clients take it.
+    #[arg(long, default_value = "1", requires = "replay", value_parser = speed)]
+    speed: Speed,
+}
+
+/// A replay's pace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Speed(Option<f64>);
+
+fn speed(text: &str) -> Result<Speed, String> {
+    if text == "max" {
+        return Ok(Speed(None));
+    }
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(Speed(Some(x))),
+        _ => Err("a positive number (2: twice as fast) or `max`".into()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -214,110 +333,163 @@ struct OutputArgs {
     /// Only these message types (comma-separated, e.g. chatmsg,dgb).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// Only messages from this user (nickname or uid).
+    #[arg(long, value_name = "NAME|UID")]
+    user: Option<String>,
+    /// Only chat lines whose text matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    grep: Option<String>,
 }
 
 impl OutputArgs {
-    fn renderer(&self) -> Renderer {
-        let only = self
-            .only
-            .as_ref()
-            .map(|types| types.iter().cloned().collect::<HashSet<_>>());
-        Renderer::new(self.format, std::io::stdout().is_terminal(), only)
+    fn renderer(&self, global: &GlobalArgs) -> anyhow::Result<Renderer> {
+        let only = self.only.as_ref().map(|types| {
+            for kind in types {
+                if douyu_core::schema::message(douyu_core::schema::SERVER, kind).is_none() {
+                    warn!(
+                        "--only: {kind:?} is not a message type douyu knows ({}); kept anyway",
+                        known_types()
+                    );
+                }
+            }
+            types.iter().cloned().collect::<HashSet<_>>()
+        });
+        let grep = self
+            .grep
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| usage(format_args!("bad --grep: {e}")))?;
+        let filter = Filter {
+            only,
+            user: self.user.clone(),
+            grep,
+        };
+        Ok(Renderer::new(self.format, colors_on(&std::io::stdout()), filter).with_utc(global.utc))
     }
+}
+
+/// The server message types core's schema knows, for a person.
+fn known_types() -> String {
+    let mut types: Vec<&str> = douyu_core::schema::SERVER
+        .iter()
+        .flat_map(|m| m.types.iter().copied())
+        .collect();
+    types.sort_unstable();
+    types.join(", ")
+}
+
+/// Whether to colour what goes to `stream` (the `--color` choice, NO_COLOR,
+/// CLICOLOR_FORCE and whether it is a terminal, as anstream decides).
+fn colors_on<S: anstream::stream::RawStream>(stream: &S) -> bool {
+    anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never
+}
+
+/// The output format of `decode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DecodeFormat {
+    /// One JSON object per frame: the same object `watch --format json`
+    /// prints, plus its `offset`; errors and connection events as lines too.
+    Json,
+    /// Bilibili-style danmaku XML (`<d p="…">`), for danmaku players and
+    /// converters such as DanmakuFactory. Captures only.
+    Xml,
+    /// ASS subtitles with every chat line scrolling, for a video player.
+    /// Captures only.
+    Ass,
 }
 
 #[derive(Debug, Args)]
 struct DecodeArgs {
-    /// Capture file, or - for stdin.
+    /// Capture file (`watch --record`, or raw frames: told apart by their
+    /// first bytes), or - for stdin.
     #[arg(default_value = "-")]
     file: PathBuf,
     /// The input is hex text rather than raw bytes.
     #[arg(long)]
     hex: bool,
-    /// Print only the total and the count per message type.
-    #[arg(long)]
+    /// Print only totals: frames, counts per message type and per error,
+    /// the top chatters and gifts, and (captures) messages per minute.
+    #[arg(long, conflicts_with = "format")]
     summary: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DecodeFormat::Json)]
+    format: DecodeFormat,
+    /// For xml and ass: times relative to this moment (to line up with a
+    /// video recording), e.g. 2026-11-30T20:00:00+08:00, or a local
+    /// `2026-11-30 20:00:00`; default: the first frame. Earlier lines are
+    /// left out.
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
     /// Largest frame accepted, in bytes; larger ones are reported and skipped.
     #[arg(long, default_value_t = 1 << 20)]
     max_frame: usize,
 }
 
 pub(crate) fn secs(value: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("bad {what}: {value}"))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| usage(format_args!("bad {what}: {value} (a number of seconds)")))
 }
 
 /// A messages-per-second rate for the simulator, checked: a positive
 /// finite number the generator can keep up with ([`MAX_SIMULATE_RATE`]).
 pub(crate) fn simulate_rate(rate: f64, what: &str) -> anyhow::Result<f64> {
     if !(rate.is_finite() && rate > 0.0) {
-        anyhow::bail!("bad {what}: {rate} (a positive number of messages per second)");
+        return Err(usage(format_args!(
+            "bad {what}: {rate} (a positive number of messages per second)"
+        )));
     }
     if rate > MAX_SIMULATE_RATE {
-        anyhow::bail!(
+        return Err(usage(format_args!(
             "bad {what}: {rate} messages per second is more than the simulator can make \
              (at most {MAX_SIMULATE_RATE})"
-        );
+        )));
     }
     Ok(rate)
 }
 
 /// A channel that turns true on the first Ctrl-C or SIGTERM.
 ///
-/// The signals are watched on a thread of their own, with its own small
-/// runtime: the main runtime may be saturated (a simulator at full rate, a
-/// flood of clients), and the deadline must hold anyway. After the first
-/// signal the command gets [`SHUTDOWN_GRACE`] to finish cleanly; then, or at
-/// a second signal, the process exits at once with status 128 + the signal
-/// (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed command.
+/// The signals are taken by `signal-hook` on a thread of their own: the
+/// runtime may be saturated (a simulator at full rate, a flood of clients),
+/// and the deadline must hold anyway. After the first signal the command
+/// gets [`SHUTDOWN_GRACE`] to finish cleanly; then, or at a second signal,
+/// the process exits at once with status 128 + the signal (130 for SIGINT,
+/// 143 for SIGTERM), as a shell reports a killed command.
 fn stop_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
-    use tokio::signal::unix::{SignalKind, signal};
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let (tx, rx) = watch::channel(false);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the signal thread's runtime")?;
     // Registered here, before the command starts: a signal that comes early
     // must not find the default action (death without a word) still in place.
-    let (mut int, mut term) = {
-        let _entered = runtime.enter();
-        (
-            signal(SignalKind::interrupt()).context("watching SIGINT")?,
-            signal(SignalKind::terminate()).context("watching SIGTERM")?,
-        )
-    };
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("watching signals")?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            runtime.block_on(async move {
-                let first = tokio::select! {
-                    _ = int.recv() => 130,
-                    _ = term.recv() => 143,
-                };
-                info!(
-                    "{}: shutting down",
-                    if first == 130 {
-                        "interrupted"
-                    } else {
-                        "terminated"
-                    }
-                );
-                let _ = tx.send(true);
-                let code = tokio::select! {
-                    _ = int.recv() => {
-                        warn!("second signal: exiting now");
-                        130
-                    }
-                    _ = term.recv() => {
-                        warn!("second signal: exiting now");
-                        143
-                    }
-                    () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                        warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long: exiting now");
-                        first
-                    }
-                };
-                std::process::exit(code);
-            });
+            let mut received = signals.forever();
+            let Some(first) = received.next() else {
+                return;
+            };
+            info!(
+                "{}: shutting down",
+                if first == SIGINT {
+                    "interrupted"
+                } else {
+                    "terminated"
+                }
+            );
+            let _ = tx.send(true);
+            let _ = std::thread::Builder::new()
+                .name("shutdown-grace".into())
+                .spawn(move || {
+                    std::thread::sleep(SHUTDOWN_GRACE);
+                    warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long: exiting now");
+                    std::process::exit(128 + first);
+                });
+            if let Some(second) = received.next() {
+                warn!("second signal: exiting now");
+                std::process::exit(128 + second);
+            }
         })
         .context("starting the signal thread")?;
     Ok(rx)
@@ -339,6 +511,8 @@ pub(crate) fn watch_options(
         connect_timeout: Duration::from_secs(10),
         initial_backoff: backoff.min(max_backoff),
         max_backoff,
+        max_retries: None,
+        recorder: None,
     }
 }
 
@@ -358,7 +532,12 @@ async fn watch_rooms(
     Ok(())
 }
 
-async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::Result<()> {
+async fn demo(
+    rate: f64,
+    duration: Option<f64>,
+    output: &OutputArgs,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
     const ROOM: u64 = 9999;
     let rate = simulate_rate(rate, "--rate")?;
     let options = ServerOptions {
@@ -395,7 +574,7 @@ async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::
     let endpoint = Endpoint::Tcp(addr.to_string());
     let options = watch_options(
         endpoint,
-        output.renderer(),
+        output.renderer(global)?,
         None,
         douyu_core::session::HEARTBEAT,
         Duration::from_secs(1),
@@ -407,35 +586,44 @@ async fn demo(rate: f64, duration: Option<f64>, output: &OutputArgs) -> anyhow::
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
     match cli.command {
         Command::Demo {
             rate,
             duration,
             output,
-        } => demo(rate, duration, &output).await?,
+        } => demo(rate, duration, &output, &global).await?,
         Command::Watch {
             rooms,
             server,
             name,
             heartbeat,
             backoff,
+            retry,
+            record,
             output,
         } => {
-            let endpoint = Endpoint::parse(&server)?;
+            let endpoint = Endpoint::parse(&server).classify(Failure::Usage)?;
             let backoff = secs(backoff, "--backoff")?;
             // Zero would double to zero: a reconnect storm.
-            anyhow::ensure!(
-                backoff >= Duration::from_millis(10),
-                "bad --backoff: at least 0.01 seconds"
-            );
+            if backoff < Duration::from_millis(10) {
+                return Err(usage("bad --backoff: at least 0.01 seconds"));
+            }
             let heartbeat = secs(heartbeat, "--heartbeat")?;
             // Zero would send heartbeats in a busy loop; days overflow the
             // clock the session's deadlines are turned into.
-            anyhow::ensure!(
-                (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&heartbeat),
-                "bad --heartbeat: from 1 to 3600 seconds"
+            if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&heartbeat) {
+                return Err(usage("bad --heartbeat: from 1 to 3600 seconds"));
+            }
+            let mut options = watch_options(
+                endpoint,
+                output.renderer(&global)?,
+                name,
+                heartbeat,
+                backoff,
             );
-            let options = watch_options(endpoint, output.renderer(), name, heartbeat, backoff);
+            options.max_retries = retry.max_retries;
+            options.recorder = record.recorder()?;
             watch_rooms(rooms, options, stop_on_signals()?).await?;
         }
         Command::Serve {
@@ -443,6 +631,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ws,
             simulate,
             room,
+            replay,
             probe,
             max_connections,
             max_frame,
@@ -472,6 +661,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 simulate: simulate
                     .zip(room)
                     .map(|(rate, room)| Simulation { room, rate, probe }),
+                replay: replay.replay.zip(room).map(|(path, room)| Replay {
+                    path,
+                    room,
+                    speed: replay.speed.0,
+                }),
                 max_rooms,
                 login_timeout: secs(login_timeout, "--login-timeout")?,
                 chat_limit: (chat_rate > 0).then(|| ChatLimit::per_second(chat_rate, chat_burst)),
@@ -508,8 +702,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             timeout,
         } => {
+            check_chat_text(&text)?;
             say(
-                &Endpoint::parse(&server)?,
+                &Endpoint::parse(&server).classify(Failure::Usage)?,
                 room,
                 &text,
                 name,
@@ -524,7 +719,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout,
         } => {
             crate::who::who(
-                &Endpoint::parse(&server)?,
+                &Endpoint::parse(&server).classify(Failure::Usage)?,
                 room,
                 name,
                 secs(timeout, "--timeout")?,
@@ -532,14 +727,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
         }
         Command::Overlay(args) => crate::overlay::run(args, stop_on_signals()?).await?,
-        Command::Decode(args) => return reader_gone_is_success(decode_command(&args)),
+        Command::Decode(args) => return reader_gone_is_success(decode_command(&args, &global)),
         Command::Generate {
             megabytes,
             seed,
             room,
             output,
         } => {
+            if output.is_none() && std::io::stdout().is_terminal() {
+                return Err(usage(
+                    "generate writes binary frames: not to a terminal (use -o FILE or a pipe)",
+                ));
+            }
             reader_gone_is_success(generate(megabytes, seed, room, output.as_deref()))?;
+        }
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "douyu", &mut out);
+            reader_gone_is_success(out.flush().map_err(anyhow::Error::from))?;
+        }
+        Command::Man => {
+            let mut out = std::io::stdout().lock();
+            let written = clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .and_then(|()| out.flush());
+            reader_gone_is_success(written.map_err(anyhow::Error::from))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -603,13 +815,50 @@ fn generate(
     Ok(())
 }
 
-fn decode_command(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.max_frame <= MAX_DECODE_FRAME,
-        "bad --max-frame: {} bytes is more than the {MAX_DECODE_FRAME} allowed",
-        args.max_frame
-    );
+/// The moment `--start` names: an RFC 3339 time with its offset, or a
+/// date and time in the local zone (UTC with `--utc`).
+fn parse_start(text: &str, utc: bool) -> anyhow::Result<i64> {
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_millisecond());
+    }
+    let civil: jiff::civil::DateTime = text.parse().map_err(|_| {
+        usage(format_args!(
+            "bad --start {text:?}: a time such as 2026-11-30T20:00:00+08:00 or 2026-11-30 20:00:00"
+        ))
+    })?;
+    let zone = if utc {
+        jiff::tz::TimeZone::UTC
+    } else {
+        jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC)
+    };
+    let zoned = civil
+        .to_zoned_datetime(zone)
+        .map_err(|e| usage(format_args!("bad --start {text:?}: {e}")))?;
+    Ok(zoned.timestamp().as_millisecond())
+}
+
+fn decode_command(args: &DecodeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    if args.max_frame > MAX_DECODE_FRAME {
+        return Err(usage(format_args!(
+            "bad --max-frame: {} bytes is more than the {MAX_DECODE_FRAME} allowed",
+            args.max_frame
+        )));
+    }
+    let start = args
+        .start
+        .as_deref()
+        .map(|text| parse_start(text, global.utc))
+        .transpose()?;
+    if start.is_some() && args.format == DecodeFormat::Json {
+        return Err(usage("--start is for --format xml or ass"));
+    }
     let stdin = args.file.as_os_str() == "-";
+    if stdin && std::io::stdin().is_terminal() {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "douyu decode: reading frames from stdin (give a file, or pipe one in; Ctrl-D ends)"
+        );
+    }
     let input: Box<dyn Read> = if args.hex {
         // Hex text is turned into bytes whole: it is for short captures.
         let mut raw = Vec::new();
@@ -620,7 +869,7 @@ fn decode_command(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
                 .context("reading stdin")?;
         } else {
             raw = std::fs::read(&args.file)
-                .with_context(|| format!("decoding {}", args.file.display()))?;
+                .with_context(|| format!("reading {}", args.file.display()))?;
         }
         Box::new(std::io::Cursor::new(decode::parse_hex(&raw)?))
     } else if stdin {
@@ -631,13 +880,44 @@ fn decode_command(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", args.file.display()))?,
         )
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let clean = if args.summary {
-        decode::summarize(input, args.max_frame, &mut out)
-    } else {
-        decode::decode_lines(input, args.max_frame, &mut out)
+    let (detected, input) = decode::sniff(input).context("reading the input")?;
+    let name = args.file.display();
+    if detected == Detected::HexText && !args.hex {
+        return Err(usage(format_args!(
+            "{name} looks like hex text, not frames: add --hex"
+        )));
     }
-    .with_context(|| format!("decoding {}", args.file.display()))?;
+    if args.format != DecodeFormat::Json && detected != Detected::Capture {
+        return Err(usage(format_args!(
+            "{name} holds raw frames, which carry no receive times: --format {} needs a \
+             capture made by `douyu watch --record`",
+            args.format
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string())
+        )));
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let clean = match (args.summary, args.format) {
+        (true, _) => decode::summarize(detected, input, args.max_frame, &mut out),
+        (false, DecodeFormat::Json) => {
+            decode::decode_lines(detected, input, args.max_frame, &mut out)
+        }
+        (false, DecodeFormat::Xml) => decode::export(
+            input,
+            args.max_frame,
+            &mut export::Xml::new(None),
+            start,
+            &mut out,
+        ),
+        (false, DecodeFormat::Ass) => decode::export(
+            input,
+            args.max_frame,
+            &mut export::Ass::new(None),
+            start,
+            &mut out,
+        ),
+    }
+    .with_context(|| format!("decoding {name}"))?;
     std::io::Write::flush(&mut out)?;
     Ok(if clean {
         ExitCode::SUCCESS
@@ -652,32 +932,73 @@ fn say_error(message: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "error: {message}");
 }
 
-/// Parses the arguments, runs the command, and gives the exit status:
-/// 0 success, 1 a `decode` that met bad frames, 2 an error.
+/// The message of `error` for a person: its causes joined by ": ",
+/// without the [`Failure`] class (the exit status says that).
+fn message_of(error: &anyhow::Error) -> String {
+    let classes = Failure::ALL.map(|class| class.to_string());
+    let parts: Vec<String> = error
+        .chain()
+        .map(ToString::to_string)
+        .filter(|part| !classes.contains(part))
+        .collect();
+    let mut message = String::new();
+    for part in parts {
+        // A context that repeats its cause (`X: X`) is said once.
+        if !message.ends_with(&part) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&part);
+        }
+    }
+    message
+}
+
+/// Parses the arguments, runs the command, and gives the exit status (see
+/// [`exit::TABLE`]).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+    anstream::ColorChoice::write_global(match cli.global.color {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    });
+    let level = match (cli.global.verbose, cli.global.quiet) {
+        (0, 0) => "info",
+        (1, _) => "debug",
+        (2.., _) => "trace",
+        (_, 1) => "warn",
+        (_, 2..) => "error",
+    };
+    let verbose = cli.global.verbose > 0;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colors_on(&std::io::stderr()))
+        .with_target(verbose)
         // A failed write to stderr would be reported with `eprintln!`, which
         // panics when stderr is a closed pipe: a log line is not worth that.
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    // Terse by default (the level and the line); times with -v.
+    if verbose {
+        builder.init();
+    } else {
+        builder.without_time().compact().init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
             say_error(format_args!("cannot start the runtime: {e}"));
-            return ExitCode::from(2);
+            return ExitCode::from(exit::FAILED);
         }
     };
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            say_error(format_args!("{e:#}"));
-            ExitCode::from(2)
+            say_error(format_args!("{}", message_of(&e)));
+            Failure::exit_code(&e)
         }
     };
     // Tasks still running (a blocking read of stdin, say) must not hold the

@@ -4,8 +4,11 @@
 //! `douyu-core`; this crate moves bytes and time, and prints.
 
 pub mod alarm;
+pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod exit;
+pub mod export;
 pub mod overlay;
 pub mod render;
 pub mod server;

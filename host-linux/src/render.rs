@@ -11,21 +11,158 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use anstyle::{AnsiColor, Style};
 use douyu_core::message::ServerMessage;
 use douyu_core::schema::{self, FieldShape};
 use douyu_core::stt::{Map, Text};
+use regex::Regex;
 use serde_json::Value;
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::time::{rfc3339_ms, time_of_day};
 
 /// Output format of `watch` and `demo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Aligned, coloured lines for a person.
     Text,
-    /// One JSON object per message, every field, nested ones expanded.
+    /// One JSON object per message, every field, nested ones expanded; and
+    /// one per connection event (`"event"` key).
     Json,
+}
+
+/// Which messages are shown.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these message types.
+    pub only: Option<HashSet<String>>,
+    /// Only messages from this nickname or uid.
+    pub user: Option<String>,
+    /// Only messages whose text (`txt`) matches.
+    pub grep: Option<Regex>,
+}
+
+impl Filter {
+    /// Whether `message`, of type `kind`, passes.
+    #[must_use]
+    pub fn passes(&self, kind: &str, message: &ServerMessage<'_>) -> bool {
+        if let Some(only) = &self.only
+            && !only.contains(kind)
+        {
+            return false;
+        }
+        if let Some(user) = &self.user {
+            // Whoever the message is from: `nn`/`uid`, or the sender of a
+            // site-wide gift or a noble title.
+            let is = |key: &str| message.field(key).is_some_and(|v| v == user.as_str());
+            if !(is("nn") || is("uid") || is("sn") || is("unk")) {
+                return false;
+            }
+        }
+        if let Some(grep) = &self.grep {
+            let txt = message.field("txt").map(|t| t.to_string());
+            if !txt.is_some_and(|t| grep.is_match(&t)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A connection event, as the JSON output reports it (`"event"` key), so a
+/// consumer knows when messages may be missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Connected to the server (not yet logged in).
+    Connected {
+        /// The server's URL.
+        server: &'a str,
+    },
+    /// Logged in and joined the room: messages flow from here on.
+    Joined,
+    /// Messages sent between `from` and `to` (milliseconds since the Unix
+    /// epoch) may be missing: the connection was lost and joined again.
+    Gap {
+        /// Last time the previous connection was known to receive.
+        from_ms: i64,
+        /// When the new connection joined.
+        to_ms: i64,
+    },
+    /// The connection ended.
+    Closed {
+        /// Why, for a person.
+        reason: &'a str,
+    },
+}
+
+impl Event<'_> {
+    /// Its `event` name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Connected { .. } => "connected",
+            Self::Joined => "joined",
+            Self::Gap { .. } => "gap",
+            Self::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// The JSON object of a connection event in `room` at `at_ms`:
+/// `{"event":"gap","room":42,"at":"…","from":"…","to":"…"}`.
+#[must_use]
+pub fn event_json(room: u64, at_ms: i64, event: &Event<'_>) -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert("event".into(), event.name().into());
+    object.insert("room".into(), room.into());
+    object.insert("at".into(), rfc3339_ms(at_ms).into());
+    match event {
+        Event::Connected { server } => {
+            object.insert("server".into(), (*server).into());
+        }
+        Event::Joined => {}
+        Event::Gap { from_ms, to_ms } => {
+            object.insert("from".into(), rfc3339_ms(*from_ms).into());
+            object.insert("to".into(), rfc3339_ms(*to_ms).into());
+        }
+        Event::Closed { reason } => {
+            object.insert("reason".into(), (*reason).into());
+        }
+    }
+    Value::Object(object)
+}
+
+/// The JSON object of one message, the same for `watch`, `demo` and
+/// `decode` (which adds `offset`): every field of the message (see
+/// [`to_json`]; `type` is its STT type, empty if it has none), and `received_at` (RFC 3339 UTC,
+/// milliseconds) when the receive time is known. A field of the message
+/// named `received_at` is replaced by it.
+#[must_use]
+pub fn message_json(message: &ServerMessage<'_>, received_ms: Option<i64>) -> Value {
+    let mut json = to_json(message);
+    if let Value::Object(object) = &mut json {
+        // Even a message without one has a `type`, so filters on it work.
+        if !object.contains_key("type") {
+            object.insert("type".into(), "".into());
+        }
+        if let Some(ms) = received_ms {
+            object.insert("received_at".into(), rfc3339_ms(ms).into());
+        }
+    }
+    json
+}
+
+/// The STT type of `message` (empty if it has none).
+#[must_use]
+pub fn kind_of(message: &ServerMessage<'_>) -> String {
+    message
+        .map()
+        .message_type()
+        .ok()
+        .flatten()
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Formats messages as configured.
@@ -33,97 +170,161 @@ pub enum Format {
 pub struct Renderer {
     format: Format,
     color: bool,
-    only: Option<HashSet<String>>,
+    utc: bool,
+    filter: Filter,
 }
 
-const RESET: &str = "\x1b[0m";
-const DIM: &str = "\x1b[2m";
-const BOLD: &str = "\x1b[1m";
-const CYAN: &str = "\x1b[36m";
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const MAGENTA: &str = "\x1b[35m";
-const RED: &str = "\x1b[31m";
+const DIM: Style = Style::new().dimmed();
+const BOLD: Style = Style::new().bold();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const MAGENTA: Style = AnsiColor::Magenta.on_default();
+const RED: Style = AnsiColor::Red.on_default();
 
-/// Column the chat text starts at, after the nickname.
+/// Column the chat text starts at, after the nickname: longer names are
+/// cut to it, so the text column stays put.
 const NICK_WIDTH: usize = 18;
 
 impl Renderer {
-    /// A renderer; `only` limits output to those message types.
-    pub fn new(format: Format, color: bool, only: Option<HashSet<String>>) -> Self {
+    /// A renderer; `filter` says which messages to show.
+    #[must_use]
+    pub fn new(format: Format, color: bool, filter: Filter) -> Self {
         Self {
             format,
             color,
-            only,
+            utc: false,
+            filter,
         }
     }
 
-    /// Appends the line for `message` (received from `room`) to `out`, with
-    /// its newline; returns `false` when the message is filtered out.
-    pub fn render(&self, room: u64, message: &ServerMessage<'_>, out: &mut String) -> bool {
-        let kind = message
-            .map()
-            .message_type()
-            .ok()
-            .flatten()
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        match &self.only {
-            Some(only) if !only.contains(&kind) => return false,
-            // Heartbeat traffic is protocol noise to a person.
-            None if self.format == Format::Text && matches!(kind.as_str(), "mrkl" | "pingreq") => {
-                return false;
-            }
-            _ => {}
+    /// Text times in UTC instead of local time.
+    #[must_use]
+    pub fn with_utc(mut self, utc: bool) -> Self {
+        self.utc = utc;
+        self
+    }
+
+    /// The output format.
+    #[must_use]
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Appends the line for `message` (received from `room` at
+    /// `received_ms`) to `out`, with its newline; returns `false` when the
+    /// message is filtered out.
+    pub fn render(
+        &self,
+        room: u64,
+        received_ms: i64,
+        message: &ServerMessage<'_>,
+        out: &mut String,
+    ) -> bool {
+        let kind = kind_of(message);
+        if !self.filter.passes(&kind, message) {
+            return false;
+        }
+        // Heartbeat traffic is protocol noise to a person.
+        if self.filter.only.is_none()
+            && self.format == Format::Text
+            && matches!(kind.as_str(), "mrkl" | "pingreq")
+        {
+            return false;
         }
         match self.format {
             Format::Json => {
-                out.push_str(&to_json(message).to_string());
+                out.push_str(&message_json(message, Some(received_ms)).to_string());
                 out.push('\n');
             }
-            Format::Text => self.text(room, message, &kind, out),
+            Format::Text => self.text(room, received_ms, message, &kind, out),
         }
         true
     }
 
-    fn paint(&self, color: &str, text: &str, out: &mut String) {
+    /// Appends the line for a connection event, if the format shows it:
+    /// JSON shows every one, text only gaps (the log tells the rest).
+    pub fn render_event(&self, room: u64, at_ms: i64, event: &Event<'_>, out: &mut String) -> bool {
+        match (self.format, event) {
+            (Format::Json, _) => {
+                out.push_str(&event_json(room, at_ms, event).to_string());
+                out.push('\n');
+                true
+            }
+            (Format::Text, Event::Gap { from_ms, to_ms }) => {
+                self.stamp(room, at_ms, out);
+                let line = format!(
+                    "⚠ messages between {} and {} may be missing (reconnected)",
+                    time_of_day(*from_ms, self.utc),
+                    time_of_day(*to_ms, self.utc)
+                );
+                self.paint(RED, &line, out);
+                out.push('\n');
+                true
+            }
+            (Format::Text, _) => false,
+        }
+    }
+
+    fn paint(&self, style: Style, text: &str, out: &mut String) {
         if self.color {
-            let _ = write!(out, "{color}{text}{RESET}");
+            let _ = write!(out, "{style}{text}{style:#}");
         } else {
             out.push_str(text);
         }
     }
 
-    fn text(&self, room: u64, message: &ServerMessage<'_>, kind: &str, out: &mut String) {
-        self.paint(DIM, &format!("{} [{room}] ", clock()), out);
+    fn stamp(&self, room: u64, at_ms: i64, out: &mut String) {
+        self.paint(
+            DIM,
+            &format!("{} [{room}] ", time_of_day(at_ms, self.utc)),
+            out,
+        );
+    }
+
+    fn text(
+        &self,
+        room: u64,
+        received_ms: i64,
+        message: &ServerMessage<'_>,
+        kind: &str,
+        out: &mut String,
+    ) {
+        self.stamp(room, received_ms, out);
         let s = |t: Option<Text<'_>>| {
             t.map(|t| terminal_safe(&t.to_string()).into_owned())
                 .unwrap_or_default()
         };
         match message {
             ServerMessage::Chat(chat) => {
-                let nn = s(chat.nn);
-                self.paint(BOLD, &nn, out);
                 let badge = s(chat.bnn);
-                let mut width = nn.width();
-                if !badge.is_empty() {
-                    let tag = format!(" [{badge} {}]", s(chat.bl));
-                    width += tag.width();
-                    self.paint(CYAN, &tag, out);
-                }
+                // The badge's name is cut, its level kept; the nickname
+                // gets the rest of the column.
+                let tag = if badge.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{} {}]", fit_width(&badge, 6), fit_width(&s(chat.bl), 3))
+                };
+                let nn = fit_width(&s(chat.nn), NICK_WIDTH.saturating_sub(tag.width()).max(4));
+                self.paint(BOLD, &nn, out);
+                self.paint(CYAN, &tag, out);
+                let width = nn.width() + tag.width();
                 out.push_str(&" ".repeat(NICK_WIDTH.saturating_sub(width) + 1));
                 out.push_str(&s(chat.txt));
             }
             ServerMessage::Enter(enter) => {
                 self.paint(GREEN, &format!("→ {} entered the room", s(enter.nn)), out);
             }
+            ServerMessage::Leave(leave) => {
+                self.paint(DIM, &format!("← {} left the room", s(leave.nn)), out);
+            }
             ServerMessage::Gift(gift) => {
                 let line = format!(
                     "🎁 {} sent gift {} ×{} (combo {})",
                     s(gift.nn),
                     s(gift.gfid),
-                    s(gift.gfcnt),
-                    s(gift.hits)
+                    or(s(gift.gfcnt), "1"),
+                    or(s(gift.hits), "1")
                 );
                 self.paint(YELLOW, &line, out);
             }
@@ -133,7 +334,7 @@ impl Renderer {
                     s(spbc.sn),
                     s(spbc.dn),
                     s(spbc.gn),
-                    s(spbc.gc),
+                    or(s(spbc.gc), "1"),
                     s(spbc.drid)
                 );
                 self.paint(MAGENTA, &line, out);
@@ -159,19 +360,80 @@ impl Renderer {
                 self.paint(RED, state, out);
             }
             ServerMessage::Error(error) => {
-                self.paint(RED, &format!("server error {}", s(error.code)), out)
+                self.paint(RED, &format!("server error {}", s(error.code)), out);
             }
-            other => {
-                let _ = write!(
-                    out,
-                    "{}: {}",
-                    terminal_safe(kind),
-                    terminal_safe(other.map().raw())
-                );
+            ServerMessage::FanRank(frank) => {
+                let mut line = format!("🏆 fan ranking ({} fans):", or(s(frank.fc), "?"));
+                for (i, entry) in frank.entries().items().flatten().take(3).enumerate() {
+                    let entry = entry.as_map();
+                    let _ = write!(
+                        line,
+                        " {}. {} ({})",
+                        i + 1,
+                        s(entry.get("nn").ok().flatten()),
+                        or(s(entry.get("fs").ok().flatten()), "?")
+                    );
+                }
+                self.paint(CYAN, &line, out);
+            }
+            ServerMessage::PingReq(ping) => {
+                let tick = s(ping.tick);
+                let when = tick
+                    .parse::<i64>()
+                    .map_or(tick, |ms| time_of_day(ms, self.utc));
+                self.paint(DIM, &format!("ping from the server ({when})"), out);
+            }
+            _ => {
+                // Any other type: its name, then its fields as key=value,
+                // nested ones as compact JSON.
+                self.paint(DIM, &format!("{} ", terminal_safe(kind)), out);
+                let json = to_json(message);
+                let mut first = true;
+                for (key, value) in json.as_object().into_iter().flatten() {
+                    if key == "type" {
+                        continue;
+                    }
+                    if !first {
+                        out.push(' ');
+                    }
+                    first = false;
+                    let value = match value {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    let _ = write!(out, "{}={}", terminal_safe(key), terminal_safe(&value));
+                }
             }
         }
         out.push('\n');
     }
+}
+
+fn or(value: String, default: &str) -> String {
+    if value.is_empty() {
+        default.to_string()
+    } else {
+        value
+    }
+}
+
+/// `text` cut to `width` terminal columns, with `…` where it was cut.
+fn fit_width(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// Whether `c` must not reach a terminal as it is: the C0 controls (ESC
@@ -204,20 +466,6 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(safe)
-}
-
-/// Wall-clock time of day, UTC, as `HH:MM:SS`.
-fn clock() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// Every field of `message` as a JSON object (first value of a repeated key),
@@ -307,11 +555,17 @@ mod tests {
 
     #[test]
     fn text_filters_heartbeats_and_aligns() {
-        let r = Renderer::new(Format::Text, false, None);
+        let r = Renderer::new(Format::Text, false, Filter::default());
         let mut out = String::new();
-        assert!(!r.render(1, &ServerMessage::parse("type@=mrkl/").unwrap(), &mut out));
+        assert!(!r.render(
+            1,
+            0,
+            &ServerMessage::parse("type@=mrkl/").unwrap(),
+            &mut out
+        ));
         assert!(r.render(
             1,
+            0,
             &ServerMessage::parse("type@=chatmsg/nn@=鱼丸/txt@=hi/").unwrap(),
             &mut out
         ));
@@ -320,9 +574,14 @@ mod tests {
             line.ends_with(&format!("鱼丸{}hi", " ".repeat(NICK_WIDTH - 4 + 1))),
             "{line:?}"
         );
-        let only = Renderer::new(Format::Json, false, Some(["dgb".to_string()].into()));
+        let only = Filter {
+            only: Some(["dgb".to_string()].into()),
+            ..Filter::default()
+        };
+        let only = Renderer::new(Format::Json, false, only);
         assert!(!only.render(
             1,
+            0,
             &ServerMessage::parse("type@=chatmsg/").unwrap(),
             &mut out
         ));
@@ -371,20 +630,106 @@ mod tests {
             format!("type@=x{evil}/a@={evil}/"),
         ];
         for color in [false, true] {
-            let r = Renderer::new(Format::Text, color, None);
+            let r = Renderer::new(Format::Text, color, Filter::default());
             for body in &bodies {
                 let message = ServerMessage::parse(body).unwrap();
                 let mut out = String::new();
-                assert!(r.render(1, &message, &mut out), "{body:?}");
+                assert!(r.render(1, 0, &message, &mut out), "{body:?}");
                 let line = out.strip_suffix('\n').unwrap();
                 // Colour codes are ours; take them out before looking.
-                let mut plain = line.to_string();
-                for code in [RESET, DIM, BOLD, CYAN, GREEN, YELLOW, MAGENTA, RED] {
-                    plain = plain.replace(code, "");
-                }
+                let plain = anstream::adapter::strip_str(line).to_string();
                 assert!(!has_raw_controls(&plain), "{body:?} gave {line:?}");
                 assert!(plain.contains("\\x1b"), "{body:?} gave {line:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    fn text(body: &str) -> String {
+        let r = Renderer::new(Format::Text, false, Filter::default()).with_utc(true);
+        let mut out = String::new();
+        r.render(1, 0, &ServerMessage::parse(body).unwrap(), &mut out);
+        out
+    }
+
+    #[test]
+    fn wide_names_keep_the_text_column() {
+        let short = text("type@=chatmsg/nn@=a/txt@=hi/");
+        let wide = text(&format!("type@=chatmsg/nn@={}/txt@=hi/", "鱼".repeat(30)));
+        let column = |line: &str| line[..line.find("hi").unwrap()].width();
+        assert_eq!(column(&short), column(&wide), "{short}{wide}");
+        assert!(wide.contains('…'));
+    }
+
+    #[test]
+    fn other_types_read_as_key_value() {
+        assert_eq!(
+            text("type@=frank/fc@=9/list@=nn@AA=a@ASfs@AA=5@AS@S/"),
+            "00:00:00 [1] 🏆 fan ranking (9 fans): 1. a (5)\n"
+        );
+        assert_eq!(
+            text("type@=newthing/a@=1/b@=x y/"),
+            "00:00:00 [1] newthing a=1 b=x y\n"
+        );
+        let r = Renderer::new(
+            Format::Text,
+            false,
+            Filter {
+                only: Some(["pingreq".to_string()].into()),
+                ..Filter::default()
+            },
+        )
+        .with_utc(true);
+        let mut out = String::new();
+        r.render(
+            1,
+            0,
+            &ServerMessage::parse("type@=pingreq/tick@=1000/").unwrap(),
+            &mut out,
+        );
+        assert_eq!(out, "00:00:00 [1] ping from the server (00:00:01)\n");
+    }
+
+    #[test]
+    fn json_has_received_at_and_events() {
+        let json = message_json(
+            &ServerMessage::parse("type@=chatmsg/txt@=a/").unwrap(),
+            Some(1),
+        );
+        assert_eq!(
+            json.to_string(),
+            r#"{"type":"chatmsg","txt":"a","received_at":"1970-01-01T00:00:00.001Z"}"#
+        );
+        let gap = event_json(
+            7,
+            2000,
+            &Event::Gap {
+                from_ms: 1000,
+                to_ms: 2000,
+            },
+        );
+        assert_eq!(gap["event"], "gap");
+        assert_eq!(gap["from"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(gap["room"], 7);
+    }
+
+    #[test]
+    fn user_and_grep_filters() {
+        let f = Filter {
+            user: Some("12".into()),
+            grep: Some(Regex::new("^h").unwrap()),
+            ..Filter::default()
+        };
+        fn m(b: &str) -> ServerMessage<'_> {
+            ServerMessage::parse(b).unwrap()
+        }
+        assert!(f.passes("chatmsg", &m("type@=chatmsg/uid@=12/txt@=hi/")));
+        assert!(!f.passes("chatmsg", &m("type@=chatmsg/uid@=13/txt@=hi/")));
+        assert!(!f.passes("chatmsg", &m("type@=chatmsg/uid@=12/txt@=oh/")));
+        assert!(!f.passes("uenter", &m("type@=uenter/uid@=12/")));
     }
 }

@@ -38,6 +38,9 @@ use crate::throttle::{Bucket, Throttle};
 use crate::time::{Clock, stopped};
 
 mod client;
+mod replay;
+
+pub use replay::Replay;
 
 /// A batch of whole frames, shared by every client of a room.
 type Batch = Arc<[u8]>;
@@ -61,6 +64,8 @@ pub struct ServerOptions {
     pub send_timeout: Duration,
     /// Generate traffic in a room.
     pub simulate: Option<Simulation>,
+    /// Play a capture into a room.
+    pub replay: Option<Replay>,
     /// Most rooms open at once; a login that would open one more is
     /// refused. Each open room holds a ring of `queue` slots (about 45 KB
     /// with the default queue).
@@ -100,6 +105,7 @@ impl Default for ServerOptions {
             queue: 1024,
             send_timeout: Duration::from_secs(10),
             simulate: None,
+            replay: None,
             max_rooms: 1024,
             login_timeout: session.login_timeout,
             chat_limit: session.chat_limit,
@@ -415,6 +421,9 @@ impl BoundServer {
         if let Some(simulation) = self.shared.options.simulate {
             info!(?simulation, "simulating a busy room");
             tasks.spawn(simulate(self.shared.clone(), simulation, shutdown.clone()));
+        }
+        if let Some(replay) = self.shared.options.replay.clone() {
+            tasks.spawn(replay::run(self.shared.clone(), replay, shutdown.clone()));
         }
         while let Some(done) = tasks.join_next().await {
             done.context("server task panicked")?;

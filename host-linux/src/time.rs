@@ -35,3 +35,47 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
         std::future::pending::<()>().await;
     }
 }
+
+/// Wall-clock time now, in milliseconds since the Unix epoch.
+#[must_use]
+pub fn wall_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn timestamp(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// `ms` (since the Unix epoch) as RFC 3339 in UTC with milliseconds:
+/// `2026-11-30T17:55:01.123Z`, the `received_at` of the JSON output.
+#[must_use]
+pub fn rfc3339_ms(ms: i64) -> String {
+    timestamp(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// `ms` as the time of day `HH:MM:SS`, in the local time zone or in UTC.
+#[must_use]
+pub fn time_of_day(ms: i64, utc: bool) -> String {
+    let ts = timestamp(ms);
+    if utc {
+        return ts.strftime("%H:%M:%S").to_string();
+    }
+    static LOCAL: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    let zone =
+        LOCAL.get_or_init(|| jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC));
+    ts.to_zoned_datetime(zone.clone())
+        .strftime("%H:%M:%S")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(rfc3339_ms(1_764_525_301_123), "2025-11-30T17:55:01.123Z");
+        assert_eq!(time_of_day(1_764_525_301_123, true), "17:55:01");
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -8,19 +8,25 @@
 //! stayed up (see [`WatchOptions::healthy_after`]).
 
 use std::io::Write as _;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use douyu_core::message::ServerMessage;
-use douyu_core::session::{Client, ClientConfig, ClientEvent, CloseReason, Login};
+use douyu_core::session::{Client, ClientConfig, ClientEvent, CloseReason, Login, error_code};
 use rand::Rng as _;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::render::{Renderer, terminal_safe};
+use crate::capture::{self, Framer, Kind};
+use crate::exit::{Classify as _, Failure};
+use crate::render::{Event, Renderer, terminal_safe};
 use crate::throttle::Throttle;
-use crate::time::{Clock, stopped};
-use crate::wire::{Endpoint, Wire};
+use crate::time::{Clock, stopped, wall_ms};
+use crate::wire::{Endpoint, Unresolvable, Wire};
+
+/// A capture being written by `watch --record`, shared by the rooms.
+pub type Recorder = Arc<Mutex<capture::Writer<std::fs::File>>>;
 
 /// Largest frame the client accepts (the live service's are a few KiB).
 pub(crate) const RX_CAPACITY: usize = 64 * 1024;
@@ -57,6 +63,11 @@ pub struct WatchOptions {
     pub initial_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
+    /// Reconnects in a row without joining before giving up (`None`:
+    /// never give up).
+    pub max_retries: Option<u32>,
+    /// Where every frame received is recorded, if anywhere.
+    pub recorder: Option<Recorder>,
 }
 
 impl WatchOptions {
@@ -88,6 +99,10 @@ pub enum Outcome {
 
 /// What the session loop reports to its caller, one call per event.
 pub trait Handler {
+    /// Called with the bytes of every read, before the session sees them.
+    fn on_input(&mut self, _room: u64, _bytes: &[u8]) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Called with every client event.
     fn on_event(&mut self, room: u64, event: &ClientEvent<'_>) -> anyhow::Result<()>;
     /// Called after events are drained: a chat line to send now, if any.
@@ -110,7 +125,8 @@ pub fn client_config(room: u64, options: &WatchOptions) -> anyhow::Result<Client
     if let Some(name) = &options.username {
         config
             .set_username(name)
-            .with_context(|| format!("nickname {name:?}"))?;
+            .with_context(|| format!("bad --name {name:?}"))
+            .classify(Failure::Usage)?;
     }
     if options.endpoint.is_websocket() {
         // The web player logs in as a visitor with a random id.
@@ -163,6 +179,7 @@ pub async fn run_session<H: Handler>(
                 if !more.context("receiving")? {
                     return Ok(Outcome::Disconnected);
                 }
+                handler.on_input(room, &input)?;
                 let mut rest = &input[..];
                 while !rest.is_empty() {
                     let taken = client.handle_input(clock.now(), rest);
@@ -213,14 +230,24 @@ pub trait Sink: std::fmt::Debug + Send {
     fn link(&mut self, room: u64, up: bool);
 }
 
-/// Prints what a watched room says, and keeps what the reconnect loop needs
-/// to know about the connection.
+/// Prints what a watched room says (and records it), and keeps what the
+/// reconnect loop needs to know about the connection.
 #[derive(Debug)]
 pub struct Printer {
     renderer: Renderer,
+    recorder: Option<Recorder>,
+    framer: Framer,
     line: String,
     /// When the current connection joined the room, if it did.
     pub joined_at: Option<tokio::time::Instant>,
+    /// Wall-clock time the last bytes arrived on a joined connection.
+    last_alive_ms: Option<i64>,
+    /// When the bytes being handled arrived: the `received_at` of the
+    /// messages they hold, the same time their frames are recorded with.
+    input_ms: i64,
+    /// Set when a joined connection was lost: messages since then may be
+    /// missing, until the next join reports the gap.
+    gap_from_ms: Option<i64>,
     /// Unreadable frames since the last readable one (see [`GARBAGE_RUN`]).
     unreadable_run: u32,
     /// Kept across connections: reconnecting must not open the gate again.
@@ -232,12 +259,18 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// A printer writing lines made by `renderer` to stdout.
-    pub fn new(renderer: Renderer) -> Self {
+    /// A printer writing lines made by `renderer` to stdout, and every
+    /// frame received to `recorder` if given.
+    pub fn new(renderer: Renderer, recorder: Option<Recorder>) -> Self {
         Self {
             renderer,
+            recorder,
+            framer: Framer::new(),
             line: String::new(),
             joined_at: None,
+            last_alive_ms: None,
+            input_ms: 0,
+            gap_from_ms: None,
             unreadable_run: 0,
             unreadable_log: Throttle::new(UNREADABLE_LOGS_PER_SEC, Duration::from_secs(1)),
             output_failed: false,
@@ -248,10 +281,14 @@ impl Printer {
     /// A printer handing every message to `sink` instead of stdout (the
     /// session rules, reconnects and warnings stay those of `watch`).
     pub fn with_sink(sink: Box<dyn Sink>) -> Self {
-        let renderer = Renderer::new(crate::render::Format::Json, false, None);
+        let renderer = Renderer::new(
+            crate::render::Format::Json,
+            false,
+            crate::render::Filter::default(),
+        );
         Self {
             sink: Some(sink),
-            ..Self::new(renderer)
+            ..Self::new(renderer, None)
         }
     }
 
@@ -259,10 +296,73 @@ impl Printer {
     fn reset_connection(&mut self) {
         self.joined_at = None;
         self.unreadable_run = 0;
+        self.framer = Framer::new();
+    }
+
+    fn record(&self, kind: Kind, time_ms: i64, room: u64, payload: &[u8]) -> anyhow::Result<()> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(());
+        };
+        let mut writer = recorder
+            .lock()
+            .map_err(|_| anyhow!("the capture's writer panicked"))?;
+        writer
+            .write(kind, time_ms, room, payload)
+            .context("writing the capture (--record)")
+    }
+
+    /// A connection to `endpoint` opened.
+    fn connected(&mut self, room: u64, endpoint: &Endpoint) -> anyhow::Result<()> {
+        let now = wall_ms();
+        let server = endpoint.to_string();
+        self.record(Kind::Connected, now, room, server.as_bytes())?;
+        self.event(room, now, &Event::Connected { server: &server })
+    }
+
+    /// The connection ended, for `reason`.
+    fn closed(&mut self, room: u64, reason: &str) -> anyhow::Result<()> {
+        let now = wall_ms();
+        let mut framer = std::mem::take(&mut self.framer);
+        framer.finish(|kind, bytes| self.record(kind, now, room, bytes))?;
+        self.record(Kind::Closed, now, room, reason.as_bytes())?;
+        if self.joined_at.is_some() {
+            self.gap_from_ms = Some(self.last_alive_ms.unwrap_or(now));
+        }
+        self.event(room, now, &Event::Closed { reason })
+    }
+
+    fn event(&mut self, room: u64, at_ms: i64, event: &Event<'_>) -> anyhow::Result<()> {
+        // A sink hears of the link through `Sink::link`; stdout is not its.
+        if self.sink.is_some() {
+            return Ok(());
+        }
+        self.line.clear();
+        if self
+            .renderer
+            .render_event(room, at_ms, event, &mut self.line)
+        {
+            self.write_line()?;
+        }
+        Ok(())
     }
 }
 
 impl Handler for Printer {
+    fn on_input(&mut self, room: u64, bytes: &[u8]) -> anyhow::Result<()> {
+        let now = wall_ms();
+        self.input_ms = now;
+        if self.joined_at.is_some() {
+            self.last_alive_ms = Some(now);
+        }
+        if self.recorder.is_some() {
+            let mut framer = std::mem::take(&mut self.framer);
+            let recorded = framer.push(bytes, |kind, frame| self.record(kind, now, room, frame));
+            self.framer = framer;
+            recorded?;
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, room: u64, event: &ClientEvent<'_>) -> anyhow::Result<()> {
         if matches!(
             event,
@@ -278,13 +378,29 @@ impl Handler for Printer {
             }
             ClientEvent::Joined { room } => {
                 self.joined_at = Some(tokio::time::Instant::now());
+                let now = wall_ms();
+                self.last_alive_ms = Some(now);
                 info!(room, "joined");
+                self.event(*room, now, &Event::Joined)?;
+                if let Some(from_ms) = self.gap_from_ms.take() {
+                    self.event(
+                        *room,
+                        now,
+                        &Event::Gap {
+                            from_ms,
+                            to_ms: now,
+                        },
+                    )?;
+                }
                 if let Some(sink) = &mut self.sink {
                     sink.link(*room, true);
                 }
             }
             ClientEvent::Message(message) => self.print(room, message)?,
-            ClientEvent::ServerError { code } => warn!(room, ?code, "server error"),
+            ClientEvent::ServerError { code: Some(code) } => {
+                warn!(room, code, "server error");
+            }
+            ClientEvent::ServerError { code: None } => warn!(room, "server error"),
             ClientEvent::Invalid(error) => {
                 self.unreadable_run += 1;
                 if let Some(suppressed) = self.unreadable_log.check() {
@@ -309,37 +425,70 @@ impl Printer {
             return Ok(());
         }
         self.line.clear();
-        if self.renderer.render(room, message, &mut self.line) {
-            let mut stdout = std::io::stdout().lock();
-            let written = stdout
-                .write_all(self.line.as_bytes())
-                .and_then(|()| stdout.flush());
-            match written {
-                Ok(()) => {}
-                // The reader is gone (`douyu watch | head -1`): like any
-                // filter, stop at once and quietly; that is a success. Nothing
-                // is left to flush or to say, and every room would otherwise
-                // find out one by one.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-                Err(e) => {
-                    self.output_failed = true;
-                    return Err(anyhow!(e).context("writing to stdout"));
-                }
-            }
+        if self
+            .renderer
+            .render(room, self.input_ms, message, &mut self.line)
+        {
+            self.write_line()?;
         }
         Ok(())
     }
+
+    fn write_line(&mut self) -> anyhow::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        let written = stdout
+            .write_all(self.line.as_bytes())
+            .and_then(|()| stdout.flush());
+        match written {
+            Ok(()) => Ok(()),
+            // The reader is gone (`douyu watch | head -1`): like any
+            // filter, stop at once and quietly; that is a success. Nothing
+            // is left to flush or to say, and every room would otherwise
+            // find out one by one.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) => {
+                self.output_failed = true;
+                Err(anyhow!(e).context("writing to stdout"))
+            }
+        }
+    }
+}
+
+/// What a refusal code means, for the message that ends `watch` or `say`;
+/// `None` for a code that is worth retrying (the server is full).
+pub(crate) fn refusal(code: i64) -> Option<String> {
+    let what = match code {
+        error_code::NICKNAME_TAKEN => {
+            "the nickname is taken in this room: pick another with --name"
+        }
+        error_code::BAD_NICKNAME => "the nickname is not allowed: pick another with --name",
+        error_code::BAD_ROOM => "the room was refused: check the room id",
+        error_code::ROOMS_FULL | error_code::LOGIN_TIMEOUT => return None,
+        _ => "the login was refused",
+    };
+    Some(format!("{what} (server error {code})"))
+}
+
+/// Whether `error` says the server's name does not resolve.
+fn unresolvable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<Unresolvable>().is_some())
 }
 
 /// Watches `room` until `stop` fires, reconnecting (and logging in again)
 /// with exponential backoff and jitter whenever the connection ends.
+///
+/// Ends with an error classed by [`Failure`] when going on is pointless: the
+/// server refused the login (nickname taken, room refused), the name never
+/// resolved, or `max_retries` reconnects in a row failed to join.
 pub async fn watch_room(
     room: u64,
     options: WatchOptions,
     clock: Clock,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let printer = Printer::new(options.renderer.clone());
+    let printer = Printer::new(options.renderer.clone(), options.recorder.clone());
     watch_room_with(room, options, clock, stop, printer).await
 }
 
@@ -352,6 +501,8 @@ pub async fn watch_room_with(
     mut printer: Printer,
 ) -> anyhow::Result<()> {
     let mut backoff = Backoff::new(&options);
+    let mut ever_connected = false;
+    let mut retries = 0u32;
     loop {
         printer.reset_connection();
         let connected = tokio::select! {
@@ -360,17 +511,39 @@ pub async fn watch_room_with(
         };
         match connected {
             Ok(mut wire) => {
+                ever_connected = true;
                 info!(room, endpoint = %options.endpoint, "connected");
+                printer.connected(room, &options.endpoint)?;
                 let config = client_config(room, &options)?;
-                match run_session(&mut wire, config, clock, &mut printer, &mut stop).await {
+                let ended = run_session(&mut wire, config, clock, &mut printer, &mut stop).await;
+                let reason = match &ended {
+                    Ok(Outcome::Closed(reason)) => reason.to_string(),
+                    Ok(Outcome::Disconnected) => "the server closed the connection".into(),
+                    Err(e) => format!("{e:#}"),
+                };
+                printer.closed(room, &reason)?;
+                match ended {
                     Ok(Outcome::Closed(CloseReason::Logout)) if *stop.borrow() => {
                         info!(room, "logged out");
                         return Ok(());
                     }
-                    Ok(outcome) => warn!(room, ?outcome, "connection ended"),
+                    // An error before the join is the login's answer.
+                    Ok(Outcome::Closed(
+                        CloseReason::Refused { code }
+                        | CloseReason::ServerError { code: Some(code) },
+                    )) if printer.joined_at.is_none() => match refusal(code) {
+                        Some(what) => {
+                            return Err(anyhow!("room {room}: {what}")).classify(Failure::Refused);
+                        }
+                        None => warn!(room, code, "login refused for now"),
+                    },
+                    Ok(_) => warn!(room, %reason, "connection ended"),
                     Err(e) if printer.output_failed => return Err(e),
-                    Err(e) => warn!(room, error = format!("{e:#}"), "connection failed"),
+                    Err(_) => warn!(room, error = %reason, "connection failed"),
                 }
+            }
+            Err(e) if !ever_connected && unresolvable(&e) => {
+                return Err(e).classify(Failure::Unresolvable);
             }
             Err(e) => warn!(room, error = format!("{e:#}"), "cannot connect"),
         }
@@ -380,6 +553,22 @@ pub async fn watch_room_with(
         if let Some(sink) = &mut printer.sink {
             sink.link(room, false);
         }
+        if printer.joined_at.is_some() {
+            retries = 0;
+        }
+        if let Some(max) = options.max_retries
+            && retries >= max
+        {
+            return Err(anyhow!(
+                "room {room}: gave up after {} (--max-retries {max})",
+                match retries {
+                    0 => "the first failure".to_string(),
+                    n => format!("{n} failed reconnects in a row"),
+                }
+            ))
+            .classify(Failure::GaveUp);
+        }
+        retries += 1;
         let delay = jitter(backoff.next(printer.joined_at.map(|at| at.elapsed())));
         info!(room, ?delay, "reconnecting");
         tokio::select! {
@@ -440,22 +629,36 @@ pub async fn run_once<H: Handler>(
 ) -> anyhow::Result<Outcome> {
     let options = WatchOptions {
         endpoint: endpoint.clone(),
-        renderer: Renderer::new(crate::render::Format::Json, false, None),
+        renderer: Renderer::new(
+            crate::render::Format::Json,
+            false,
+            crate::render::Filter::default(),
+        ),
         username,
         heartbeat: douyu_core::session::HEARTBEAT,
         connect_timeout: timeout,
         initial_backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,
+        max_retries: Some(0),
+        recorder: None,
     };
     let config = client_config(room, &options)?;
     let session = async {
-        let mut wire = Wire::connect(endpoint, timeout, RX_CAPACITY).await?;
+        let mut wire = match Wire::connect(endpoint, timeout, RX_CAPACITY).await {
+            Err(e) if unresolvable(&e) => return Err(e).classify(Failure::Unresolvable),
+            other => other?,
+        };
         let (_keep, mut stop) = watch::channel(false);
         run_session(&mut wire, config, Clock::start(), handler, &mut stop).await
     };
-    tokio::time::timeout(timeout, session)
-        .await
-        .context("timed out")?
+    match tokio::time::timeout(timeout, session).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(anyhow!(
+            "no answer from {endpoint} within {} s (--timeout)",
+            timeout.as_secs_f64()
+        ))
+        .classify(Failure::GaveUp),
+    }
 }
 
 /// Logs in to `room`, sends one chat line, waits to see it broadcast back
@@ -504,16 +707,52 @@ pub async fn say(
         me: None,
         refused: None,
     };
-    let outcome = run_once(endpoint, room, username, timeout, &mut sayer)
-        .await
-        .map_err(|e| e.context("waiting for the chat line to be broadcast"))?;
+    let outcome = run_once(endpoint, room, username, timeout, &mut sayer).await;
+    // A refusal is the answer, however the connection ended after it.
     if let Some(code) = sayer.refused {
-        bail!("the server refused: error code {code:?}");
+        let what = match code.map(refusal) {
+            Some(Some(what)) => what,
+            Some(None) => format!(
+                "the server is busy, try again later (server error {})",
+                code.unwrap_or_default()
+            ),
+            None => "the server refused with an error".to_string(),
+        };
+        return Err(anyhow!("room {room}: {what}")).classify(Failure::Refused);
     }
+    let outcome = outcome?;
     if !sayer.echoed {
-        bail!("session ended before the line was broadcast: {outcome:?}");
+        let why = match outcome {
+            Outcome::Closed(reason) => reason.to_string(),
+            Outcome::Disconnected => "the server closed the connection".to_string(),
+        };
+        bail!("the line was not broadcast back: {why}");
     }
     info!(room, "chat line sent and broadcast");
+    Ok(())
+}
+
+/// Checks, before logging in, that `say` can send `text` at all: the
+/// client session holds at most [`CHAT_QUEUE`] bytes of chat (text and a
+/// terminator) and no NUL.
+///
+/// [`CHAT_QUEUE`]: douyu_core::session::CHAT_QUEUE
+pub fn check_chat_text(text: &str) -> anyhow::Result<()> {
+    let most = douyu_core::session::CHAT_QUEUE - 1;
+    if text.is_empty() {
+        return Err(crate::exit::usage("the chat line is empty"));
+    }
+    if text.len() > most {
+        return Err(crate::exit::usage(format_args!(
+            "the chat line is {} bytes of UTF-8; at most {most} fit in a chat frame",
+            text.len()
+        )));
+    }
+    if text.contains('\0') {
+        return Err(crate::exit::usage(
+            "the chat line holds a NUL byte, which no frame can carry",
+        ));
+    }
     Ok(())
 }
 
@@ -526,12 +765,21 @@ mod tests {
     fn options() -> WatchOptions {
         WatchOptions {
             endpoint: Endpoint::Tcp("127.0.0.1:1".into()),
-            renderer: Renderer::new(Format::Json, false, Some(["none".to_string()].into())),
+            renderer: Renderer::new(
+                Format::Json,
+                false,
+                crate::render::Filter {
+                    only: Some(["none".to_string()].into()),
+                    ..Default::default()
+                },
+            ),
             username: None,
             heartbeat: douyu_core::session::HEARTBEAT,
             connect_timeout: Duration::from_secs(1),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
+            max_retries: None,
+            recorder: None,
         }
     }
 
@@ -555,7 +803,7 @@ mod tests {
 
     #[test]
     fn a_run_of_unreadable_frames_ends_the_connection_and_a_good_one_breaks_it() {
-        let mut printer = Printer::new(options().renderer);
+        let mut printer = Printer::new(options().renderer, None);
         let bad = ClientEvent::Invalid(SessionError::NotReady);
         let good_body = "type@=mrkl/";
         let good = ServerMessage::parse(good_body).unwrap();

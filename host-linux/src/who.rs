@@ -9,6 +9,7 @@ use douyu_core::message::ServerMessage;
 use douyu_core::session::ClientEvent;
 use tracing::warn;
 
+use crate::exit::Classify as _;
 use crate::render::terminal_safe;
 use crate::watch::{Handler, run_once};
 use crate::wire::Endpoint;
@@ -65,14 +66,21 @@ pub async fn who(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let mut asker = Asker::default();
-    let outcome = run_once(endpoint, room, username, timeout, &mut asker)
-        .await
-        .map_err(|e| e.context("waiting for the list"))?;
+    let outcome = run_once(endpoint, room, username, timeout, &mut asker).await;
+    // A refusal is the answer, however the connection ended after it.
     if let Some(code) = asker.refused {
-        bail!("the server refused: error code {code:?}");
+        let what = code
+            .and_then(crate::watch::refusal)
+            .unwrap_or_else(|| "the server refused the login".to_string());
+        return Err(anyhow::anyhow!("room {room}: {what}")).classify(crate::exit::Failure::Refused);
     }
+    let outcome = outcome?;
     let Some((names, total)) = asker.answer else {
-        bail!("session ended before the server answered: {outcome:?}");
+        let why = match outcome {
+            crate::watch::Outcome::Closed(reason) => reason.to_string(),
+            crate::watch::Outcome::Disconnected => "the server closed the connection".to_string(),
+        };
+        bail!("the session ended before the server answered: {why}");
     };
     let mut stdout = std::io::stdout().lock();
     for name in &names {

@@ -31,16 +31,36 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Parses a server URL.
+    ///
+    /// A bare `host:port` is refused with the URL to write instead
+    /// (`tcp://host:port`): guessing could pick the wrong transport.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let parsed = url::Url::parse(url).with_context(|| format!("bad server URL {url:?}"))?;
+        let hint = || {
+            if url.contains("://") {
+                String::new()
+            } else {
+                format!(" (did you mean tcp://{url}?)")
+            }
+        };
+        let parsed = match url::Url::parse(url) {
+            Ok(parsed) => parsed,
+            Err(e) => bail!("bad server URL {url:?}: {e}{}", hint()),
+        };
         match parsed.scheme() {
             "tcp" => {
-                let host = parsed.host_str().context("tcp URL without host")?;
-                let port = parsed.port().context("tcp URL without port")?;
+                let host = parsed
+                    .host_str()
+                    .with_context(|| format!("bad server URL {url:?}: no host"))?;
+                let port = parsed.port().with_context(|| {
+                    format!("bad server URL {url:?}: no port (Douyu's is 8601)")
+                })?;
                 Ok(Self::Tcp(format!("{host}:{port}")))
             }
             "ws" | "wss" => Ok(Self::WebSocket(url.to_string())),
-            other => bail!("unsupported scheme {other:?}: use tcp://, ws:// or wss://"),
+            other => bail!(
+                "bad server URL {url:?}: unsupported scheme {other:?}, use tcp://, ws:// or wss://{}",
+                hint()
+            ),
         }
     }
 
@@ -57,6 +77,43 @@ impl std::fmt::Display for Endpoint {
             Self::WebSocket(url) => f.write_str(url),
         }
     }
+}
+
+/// A server's host name that does not resolve to any address.
+#[derive(Debug)]
+pub struct Unresolvable {
+    /// The `host:port` looked up.
+    pub host: String,
+    /// What the resolver said.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for Unresolvable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve {}: {}", self.host, self.source)
+    }
+}
+
+impl std::error::Error for Unresolvable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The addresses of `host:port`, or [`Unresolvable`].
+async fn resolve(host: &str) -> anyhow::Result<Vec<std::net::SocketAddr>> {
+    let unresolvable = |source| Unresolvable {
+        host: host.to_string(),
+        source,
+    };
+    let addrs: Vec<_> = tokio::net::lookup_host(host)
+        .await
+        .map_err(unresolvable)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(unresolvable(io::Error::new(io::ErrorKind::NotFound, "no address")).into());
+    }
+    Ok(addrs)
 }
 
 /// An open connection of either kind.
@@ -216,13 +273,22 @@ impl Wire {
         let connect = async {
             match endpoint {
                 Endpoint::Tcp(addr) => {
-                    let stream = TcpStream::connect(addr)
+                    let addrs = resolve(addr).await?;
+                    let stream = TcpStream::connect(&addrs[..])
                         .await
                         .with_context(|| format!("connecting to {addr}"))?;
                     stream.set_nodelay(true)?;
                     Ok(Self::Tcp(stream))
                 }
                 Endpoint::WebSocket(url) => {
+                    if let Ok(parsed) = url::Url::parse(url)
+                        && let (Some(host), Some(port)) =
+                            (parsed.host_str(), parsed.port_or_known_default())
+                    {
+                        // Resolved here too, only to tell a name that does
+                        // not resolve from other failures.
+                        resolve(&format!("{host}:{port}")).await?;
+                    }
                     // Native TLS: the live proxies offer only an RSA key
                     // exchange suite, which rustls refuses.
                     let tls = native_tls_connector()?;

@@ -21,14 +21,12 @@ pub fn read_vectors(name: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Decodes hex text (whitespace allowed).
+/// Decodes hex text (whitespace allowed); panics (failing the test) on
+/// anything else.
 #[must_use]
 pub fn unhex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
+    hex::decode(digits).expect("hex text")
 }
 
 /// A running `douyu` process whose output lines are collected as they come.
@@ -36,21 +34,23 @@ pub struct Proc {
     child: std::process::Child,
     stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The threads reading stdout and stderr, done once the pipes close.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(
-    pipe: impl std::io::Read + Send + 'static,
-) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+fn collect(pipe: impl std::io::Read + Send + 'static) -> (Lines, std::thread::JoinHandle<()>) {
     use std::io::BufRead;
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = lines.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in std::io::BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
             sink.lock().unwrap().push(line);
         }
     });
-    lines
+    (lines, reader)
 }
 
 impl Proc {
@@ -65,12 +65,13 @@ impl Proc {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {exe}: {e}"));
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
         Self {
             child,
             stdout,
             stderr,
+            readers: vec![out_reader, err_reader],
         }
     }
 
@@ -138,8 +139,14 @@ impl Proc {
         let start = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads catch the last lines.
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                // Let the reader threads catch the last lines: they end when
+                // the pipes close (on a loaded machine that can take a while).
+                let caught = std::time::Instant::now();
+                while self.readers.iter().any(|r| !r.is_finished())
+                    && caught.elapsed() < std::time::Duration::from_secs(5)
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
                 return status.code();
             }
             assert!(

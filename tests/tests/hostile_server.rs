@@ -273,7 +273,9 @@ fn a_closed_stderr_neither_panics_nor_stops_watch() {
 fn text_from_the_network_cannot_drive_the_terminal() {
     // STT escapes only `/` and `@`: the controls travel raw.
     static BODIES: &[&str] = &[
-        "type@=chatmsg/nn@=evil\x1b]0;pwned\x07\r\nname\u{202e}/txt@=MARK\x1b[2J\r\nfake line\u{202e}\u{2066}txet/",
+        // The text holds every control too: a long nickname is cut to its
+        // column, so its tail is not shown.
+        "type@=chatmsg/nn@=evil\x1b]0;pwned\x07\r\nname\u{202e}/txt@=MARK\x1b[2J\x07\r\nfake line\u{202e}\u{2066}txet/",
         "type@=chatmsg/nn@=end/txt@=END/",
     ];
     let server = chatty_server(BODIES);

@@ -17,8 +17,9 @@ use douyu_core::message::ServerMessage;
 use douyu_core::schema;
 use tokio::sync::{broadcast, watch};
 
-use crate::render::to_json;
+use crate::render::message_json;
 use crate::time::stopped;
+use crate::time::wall_ms;
 use crate::watch::Sink;
 
 /// Events the shared ring holds: at 200 messages a second, five seconds of
@@ -120,8 +121,12 @@ impl Sink for FeedSink {
         ) {
             return;
         }
-        // serde_json escapes line breaks, so the object is one `data:` line.
-        feed.publish(format!("data: {}\n\n", to_json(message)));
+        // The object `watch --format json` prints (with `received_at`);
+        // serde_json escapes line breaks, so it is one `data:` line.
+        feed.publish(format!(
+            "data: {}\n\n",
+            message_json(message, Some(wall_ms()))
+        ));
     }
 
     fn link(&mut self, _room: u64, up: bool) {

@@ -126,7 +126,11 @@ pub async fn run(args: OverlayArgs, stop: watch::Receiver<bool>) -> anyhow::Resu
     let feed = feed::Feed::new();
     let options = crate::cli::watch_options(
         endpoint,
-        crate::render::Renderer::new(crate::render::Format::Json, false, None),
+        crate::render::Renderer::new(
+            crate::render::Format::Json,
+            false,
+            crate::render::Filter::default(),
+        ),
         None,
         douyu_core::session::HEARTBEAT,
         backoff,
