@@ -388,7 +388,7 @@ mod tests {
             text.starts_with("event: gap\ndata: {\"skipped\":10}\n\n"),
             "{text}"
         );
-        assert!(text.contains(r#"data: {"type":"chatmsg","nn":"a","txt":"<b>"}"#));
+        assert!(text.contains(r#"data: {"type":"chatmsg","nn":"a","txt":"<b>","received_at":"#));
         assert!(chunk.len() <= CHUNK + 200, "{}", chunk.len());
         assert_eq!(feed.metrics.skipped.load(Ordering::Relaxed), 10);
         assert!(
