@@ -36,6 +36,12 @@ use core::fmt;
 
 use crate::frame::{Frame, FrameError, HEADER_LEN, Header, Status};
 
+/// A receive buffer size for hosts with memory to spare: ample for the live
+/// service, whose largest frames (gift and ranking broadcasts) are a few KiB.
+/// Hosts that let their user choose a frame limit default to this, so that
+/// every host accepts the same frames; a device picks a smaller buffer.
+pub const DEFAULT_CAPACITY: usize = 64 * 1024;
+
 /// A frame error at a position in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
