@@ -59,7 +59,11 @@ impl Event {
 fn instant(py: Python<'_>, now: Option<f64>) -> PyResult<Instant> {
     let now = match now {
         Some(now) => now,
-        None => py.import("time")?.getattr("monotonic")?.call0()?.extract()?,
+        None => py
+            .import("time")?
+            .getattr("monotonic")?
+            .call0()?
+            .extract()?,
     };
     if !now.is_finite() || now < 0.0 {
         return Err(PyValueError::new_err(format!(
@@ -211,7 +215,9 @@ impl Client {
             if self.closed {
                 return Ok(None);
             }
-            let event = self.session.with_client_mut(|c| c.poll_event().map(Event::of));
+            let event = self
+                .session
+                .with_client_mut(|c| c.poll_event().map(Event::of));
             let Some(event) = event else {
                 let Self {
                     session,
@@ -225,8 +231,12 @@ impl Client {
                 }
                 if self.eof {
                     self.closed = true;
-                    return make(py, "Closed", ("disconnected", None::<i64>, "peer disconnected"))
-                        .map(Some);
+                    return make(
+                        py,
+                        "Closed",
+                        ("disconnected", None::<i64>, "peer disconnected"),
+                    )
+                    .map(Some);
                 }
                 return Ok(None);
             };

@@ -75,7 +75,9 @@ fn value_of(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     }
     // `True` would be written "True": almost surely not what was meant.
     if obj.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err("bool values are ambiguous; pass a str"));
+        return Err(PyTypeError::new_err(
+            "bool values are ambiguous; pass a str",
+        ));
     }
     if obj.is_instance_of::<PyInt>() {
         return Ok(Value::Text(obj.str()?.to_str()?.to_owned()));

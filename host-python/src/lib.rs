@@ -57,7 +57,8 @@ impl Input {
             self.bytes.extend_from_slice(&b.to_vec());
         } else if data.is_instance_of::<PyMemoryView>() {
             let b = data.py().get_type::<PyBytes>().call1((data,))?;
-            self.bytes.extend_from_slice(b.cast::<PyBytes>()?.as_bytes());
+            self.bytes
+                .extend_from_slice(b.cast::<PyBytes>()?.as_bytes());
         } else {
             return Err(PyTypeError::new_err(format!(
                 "expected bytes, bytearray or memoryview, not {}",

@@ -52,6 +52,7 @@ def test_mapping_behaviour():
     assert "k" in m and "nope" not in m and 3 not in m
     assert list(m) == m.keys() == ["type", "k"]
     assert m.items() == [("type", "a"), ("k", "1")]
+    assert m.to_dict() == dict(m) == {"type": "a", "k": "1"}
     assert m.pairs() == [("type", "a"), ("k", "1"), ("k", "2")]
     assert isinstance(m, douyu.Map) and m.direction == 689
     assert m == douyu.Map(m.body)
