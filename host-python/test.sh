@@ -22,8 +22,7 @@ export CARGO_TARGET_DIR="$root/target"
 start=$(date +%s)
 rm -rf "$venv"
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "pytest>=7" "hypothesis>=6"
+"$venv/bin/python" -m pip install --quiet "pytest>=7" "hypothesis>=6" "mypy>=1.10"
 "$venv/bin/python" -m pip install --quiet "$here"
 echo "test.sh: installed douyu-python in $(( $(date +%s) - start )) s"
 

@@ -20,8 +20,6 @@ CHAT_QUEUE: int
 NICKNAME_MAX: int
 """Longest ``username`` a ``Client`` takes, in bytes."""
 
-_Value = str | int | Mapping[str, Any] | Sequence[Any] | Map | List
-
 class Map:
     """A read-only mapping over an STT map: each key's first value.
 
@@ -113,7 +111,7 @@ class Decoder:
         """Stream offset of the next byte to decode."""
 
 def encode(
-    message: Mapping[str, _Value] | Iterable[tuple[str, _Value]] | Map,
+    message: Mapping[str, Any] | Iterable[tuple[str, Any]] | Map,
     direction: Literal["client", "server"] | int = "client",
 ) -> bytes:
     """One frame carrying ``message``; nested mappings and sequences become

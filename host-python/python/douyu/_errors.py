@@ -35,7 +35,7 @@ class DecodeError(Error, ValueError):
 
     offset: int | None = None
     fatal: bool = False
-    messages: list = []  # replaced on each instance by the native module
+    messages: list[Any] = []  # replaced on each instance by the native module
 
 
 class FrameError(DecodeError):

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Literal, overload
 
 from ._douyu import DEFAULT_MAX_FRAME, Client, Message
@@ -78,7 +78,7 @@ async def _session(
     writer: asyncio.StreamWriter,
     client: Client,
     joined: list[float],
-) -> AsyncIterator[Message | Event]:
+) -> AsyncGenerator[Message | Event, None]:
     """Runs one connection until its session closes; yields what it hears.
     ``joined`` receives the time the room was joined."""
     while True:
