@@ -23,6 +23,7 @@ start=$(date +%s)
 rm -rf "$venv"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet "pytest>=7" "hypothesis>=6" "mypy>=1.10"
+echo "test.sh: test tools installed in $(( $(date +%s) - start )) s"
 "$venv/bin/python" -m pip install --quiet "$here"
 echo "test.sh: installed douyu-python in $(( $(date +%s) - start )) s"
 
@@ -31,5 +32,5 @@ cargo build -p douyu-host --locked --quiet
 
 cd "$here"
 # Every test is bounded in time by its own timeouts; the whole run by this.
-timeout 600 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests
+timeout 600 "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=5 tests
 echo "test.sh: done in $(( $(date +%s) - start )) s"

@@ -184,9 +184,10 @@ def test_client_against_douyu_serve(serve):
         watcher.client.close()
         closed = watcher.pump(lambda e: isinstance(e, douyu.Closed))
         assert closed.reason == "logout"
+        deadline = time.monotonic() + 10
         watcher.sock.settimeout(5)
         while watcher.sock.recv(65536):
-            pass
+            assert time.monotonic() < deadline, "the server did not hang up"
     finally:
         watcher.close()
         talker.close()

@@ -13,8 +13,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Literal, overload
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Literal, TypeVar, overload
 
 from ._douyu import DEFAULT_MAX_FRAME, Client, Message
 from ._errors import DecodeError
@@ -23,6 +23,8 @@ from ._events import Closed, Event, Joined
 __all__ = ["DEFAULT_SERVER", "Reconnecting", "watch"]
 
 log = logging.getLogger("douyu.aio")
+
+_T = TypeVar("_T")
 
 #: The public TCP endpoint (PROTOCOL.md section 1).
 DEFAULT_SERVER = "danmuproxy.douyu.com:8601"
@@ -54,6 +56,27 @@ def _address(server: str | tuple[str, int]) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+async def _within(awaitable: Awaitable[_T], timeout: float | None) -> _T:
+    """``awaitable``'s result, or ``asyncio.TimeoutError`` after ``timeout``.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it can swallow the caller's
+    cancellation when the awaited thing completes at the same moment, and a
+    ``watch`` being stopped would then go on for ever.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except BaseException:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        # Its exception, if any, is not wanted; taking it keeps asyncio quiet.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise asyncio.TimeoutError
+    return task.result()
+
+
 class _Backoff:
     """Reconnect delays doubling from ``initial`` up to ``maximum``; they
     start over only after a session that stayed joined ``maximum`` seconds,
@@ -81,39 +104,50 @@ async def _session(
 ) -> AsyncGenerator[Message | Event, None]:
     """Runs one connection until its session closes; yields what it hears.
     ``joined`` receives the time the room was joined."""
-    while True:
-        out = client.data_to_send()
-        if out:
-            writer.write(out)
-            await writer.drain()
-        try:
-            event = client.next_event()
-        except DecodeError as e:
-            # Reported and stepped over by the session; a fatal one is
-            # followed by a Closed event.
-            log.warning("room %d: %s", client.room, e)
-            continue
-        if event is not None:
-            if isinstance(event, Joined):
-                joined.append(time.monotonic())
-            yield event
-            if isinstance(event, Closed):
-                return
-            continue
-        deadline = client.timeout()
-        wait = None if deadline is None else deadline - time.monotonic()
-        if wait is not None and wait <= 0:
-            client.handle_timeout(time.monotonic())
-            continue
-        try:
-            data = await asyncio.wait_for(reader.read(READ_SIZE), wait)
-        except asyncio.TimeoutError:
-            client.handle_timeout(time.monotonic())
-            continue
-        except OSError as e:
-            log.warning("room %d: read failed: %s", client.room, e)
-            data = b""
-        client.receive_data(data, time.monotonic())
+    # One read stays pending across timeouts: a heartbeat due does not
+    # cancel it, so no bytes are lost and no cancellation races.
+    read: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            out = client.data_to_send()
+            if out:
+                writer.write(out)
+                await writer.drain()
+            try:
+                event = client.next_event()
+            except DecodeError as e:
+                # Reported and stepped over by the session; a fatal one is
+                # followed by a Closed event.
+                log.warning("room %d: %s", client.room, e)
+                continue
+            if event is not None:
+                if isinstance(event, Joined):
+                    joined.append(time.monotonic())
+                yield event
+                if isinstance(event, Closed):
+                    return
+                continue
+            deadline = client.timeout()
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                client.handle_timeout(time.monotonic())
+                continue
+            if read is None:
+                read = asyncio.ensure_future(reader.read(READ_SIZE))
+            done, _ = await asyncio.wait({read}, timeout=wait)
+            if not done:
+                client.handle_timeout(time.monotonic())
+                continue
+            try:
+                data = read.result()
+            except OSError as e:
+                log.warning("room %d: read failed: %s", client.room, e)
+                data = b""
+            read = None
+            client.receive_data(data, time.monotonic())
+    finally:
+        if read is not None:
+            read.cancel()
 
 
 async def _logout(writer: asyncio.StreamWriter, client: Client) -> None:
@@ -122,13 +156,13 @@ async def _logout(writer: asyncio.StreamWriter, client: Client) -> None:
         if not client.is_closed:
             client.close()
             writer.write(client.data_to_send())
-            await asyncio.wait_for(writer.drain(), 1.0)
+            await _within(writer.drain(), 1.0)
     except (OSError, asyncio.TimeoutError):
         pass
     finally:
         writer.close()
         try:
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
+            await _within(writer.wait_closed(), 1.0)
         except (OSError, asyncio.TimeoutError):
             pass
 
@@ -194,7 +228,7 @@ async def watch(
         joined: list[float] = []
         cause = "closed"
         try:
-            reader, writer = await asyncio.wait_for(
+            reader, writer = await _within(
                 asyncio.open_connection(host, port), connect_timeout
             )
         except (OSError, asyncio.TimeoutError) as e:
