@@ -203,11 +203,20 @@ fn drain_events<H: Handler>(
     Ok(())
 }
 
-/// Prints what a watched room says, and keeps what the reconnect loop needs
-/// to know about the connection.
-#[derive(Debug)]
+/// Where a room's messages go instead of stdout (`collect`): called with
+/// each message as it is read.
+pub trait Sink: Send {
+    /// Takes one message of `room`. An error ends the connection (and the
+    /// room is reconnected, as after any failure).
+    fn message(&mut self, room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()>;
+}
+
+/// Prints what a watched room says (or hands it to a [`Sink`]), and keeps
+/// what the reconnect loop needs to know about the connection.
 pub struct Printer {
     renderer: Renderer,
+    /// Takes the messages instead of stdout, when set.
+    sink: Option<Box<dyn Sink>>,
     line: String,
     /// When the current connection joined the room, if it did.
     pub joined_at: Option<tokio::time::Instant>,
@@ -224,6 +233,7 @@ impl Printer {
     pub fn new(renderer: Renderer) -> Self {
         Self {
             renderer,
+            sink: None,
             line: String::new(),
             joined_at: None,
             unreadable_run: 0,
@@ -257,7 +267,10 @@ impl Handler for Printer {
                 self.joined_at = Some(tokio::time::Instant::now());
                 info!(room, "joined");
             }
-            ClientEvent::Message(message) => self.print(room, message)?,
+            ClientEvent::Message(message) => match &mut self.sink {
+                Some(sink) => sink.message(room, message)?,
+                None => self.print(room, message)?,
+            },
             ClientEvent::ServerError { code } => warn!(room, ?code, "server error"),
             ClientEvent::Invalid(error) => {
                 self.unreadable_run += 1;
@@ -307,9 +320,22 @@ pub async fn watch_room(
     room: u64,
     options: WatchOptions,
     clock: Clock,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    follow_room(room, options, clock, stop, None).await
+}
+
+/// [`watch_room`], with the messages handed to `sink` (when given) instead
+/// of printed.
+pub async fn follow_room(
+    room: u64,
+    options: WatchOptions,
+    clock: Clock,
     mut stop: watch::Receiver<bool>,
+    sink: Option<Box<dyn Sink>>,
 ) -> anyhow::Result<()> {
     let mut printer = Printer::new(options.renderer.clone());
+    printer.sink = sink;
     let mut backoff = Backoff::new(&options);
     loop {
         printer.reset_connection();
