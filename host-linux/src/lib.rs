@@ -5,8 +5,10 @@
 
 pub mod alarm;
 pub mod cli;
+pub mod collect;
 pub mod decode;
 pub mod render;
+pub mod rooms;
 pub mod server;
 pub mod throttle;
 pub mod time;

@@ -61,6 +61,9 @@ pub struct ServerOptions {
     pub send_timeout: Duration,
     /// Generate traffic in a room.
     pub simulate: Option<Simulation>,
+    /// More rooms simulated as `simulate`'s (same rate, each room its own
+    /// generator), for `serve --simulate RATE --rooms LIST`.
+    pub also_simulate: Vec<u64>,
     /// Most rooms open at once; a login that would open one more is
     /// refused. Each open room holds a ring of `queue` slots (about 45 KB
     /// with the default queue).
@@ -100,6 +103,7 @@ impl Default for ServerOptions {
             queue: 1024,
             send_timeout: Duration::from_secs(10),
             simulate: None,
+            also_simulate: Vec::new(),
             max_rooms: 1024,
             login_timeout: session.login_timeout,
             chat_limit: session.chat_limit,
@@ -413,7 +417,15 @@ impl BoundServer {
             ));
         }
         if let Some(simulation) = self.shared.options.simulate {
-            info!(?simulation, "simulating a busy room");
+            info!(?simulation, more = self.shared.options.also_simulate.len(), "simulating busy rooms");
+            let more = self.shared.options.also_simulate.iter();
+            for room in more.filter(|&&room| room != simulation.room) {
+                let simulation = Simulation {
+                    room: *room,
+                    ..simulation
+                };
+                tasks.spawn(simulate(self.shared.clone(), simulation, shutdown.clone()));
+            }
             tasks.spawn(simulate(self.shared.clone(), simulation, shutdown.clone()));
         }
         while let Some(done) = tasks.join_next().await {
