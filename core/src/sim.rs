@@ -332,7 +332,7 @@ mod tests {
             };
             if let ServerMessage::Chat(chat) = ServerMessage::parse(frame.body).unwrap() {
                 seen += 1;
-                let cid = chat.cid.unwrap().to_string();
+                let cid = chat.cid.unwrap().as_plain().unwrap();
                 assert_eq!(u64::from_str_radix(&cid[16..], 16).unwrap(), seen, "{cid}");
             }
         }

@@ -514,10 +514,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Vec::new(),
             };
             if let Some(rate) = simulate {
-                simulate_rate(rate * also_simulate.len().max(1) as f64, "--simulate × rooms")?;
+                simulate_rate(
+                    rate * also_simulate.len().max(1) as f64,
+                    "--simulate × rooms",
+                )?;
             }
             // The first room is the simulation's own; the rest follow it.
-            let room = room.or_else(|| (!also_simulate.is_empty()).then(|| also_simulate.remove(0)));
+            let room =
+                room.or_else(|| (!also_simulate.is_empty()).then(|| also_simulate.remove(0)));
             let mut options = ServerOptions {
                 tcp,
                 ws,
@@ -667,7 +671,8 @@ async fn collect(args: CollectArgs) -> anyhow::Result<()> {
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            crate::rooms::parse(&text).with_context(|| format!("bad rooms in {}", path.display()))?
+            crate::rooms::parse(&text)
+                .with_context(|| format!("bad rooms in {}", path.display()))?
         }
         (None, None) => anyhow::bail!("--rooms or --rooms-file is needed"),
     };

@@ -417,7 +417,11 @@ impl BoundServer {
             ));
         }
         if let Some(simulation) = self.shared.options.simulate {
-            info!(?simulation, more = self.shared.options.also_simulate.len(), "simulating busy rooms");
+            info!(
+                ?simulation,
+                more = self.shared.options.also_simulate.len(),
+                "simulating busy rooms"
+            );
             let more = self.shared.options.also_simulate.iter();
             for room in more.filter(|&&room| room != simulation.room) {
                 let simulation = Simulation {

@@ -121,7 +121,10 @@ impl Sessions {
         // A hand-over's delayed stop still holds its sender: end them too.
         self.running.clear();
         let wait = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(2), wait).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), wait)
+            .await
+            .is_err()
+        {
             warn!("room sessions still open at shutdown");
             self.tasks.abort_all();
         }
@@ -156,7 +159,7 @@ fn holder(value: &str) -> &str {
 
 /// The live collector that should hold `room`: the highest rank of room
 /// and name (ties, which SHA-256 makes a curiosity, to the lesser name).
-fn preferred<'a>(room: u64, live: &'a [String]) -> Option<&'a str> {
+fn preferred(room: u64, live: &[String]) -> Option<&str> {
     live.iter()
         .map(|name| {
             let mut hash = Sha256::new();
@@ -227,7 +230,10 @@ async fn step(
     if want == held.value && held.renewed.elapsed() < renew_every {
         return Step::Same;
     }
-    match leases.update(&key, want.clone().into(), held.revision).await {
+    match leases
+        .update(&key, want.clone().into(), held.revision)
+        .await
+    {
         Ok(revision) => Step::Held(Held {
             revision,
             renewed: Instant::now(),

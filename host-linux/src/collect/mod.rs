@@ -123,7 +123,9 @@ struct QueueState {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere left the data as it was; counters and queues are
     // still usable.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Every room's buffer and the rooms with something to publish, in turn.
@@ -195,7 +197,11 @@ impl Outbox {
             "collector": self.collector,
             "received_at": rfc3339(SystemTime::now()),
         });
-        warn!(room, dropped = gap.dropped, "gap published for dropped messages");
+        warn!(
+            room,
+            dropped = gap.dropped,
+            "gap published for dropped messages"
+        );
         let payload = Bytes::from(event.to_string());
         state.bytes += payload.len();
         self.stats
@@ -254,7 +260,6 @@ impl Outbox {
             return Some(item);
         }
     }
-
 }
 
 /// A room's sink: each message made JSON, named and queued.
@@ -458,9 +463,7 @@ async fn publish(js: &jetstream::Context, item: Pending, stats: &Stats, log: &Th
                 stats.published.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            Err(e)
-                if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded =>
-            {
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
                 stats.lost.fetch_add(1, Ordering::Relaxed);
                 warn!(subject = item.subject, id = item.id, error = %e, "message refused by NATS: lost");
                 return;
@@ -543,7 +546,12 @@ fn collector_name() -> String {
 /// Runs `collect` until `stop` fires.
 pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let collector = collector_name();
-    info!(collector, rooms = options.rooms.len(), nats = options.nats, "collector starting");
+    info!(
+        collector,
+        rooms = options.rooms.len(),
+        nats = options.nats,
+        "collector starting"
+    );
     let Some(js) = connect(&options, &collector, &mut stop).await? else {
         return Ok(());
     };
@@ -602,8 +610,8 @@ async fn status_lines(
             _ = tick.tick() => {}
             () = stopped(&mut stop) => return,
         }
-        let stored = stats.published.load(Ordering::Relaxed)
-            + stats.duplicates.load(Ordering::Relaxed);
+        let stored =
+            stats.published.load(Ordering::Relaxed) + stats.duplicates.load(Ordering::Relaxed);
         let rate = (stored - last.0) as f64 / last.1.elapsed().as_secs_f64().max(1e-3);
         last = (stored, tokio::time::Instant::now());
         info!(
