@@ -1,7 +1,7 @@
 //! `douyu collect`: many rooms into NATS JetStream.
 //!
 //! Each room this collector holds (see [`lease`]) is a `watch` session
-//! ([`follow_room`]: the core's client session, with its reconnect
+//! ([`follow_room`](crate::watch::follow_room): the core's client session, with its reconnect
 //! behaviour) whose messages go to a [`Sink`] instead of stdout. The sink
 //! makes each message the `watch --format json` object plus `received_at`,
 //! names it (`douyu.<room>.<type>`, and a `Nats-Msg-Id` derived from the
