@@ -153,10 +153,20 @@ impl Outbox {
 
     /// Queues `item` for `queue`'s room, or drops and counts it when the
     /// buffer is full.
+    ///
+    /// Once it has dropped, a room takes messages again only when its buffer
+    /// is down to half: under lasting overload, taking one message each time
+    /// one left would publish a gap event between every two messages, and
+    /// those would eat the publishing they stand for.
     fn push(&self, queue: &Arc<RoomQueue>, item: Pending, at: SystemTime) {
         let mut state = lock(&queue.state);
         let len = item.payload.len();
-        if state.bytes + len > self.room_buffer {
+        let limit = if state.gap.is_some() {
+            self.room_buffer / 2
+        } else {
+            self.room_buffer
+        };
+        if state.bytes + len > limit {
             let gap = state.gap.get_or_insert(Gap {
                 dropped: 0,
                 first: at,
@@ -197,11 +207,14 @@ impl Outbox {
             "collector": self.collector,
             "received_at": rfc3339(SystemTime::now()),
         });
-        warn!(
-            room,
-            dropped = gap.dropped,
-            "gap published for dropped messages"
-        );
+        if let Some(held_back) = self.drop_log.check() {
+            warn!(
+                room,
+                dropped = gap.dropped,
+                held_back,
+                "gap published for dropped messages"
+            );
+        }
         let payload = Bytes::from(event.to_string());
         state.bytes += payload.len();
         self.stats
@@ -687,14 +700,22 @@ mod tests {
         }
         assert_eq!(stats.dropped.load(Ordering::Relaxed), 5);
         assert_eq!(stats.buffered.load(Ordering::Relaxed), 1000);
-        let taken: Vec<String> = (0..10).map(|_| outbox.try_next().unwrap().id).collect();
-        assert_eq!(taken, (0..10).map(|n| n.to_string()).collect::<Vec<_>>());
-        // Drained: the gap follows what was buffered before the loss.
+        let take = |n| -> Vec<String> { (0..n).map(|_| outbox.try_next().unwrap().id).collect() };
+        assert_eq!(take(4), ["0", "1", "2", "3"]);
+        // Room for one, but not yet down to half: still dropping.
+        outbox.push(&queue, item(15), now);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 6);
+        assert_eq!(take(2), ["4", "5"]);
+        // Half: the gap first (what was lost came before), then the message.
+        outbox.push(&queue, item(16), now);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 6);
+        assert_eq!(take(4), ["6", "7", "8", "9"]);
         let gap = outbox.try_next().unwrap();
         assert_eq!(gap.subject, "douyu.9.gap");
         let event: Value = serde_json::from_slice(&gap.payload).unwrap();
-        assert_eq!(event["dropped"], 5);
+        assert_eq!(event["dropped"], 6);
         assert_eq!(event["event"], "gap");
+        assert_eq!(outbox.try_next().unwrap().id, "16");
         assert!(outbox.try_next().is_none());
         assert_eq!(stats.buffered.load(Ordering::Relaxed), 0);
         assert_eq!(stats.gaps.load(Ordering::Relaxed), 1);
