@@ -363,7 +363,8 @@ pub async fn run(
             _ = tick.tick() => {}
             () = stopped(&mut stop) => break,
         }
-        if members.put(me, Default::default()).await.is_ok()
+        let put = tokio::time::timeout(Duration::from_secs(2), members.put(me, Default::default()));
+        if put.await.is_ok_and(|put| put.is_ok())
             && let Some(mut now_live) = live_collectors(&members).await
         {
             if !now_live.iter().any(|name| name == me) {
@@ -383,7 +384,7 @@ pub async fn run(
                 (room, preferred, held.get(&room).cloned())
             })
             .collect();
-        let steps: Vec<(u64, Step)> = futures_util::stream::iter(jobs)
+        let walk = futures_util::stream::iter(jobs)
             .map(|(room, preferred, was)| {
                 let leases = &leases;
                 async move {
@@ -392,8 +393,14 @@ pub async fn run(
                 }
             })
             .buffer_unordered(CONCURRENT_REQUESTS)
-            .collect()
-            .await;
+            .collect::<Vec<(u64, Step)>>();
+        // With NATS away every request waits for its timeout, and a walk of
+        // many rooms takes long: a stop must not wait for it. (A lease taken
+        // in the abandoned walk is not ours on record; it expires.)
+        let steps = tokio::select! {
+            steps = walk => steps,
+            () = stopped(&mut stop) => break,
+        };
         for (room, step) in steps {
             match step {
                 Step::Same => {}
