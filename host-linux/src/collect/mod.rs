@@ -413,6 +413,8 @@ async fn dispatch(
     mut sessions_done: watch::Receiver<bool>,
 ) {
     let error_log = Arc::new(Throttle::new(2, Duration::from_secs(1)));
+    // A message taken from its buffer when the stop came, still to publish.
+    let mut carried = None;
     loop {
         // The message first, then the permit: one message at most waits
         // out of its buffer, and the permits count only what is in flight.
@@ -420,9 +422,16 @@ async fn dispatch(
             item = outbox.next() => item,
             () = stopped(&mut sessions_done) => break,
         };
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
+        // Raced with the stop too: with NATS away every permit is held by
+        // a publish that retries, and none may come back.
+        let permit = tokio::select! {
+            permit = in_flight.clone().acquire_owned() => permit,
+            () = stopped(&mut sessions_done) => {
+                carried = Some(item);
+                break;
+            }
         };
+        let Ok(permit) = permit else { break };
         let (js, stats, log) = (js.clone(), outbox.stats.clone(), error_log.clone());
         tokio::spawn(async move {
             publish(&js, item, &stats, &log).await;
@@ -432,7 +441,7 @@ async fn dispatch(
     // The sessions have logged out: drain the buffers, then wait for the
     // acks, all within the grace.
     let flush = async {
-        while let Some(item) = outbox.try_next() {
+        while let Some(item) = carried.take().or_else(|| outbox.try_next()) {
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                 return;
             };
@@ -447,9 +456,10 @@ async fn dispatch(
     };
     if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
         let left = outbox.stats.buffered.load(Ordering::Relaxed);
+        let publishing = capacity.saturating_sub(in_flight.available_permits());
         warn!(
             buffered_bytes = left,
-            "NATS did not take everything before shutdown: the rest is lost"
+            publishing, "NATS did not take everything before shutdown: the rest is lost"
         );
     }
 }
@@ -595,12 +605,22 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
     let _ = sessions_done_tx.send(true);
     dispatcher.await.context("dispatcher")?;
     status.abort();
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    // Taken (messages and the gap events made for what was dropped) less
+    // what was stored, dropped or refused: what NATS had not acknowledged.
+    let unpublished = (count(&stats.received) + count(&stats.gaps)).saturating_sub(
+        count(&stats.published)
+            + count(&stats.duplicates)
+            + count(&stats.dropped)
+            + count(&stats.lost),
+    );
     info!(
-        received = stats.received.load(Ordering::Relaxed),
-        published = stats.published.load(Ordering::Relaxed),
-        duplicates = stats.duplicates.load(Ordering::Relaxed),
-        dropped = stats.dropped.load(Ordering::Relaxed),
-        lost = stats.lost.load(Ordering::Relaxed),
+        received = count(&stats.received),
+        published = count(&stats.published),
+        duplicates = count(&stats.duplicates),
+        dropped = count(&stats.dropped),
+        lost = count(&stats.lost),
+        unpublished,
         "collector stopped"
     );
     leases
