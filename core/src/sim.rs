@@ -94,7 +94,10 @@ impl Rng {
 pub struct Room {
     room: u64,
     rng: Rng,
-    sequence: u64,
+    /// Chat lines made so far: the low half of each `cid`, so that every
+    /// line of a room has its own id and a consumer can tell, from the ids
+    /// alone, whether it missed one (line `n` ends its `cid` with `n` in hex).
+    chats: u64,
 }
 
 impl Room {
@@ -105,14 +108,13 @@ impl Room {
         Self {
             room,
             rng: Rng(seed | 1),
-            sequence: 0,
+            chats: 0,
         }
     }
 
     /// Writes the next server frame into `out`, returning its length. `now_ms`
     /// (Unix time in milliseconds) goes into the time fields.
     pub fn next_frame(&mut self, now_ms: u64, out: &mut [u8]) -> Result<usize, FrameError> {
-        self.sequence += 1;
         let roll = self.rng.below(100);
         encode_with(out, Direction::ServerToClient, |m| match roll {
             0..70 => self.chat(m, now_ms, None),
@@ -129,7 +131,6 @@ impl Room {
         text: &str,
         out: &mut [u8],
     ) -> Result<usize, FrameError> {
-        self.sequence += 1;
         encode_with(out, Direction::ServerToClient, |m| {
             self.chat(m, now_ms, Some(text))
         })
@@ -159,6 +160,7 @@ impl Room {
         now_ms: u64,
         text: Option<&str>,
     ) -> Result<(), SttError> {
+        self.chats += 1;
         m.pair("type", "chatmsg")?;
         self.user(m)?;
         m.pair_display("ct", &self.rng.below(15))?;
@@ -169,7 +171,7 @@ impl Room {
         m.pair("txt", txt)?;
         m.pair_display(
             "cid",
-            &format_args!("{:016x}{:016x}", self.rng.next(), self.sequence),
+            &format_args!("{:016x}{:016x}", self.rng.next(), self.chats),
         )?;
         self.avatar(m)?;
         let level = 1 + self.rng.below(60);
@@ -316,6 +318,25 @@ mod tests {
         assert!((1300..1500).contains(&chats), "{chats} chats");
         let mean = bytes / total;
         assert!((220..380).contains(&mean), "mean frame {mean} bytes");
+    }
+
+    #[test]
+    fn chat_ids_count_the_chat_lines() {
+        let mut room = Room::new(7, 3);
+        let mut buf = [0u8; 2048];
+        let mut seen = 0u64;
+        for _ in 0..500 {
+            let n = room.next_frame(0, &mut buf).unwrap();
+            let Status::Complete((frame, _)) = Frame::decode(&buf[..n]).unwrap() else {
+                panic!("incomplete")
+            };
+            if let ServerMessage::Chat(chat) = ServerMessage::parse(frame.body).unwrap() {
+                seen += 1;
+                let cid = chat.cid.unwrap().as_plain().unwrap();
+                assert_eq!(u64::from_str_radix(&cid[16..], 16).unwrap(), seen, "{cid}");
+            }
+        }
+        assert!(seen > 300, "{seen} chat lines");
     }
 
     #[test]

@@ -139,12 +139,16 @@ enum Command {
         /// Address for WebSocket clients (off unless given).
         #[arg(long)]
         ws: Option<SocketAddr>,
-        /// Generate this many messages per second in --room.
-        #[arg(long, requires = "room", conflicts_with = "replay")]
+        /// Generate this many messages per second in --room (in each of --rooms).
+        #[arg(long, requires = "simulated", conflicts_with = "replay")]
         simulate: Option<f64>,
         /// Room for --simulate or --replay.
-        #[arg(long, value_parser = room_id)]
+        #[arg(long, group = "simulated", value_parser = room_id)]
         room: Option<u64>,
+        /// Rooms for --simulate, e.g. 1-200,288016 (each its own traffic;
+        /// every chat line's cid ends with its number in the room, in hex).
+        #[arg(long, group = "simulated")]
+        rooms: Option<String>,
         #[command(flatten)]
         replay: ReplayArgs,
         /// Simulate only chat lines carrying their scheduled send time in
@@ -236,6 +240,9 @@ enum Command {
     },
     /// Serve a room's live chat as a web page for OBS (browser source) over HTTP.
     Overlay(crate::overlay::OverlayArgs),
+    /// Collect many rooms into NATS JetStream, sharing them with other
+    /// collectors of the same stream.
+    Collect(CollectArgs),
     /// Decode a capture (`watch --record`) or raw frames: JSON lines, a
     /// summary, or danmaku XML/ASS for players (exit 1 if any frame is bad).
     Decode(DecodeArgs),
@@ -397,6 +404,48 @@ enum DecodeFormat {
     /// ASS subtitles with every chat line scrolling, for a video player.
     /// Captures only.
     Ass,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("room_list").required(true))]
+struct CollectArgs {
+    /// Rooms, e.g. 1-200,288016.
+    #[arg(long, group = "room_list")]
+    rooms: Option<String>,
+    /// A file of rooms: ids and ranges, by commas, spaces or lines; `#` comments.
+    #[arg(long, group = "room_list")]
+    rooms_file: Option<PathBuf>,
+    /// Douyu server: tcp://host:port, ws://… or wss://….
+    #[arg(long, default_value = "tcp://danmuproxy.douyu.com:8601")]
+    server: String,
+    /// NATS server.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// JetStream stream (created if absent, on subjects douyu.>); the lease
+    /// buckets are STREAM_leases and STREAM_collectors.
+    #[arg(long, default_value = "DOUYU")]
+    stream: String,
+    /// Seconds JetStream remembers a message id, when the stream is created
+    /// here: longer than the longest reconnect (60 s) and NATS outage.
+    #[arg(long, default_value_t = 120.0)]
+    duplicate_window: f64,
+    /// KiB of JSON each room buffers while NATS is down or slow; past it
+    /// messages are dropped, counted and published as a gap event.
+    #[arg(long, default_value_t = 256)]
+    room_buffer_kib: usize,
+    /// Most publishes awaiting their ack at once.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    in_flight: u32,
+    /// Seconds a room's lease lasts unless renewed: a dead collector's
+    /// rooms are taken over within about this time.
+    #[arg(long, default_value_t = 5.0)]
+    lease: f64,
+    /// Seconds between status lines on stderr.
+    #[arg(long, default_value_t = 5.0)]
+    status_every: f64,
+    /// Seconds before the first reconnect to a room (doubling up to 60).
+    #[arg(long, default_value_t = 1.0)]
+    backoff: f64,
 }
 
 #[derive(Debug, Args)]
@@ -632,6 +681,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             simulate,
             room,
             replay,
+            rooms,
             probe,
             max_connections,
             max_frame,
@@ -650,6 +700,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let simulate = simulate
                 .map(|rate| simulate_rate(rate, "--simulate"))
                 .transpose()?;
+            let mut also_simulate = match &rooms {
+                Some(list) => crate::rooms::parse(list).context("bad --rooms")?,
+                None => Vec::new(),
+            };
+            if let Some(rate) = simulate {
+                simulate_rate(
+                    rate * also_simulate.len().max(1) as f64,
+                    "--simulate × rooms",
+                )?;
+            }
+            // The first room is the simulation's own; the rest follow it.
+            let room =
+                room.or_else(|| (!also_simulate.is_empty()).then(|| also_simulate.remove(0)));
             let mut options = ServerOptions {
                 tcp,
                 ws,
@@ -666,6 +729,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     room,
                     speed: replay.speed.0,
                 }),
+                also_simulate,
                 max_rooms,
                 login_timeout: secs(login_timeout, "--login-timeout")?,
                 chat_limit: (chat_rate > 0).then(|| ChatLimit::per_second(chat_rate, chat_burst)),
@@ -727,6 +791,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
         }
         Command::Overlay(args) => crate::overlay::run(args, stop_on_signals()?).await?,
+        Command::Collect(args) => collect(args).await?,
         Command::Decode(args) => return reader_gone_is_success(decode_command(&args, &global)),
         Command::Generate {
             megabytes,
@@ -813,6 +878,73 @@ fn generate(
     }
     out.flush()?;
     Ok(())
+}
+
+async fn collect(args: CollectArgs) -> anyhow::Result<()> {
+    let rooms = match (&args.rooms, &args.rooms_file) {
+        (Some(list), _) => crate::rooms::parse(list).context("bad --rooms")?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            crate::rooms::parse(&text)
+                .with_context(|| format!("bad rooms in {}", path.display()))?
+        }
+        (None, None) => anyhow::bail!("--rooms or --rooms-file is needed"),
+    };
+    let backoff = secs(args.backoff, "--backoff")?;
+    anyhow::ensure!(
+        backoff >= Duration::from_millis(10),
+        "bad --backoff: at least 0.01 seconds"
+    );
+    let lease = secs(args.lease, "--lease")?;
+    anyhow::ensure!(
+        (Duration::from_secs(2)..=Duration::from_secs(300)).contains(&lease),
+        "bad --lease: from 2 to 300 seconds"
+    );
+    let status_every = secs(args.status_every, "--status-every")?;
+    anyhow::ensure!(
+        status_every >= Duration::from_millis(100),
+        "bad --status-every: at least 0.1 seconds"
+    );
+    let duplicate_window = secs(args.duplicate_window, "--duplicate-window")?;
+    anyhow::ensure!(
+        duplicate_window >= Duration::from_secs(1),
+        "bad --duplicate-window: at least 1 second"
+    );
+    anyhow::ensure!(
+        !args.stream.is_empty()
+            && args
+                .stream
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "bad --stream: letters, digits, _ and - only"
+    );
+    anyhow::ensure!(
+        (1..=1 << 20).contains(&args.room_buffer_kib),
+        "bad --room-buffer-kib: from 1 to 1048576"
+    );
+    // Each room is a socket: allow as many as the hard limit does.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        warn!(error = %e, "cannot raise the open files limit");
+    }
+    let options = crate::collect::CollectOptions {
+        rooms,
+        watch: watch_options(
+            Endpoint::parse(&args.server)?,
+            Renderer::new(Format::Json, false, Filter::default()),
+            None,
+            douyu_core::session::HEARTBEAT,
+            backoff,
+        ),
+        nats: args.nats,
+        stream: args.stream,
+        duplicate_window,
+        room_buffer: args.room_buffer_kib << 10,
+        in_flight: args.in_flight as usize,
+        lease_ttl: lease,
+        status_every,
+    };
+    crate::collect::run(options, stop_on_signals()?).await
 }
 
 /// The moment `--start` names: an RFC 3339 time with its offset, or a

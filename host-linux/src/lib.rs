@@ -6,11 +6,13 @@
 pub mod alarm;
 pub mod capture;
 pub mod cli;
+pub mod collect;
 pub mod decode;
 pub mod exit;
 pub mod export;
 pub mod overlay;
 pub mod render;
+pub mod rooms;
 pub mod server;
 pub mod throttle;
 pub mod time;

@@ -66,6 +66,9 @@ pub struct ServerOptions {
     pub simulate: Option<Simulation>,
     /// Play a capture into a room.
     pub replay: Option<Replay>,
+    /// More rooms simulated as `simulate`'s (same rate, each room its own
+    /// generator), for `serve --simulate RATE --rooms LIST`.
+    pub also_simulate: Vec<u64>,
     /// Most rooms open at once; a login that would open one more is
     /// refused. Each open room holds a ring of `queue` slots (about 45 KB
     /// with the default queue).
@@ -106,6 +109,7 @@ impl Default for ServerOptions {
             send_timeout: Duration::from_secs(10),
             simulate: None,
             replay: None,
+            also_simulate: Vec::new(),
             max_rooms: 1024,
             login_timeout: session.login_timeout,
             chat_limit: session.chat_limit,
@@ -419,7 +423,19 @@ impl BoundServer {
             ));
         }
         if let Some(simulation) = self.shared.options.simulate {
-            info!(?simulation, "simulating a busy room");
+            info!(
+                ?simulation,
+                more = self.shared.options.also_simulate.len(),
+                "simulating busy rooms"
+            );
+            let more = self.shared.options.also_simulate.iter();
+            for room in more.filter(|&&room| room != simulation.room) {
+                let simulation = Simulation {
+                    room: *room,
+                    ..simulation
+                };
+                tasks.spawn(simulate(self.shared.clone(), simulation, shutdown.clone()));
+            }
             tasks.spawn(simulate(self.shared.clone(), simulation, shutdown.clone()));
         }
         if let Some(replay) = self.shared.options.replay.clone() {

@@ -220,19 +220,22 @@ fn drain_events<H: Handler>(
     Ok(())
 }
 
-/// Where a watched room's messages go instead of stdout (the overlay's live
-/// feed). Called from the room's session loop, so it must not block.
-pub trait Sink: std::fmt::Debug + Send {
-    /// A message received from `room`.
-    fn message(&mut self, room: u64, message: &ServerMessage<'_>);
+/// Where a watched room's messages go instead of stdout: the overlay's live
+/// feed, `collect`'s publisher. Called from the room's session loop, so it
+/// must not block.
+pub trait Sink: Send {
+    /// Takes one message of `room`. An error ends the connection (and the
+    /// room is reconnected, as after any failure).
+    fn message(&mut self, room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()>;
     /// The session joined `room` (`up`), or its connection ended and a
-    /// reconnect is coming (`!up`).
-    fn link(&mut self, room: u64, up: bool);
+    /// reconnect is coming (`!up`). Nothing by default.
+    fn link(&mut self, room: u64, up: bool) {
+        let _ = (room, up);
+    }
 }
 
-/// Prints what a watched room says (and records it), and keeps what the
-/// reconnect loop needs to know about the connection.
-#[derive(Debug)]
+/// Prints what a watched room says (and records it), or hands it to a
+/// [`Sink`]; keeps what the reconnect loop needs to know about the connection.
 pub struct Printer {
     renderer: Renderer,
     recorder: Option<Recorder>,
@@ -396,7 +399,10 @@ impl Handler for Printer {
                     sink.link(*room, true);
                 }
             }
-            ClientEvent::Message(message) => self.print(room, message)?,
+            ClientEvent::Message(message) => match &mut self.sink {
+                Some(sink) => sink.message(room, message)?,
+                None => self.print(room, message)?,
+            },
             ClientEvent::ServerError { code: Some(code) } => {
                 warn!(room, code, "server error");
             }
@@ -420,10 +426,6 @@ impl Handler for Printer {
 
 impl Printer {
     fn print(&mut self, room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()> {
-        if let Some(sink) = &mut self.sink {
-            sink.message(room, message);
-            return Ok(());
-        }
         self.line.clear();
         if self
             .renderer
@@ -489,6 +491,22 @@ pub async fn watch_room(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let printer = Printer::new(options.renderer.clone(), options.recorder.clone());
+    watch_room_with(room, options, clock, stop, printer).await
+}
+
+/// [`watch_room`], with the messages handed to `sink` (when given) instead
+/// of printed.
+pub async fn follow_room(
+    room: u64,
+    options: WatchOptions,
+    clock: Clock,
+    stop: watch::Receiver<bool>,
+    sink: Option<Box<dyn Sink>>,
+) -> anyhow::Result<()> {
+    let printer = match sink {
+        Some(sink) => Printer::with_sink(sink),
+        None => Printer::new(options.renderer.clone(), options.recorder.clone()),
+    };
     watch_room_with(room, options, clock, stop, printer).await
 }
 

@@ -57,9 +57,15 @@ impl Proc {
     /// Starts `douyu` (the binary at `exe`) with `args`; logs at `debug`.
     #[must_use]
     pub fn spawn(exe: &str, args: &[&str]) -> Self {
+        Self::spawn_logging(exe, args, "debug")
+    }
+
+    /// Starts `exe` with `args` and `RUST_LOG` set to `filter`.
+    #[must_use]
+    pub fn spawn_logging(exe: &str, args: &[&str], filter: &str) -> Self {
         let mut child = std::process::Command::new(exe)
             .args(args)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", filter)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

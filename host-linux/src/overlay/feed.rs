@@ -111,7 +111,7 @@ impl Feed {
 struct FeedSink(Arc<Feed>);
 
 impl Sink for FeedSink {
-    fn message(&mut self, _room: u64, message: &ServerMessage<'_>) {
+    fn message(&mut self, _room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()> {
         let feed = &self.0;
         feed.metrics.count(message);
         // Heartbeat traffic is protocol noise on a page, as in `watch`'s text.
@@ -119,7 +119,7 @@ impl Sink for FeedSink {
             message,
             ServerMessage::Heartbeat(_) | ServerMessage::PingReq(_)
         ) {
-            return;
+            return Ok(());
         }
         // The object `watch --format json` prints (with `received_at`);
         // serde_json escapes line breaks, so it is one `data:` line.
@@ -127,6 +127,7 @@ impl Sink for FeedSink {
             "data: {}\n\n",
             message_json(message, Some(wall_ms()))
         ));
+        Ok(())
     }
 
     fn link(&mut self, _room: u64, up: bool) {

@@ -1,0 +1,475 @@
+//! Sharing rooms among collectors: a lease per room in JetStream's
+//! key-value store.
+//!
+//! Two buckets, named after the stream: `<STREAM>_collectors` holds one key
+//! per live collector, and `<STREAM>_leases` one key per held room
+//! (`room.<id>`), whose value names its holder. Both buckets keep one value
+//! a key and drop values older than the lease time (`max_age`), so a
+//! collector that stops renewing vanishes from both within that time.
+//!
+//! Every tick a collector renews its member key, lists the live
+//! collectors and walks its rooms. Each room belongs to the live collector
+//! that ranks highest for it (rendezvous hashing: the SHA-256 of room and
+//! name), so every collector works out the same owner with no talk, and a
+//! collector joining or leaving moves only its own share of rooms:
+//!
+//! - a room it should hold and nobody does: it takes the lease (`create`,
+//!   which fails if anyone holds it) and starts the room's session;
+//! - a room it holds: it renews the lease every third of the lease time with
+//!   a compare-and-set on the revision, so a lease someone else took is
+//!   noticed and never overwritten;
+//! - a room it holds that another live collector should hold: it offers
+//!   the lease (`me>other`), still watching; the other takes it over with a
+//!   compare-and-set and starts its session; the first notices at its next
+//!   renewal and logs out [`HANDOFF_OVERLAP`] later. For those seconds both
+//!   publish the room; the messages' ids make JetStream store each once, so
+//!   a hand-over loses nothing and duplicates nothing.
+//!
+//! A collector that dies is out of the member list and its leases expire
+//! within the lease time; the others take its rooms at their next tick. A
+//! collector that cannot reach NATS keeps its sessions (at worst two
+//! collectors publish a room for a while, which the ids make harmless) and,
+//! once back, takes its expired leases again if nobody else did.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::{CollectOptions, Outbox, RoomQueue, RoomSink, Stats};
+use crate::throttle::Throttle;
+use crate::time::{Clock, stopped};
+use crate::watch::{WatchOptions, follow_room};
+
+/// Time between two walks of the rooms.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// How long a collector that handed a room over keeps watching it: time
+/// for the new holder's session to connect and join.
+pub const HANDOFF_OVERLAP: Duration = Duration::from_secs(3);
+
+/// Lease requests in flight at once during a walk.
+const CONCURRENT_REQUESTS: usize = 64;
+
+/// The live room sessions of this collector.
+pub struct Sessions {
+    options: WatchOptions,
+    outbox: Arc<Outbox>,
+    clock: Clock,
+    running: HashMap<u64, watch::Sender<bool>>,
+    tasks: JoinSet<()>,
+}
+
+impl Sessions {
+    /// No session yet; rooms' messages will go to `outbox`.
+    pub fn new(options: WatchOptions, outbox: Arc<Outbox>) -> Self {
+        Self {
+            options,
+            outbox,
+            clock: Clock::start(),
+            running: HashMap::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Starts following `room`.
+    fn start(&mut self, room: u64) {
+        let (stop_tx, stop) = watch::channel(false);
+        if let Some(old) = self.running.insert(room, stop_tx) {
+            let _ = old.send(true);
+        }
+        let sink = RoomSink {
+            queue: Arc::new(RoomQueue {
+                room,
+                state: std::sync::Mutex::default(),
+            }),
+            outbox: self.outbox.clone(),
+        };
+        let (options, clock) = (self.options.clone(), self.clock);
+        self.tasks.spawn(async move {
+            if let Err(e) = follow_room(room, options, clock, stop, Some(Box::new(sink))).await {
+                warn!(room, error = format!("{e:#}"), "room session failed");
+            }
+        });
+        // Finished sessions leave their results behind; collect them.
+        while self.tasks.try_join_next().is_some() {}
+    }
+
+    /// Stops following `room` after `after`.
+    fn release(&mut self, room: u64, after: Duration) {
+        if let Some(stop) = self.running.remove(&room) {
+            self.tasks.spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = stop.send(true);
+            });
+        }
+    }
+
+    /// Stops every session and waits for them to log out.
+    async fn stop_all(mut self) {
+        for stop in self.running.values() {
+            let _ = stop.send(true);
+        }
+        // A hand-over's delayed stop still holds its sender: end them too.
+        self.running.clear();
+        let wait = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(2), wait)
+            .await
+            .is_err()
+        {
+            warn!("room sessions still open at shutdown");
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// A lease this collector holds.
+#[derive(Debug, Clone)]
+struct Held {
+    revision: u64,
+    renewed: Instant,
+    /// What the key says: this collector's name, or `name>other` while
+    /// offering the room to `other`.
+    value: String,
+}
+
+/// What one room's step of a walk came to.
+#[derive(Debug)]
+enum Step {
+    /// Nothing changed.
+    Same,
+    /// The lease is held, newly or renewed.
+    Held(Held),
+    /// Another collector holds it now.
+    Lost(String),
+}
+
+/// The holder a lease value names (`a`, or `a` offering to `b` in `a>b`).
+fn holder(value: &str) -> &str {
+    value.split_once('>').map_or(value, |(from, _)| from)
+}
+
+/// The live collector that should hold `room`: the highest rank of room
+/// and name (ties, which SHA-256 makes a curiosity, to the lesser name).
+fn preferred(room: u64, live: &[String]) -> Option<&str> {
+    live.iter()
+        .map(|name| {
+            let mut hash = Sha256::new();
+            hash.update(room.to_be_bytes());
+            hash.update(name.as_bytes());
+            let digest = hash.finalize();
+            let mut rank = [0u8; 8];
+            rank.copy_from_slice(&digest[..8]);
+            (u64::from_be_bytes(rank), std::cmp::Reverse(name))
+        })
+        .max()
+        .map(|(_, std::cmp::Reverse(name))| name.as_str())
+}
+
+/// One room's step of a walk.
+async fn step(
+    leases: &kv::Store,
+    me: &str,
+    room: u64,
+    preferred: &str,
+    held: Option<Held>,
+    renew_every: Duration,
+) -> Step {
+    let key = format!("room.{room}");
+    let Some(held) = held else {
+        if preferred != me {
+            return Step::Same;
+        }
+        return match leases.create(&key, me.to_string().into()).await {
+            Ok(revision) => Step::Held(Held {
+                revision,
+                renewed: Instant::now(),
+                value: me.to_string(),
+            }),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                // Held: take it only if it is being offered to us.
+                match leases.entry(&key).await {
+                    Ok(Some(entry))
+                        if entry.operation == kv::Operation::Put
+                            && entry.value.as_ref().ends_with(format!(">{me}").as_bytes()) =>
+                    {
+                        match leases
+                            .update(&key, me.to_string().into(), entry.revision)
+                            .await
+                        {
+                            Ok(revision) => Step::Held(Held {
+                                revision,
+                                renewed: Instant::now(),
+                                value: me.to_string(),
+                            }),
+                            Err(_) => Step::Same,
+                        }
+                    }
+                    _ => Step::Same,
+                }
+            }
+            Err(e) => {
+                debug!(room, error = %e, "cannot take the lease yet");
+                Step::Same
+            }
+        };
+    };
+    let want = if preferred == me {
+        me.to_string()
+    } else {
+        format!("{me}>{preferred}")
+    };
+    if want == held.value && held.renewed.elapsed() < renew_every {
+        return Step::Same;
+    }
+    match leases
+        .update(&key, want.clone().into(), held.revision)
+        .await
+    {
+        Ok(revision) => Step::Held(Held {
+            revision,
+            renewed: Instant::now(),
+            value: want,
+        }),
+        Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+            match leases.entry(&key).await {
+                Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
+                    let value = String::from_utf8_lossy(&entry.value).into_owned();
+                    if holder(&value) == me {
+                        // Our own write whose ack was lost: carry on from it.
+                        Step::Held(Held {
+                            revision: entry.revision,
+                            renewed: held.renewed,
+                            value,
+                        })
+                    } else {
+                        Step::Lost(value)
+                    }
+                }
+                // Expired (NATS was away longer than the lease) or deleted:
+                // nobody took it, so it is still ours to take.
+                Ok(_) => match leases.create(&key, me.to_string().into()).await {
+                    Ok(revision) => Step::Held(Held {
+                        revision,
+                        renewed: Instant::now(),
+                        value: me.to_string(),
+                    }),
+                    Err(_) => Step::Same,
+                },
+                Err(_) => Step::Same,
+            }
+        }
+        // NATS down or slow: keep the room; the next walk tries again.
+        Err(_) => Step::Same,
+    }
+}
+
+/// Opens the bucket `name` (creating it if absent) with values that expire
+/// after `ttl`, retrying until NATS answers or `stop` fires.
+async fn bucket(
+    js: &jetstream::Context,
+    name: String,
+    ttl: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<kv::Store> {
+    let log = Throttle::new(1, Duration::from_secs(2));
+    loop {
+        // The bucket's stream is made here, as a key-value bucket's is
+        // made: async-nats's `create_key_value` first reads the account
+        // info, whose 2.9 form it no longer parses.
+        let made = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: format!("KV_{name}"),
+                subjects: vec![format!("$KV.{name}.>")],
+                max_messages_per_subject: 1,
+                max_age: ttl,
+                max_bytes: -1,
+                max_messages: -1,
+                max_message_size: -1,
+                storage: jetstream::stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: jetstream::stream::DiscardPolicy::New,
+                num_replicas: 1,
+                ..Default::default()
+            })
+            .await;
+        let opened = match made {
+            Ok(_) => js.get_key_value(&name).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match opened {
+            Ok(store) => return Some(store),
+            Err(error) => {
+                if log.check().is_some() {
+                    warn!(bucket = name, error, "cannot open the bucket yet");
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = stopped(stop) => return None,
+        }
+    }
+}
+
+/// The live collectors, sorted (`None` if NATS did not answer in time).
+async fn live_collectors(members: &kv::Store) -> Option<Vec<String>> {
+    let list = async {
+        let keys = members.keys().await.ok()?;
+        keys.try_collect::<Vec<String>>().await.ok()
+    };
+    let mut live = tokio::time::timeout(Duration::from_secs(2), list)
+        .await
+        .ok()??;
+    live.sort();
+    Some(live)
+}
+
+/// Holds this collector's share of `options.rooms` until `stop` fires, then
+/// stops the sessions and gives the leases back.
+pub async fn run(
+    options: &CollectOptions,
+    js: &jetstream::Context,
+    me: &str,
+    mut sessions: Sessions,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let ttl = options.lease_ttl;
+    let (Some(leases), Some(members)) = (
+        bucket(js, format!("{}_leases", options.stream), ttl, &mut stop).await,
+        bucket(js, format!("{}_collectors", options.stream), ttl, &mut stop).await,
+    ) else {
+        sessions.stop_all().await;
+        return Ok(());
+    };
+    let renew_every = ttl / 3;
+    let mut held: HashMap<u64, Held> = HashMap::new();
+    let mut live = vec![me.to_string()];
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stopped(&mut stop) => break,
+        }
+        let put = tokio::time::timeout(Duration::from_secs(2), members.put(me, Default::default()));
+        if put.await.is_ok_and(|put| put.is_ok())
+            && let Some(mut now_live) = live_collectors(&members).await
+        {
+            if !now_live.iter().any(|name| name == me) {
+                now_live.push(me.to_string());
+                now_live.sort();
+            }
+            if now_live != live {
+                info!(collectors = now_live.len(), "collectors changed");
+                live = now_live;
+            }
+        }
+        let jobs: Vec<_> = options
+            .rooms
+            .iter()
+            .map(|&room| {
+                let preferred = preferred(room, &live).unwrap_or(me).to_string();
+                (room, preferred, held.get(&room).cloned())
+            })
+            .collect();
+        let walk = futures_util::stream::iter(jobs)
+            .map(|(room, preferred, was)| {
+                let leases = &leases;
+                async move {
+                    let step = step(leases, me, room, &preferred, was, renew_every).await;
+                    (room, step)
+                }
+            })
+            .buffer_unordered(CONCURRENT_REQUESTS)
+            .collect::<Vec<(u64, Step)>>();
+        // With NATS away every request waits for its timeout, and a walk of
+        // many rooms takes long: a stop must not wait for it. (A lease taken
+        // in the abandoned walk is not ours on record; it expires.)
+        let steps = tokio::select! {
+            steps = walk => steps,
+            () = stopped(&mut stop) => break,
+        };
+        for (room, step) in steps {
+            match step {
+                Step::Same => {}
+                Step::Held(lease) => {
+                    if held.insert(room, lease).is_none() {
+                        info!(room, "lease taken");
+                        sessions.start(room);
+                    }
+                }
+                Step::Lost(holder) => {
+                    held.remove(&room);
+                    info!(room, holder, "lease handed over");
+                    sessions.release(room, HANDOFF_OVERLAP);
+                }
+            }
+        }
+        stats.held.store(held.len() as u64, Ordering::Relaxed);
+    }
+    sessions.stop_all().await;
+    // Give the rooms back at once (not at expiry), so the others take over
+    // within a tick; bounded, as NATS may be away.
+    let give_back = futures_util::stream::iter(held)
+        .map(|(room, lease)| {
+            let leases = &leases;
+            async move {
+                let _ = leases
+                    .delete_expect_revision(format!("room.{room}"), Some(lease.revision))
+                    .await;
+            }
+        })
+        .buffer_unordered(CONCURRENT_REQUESTS)
+        .collect::<Vec<()>>();
+    let leave = async {
+        give_back.await;
+        let _ = members.delete(me).await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), leave).await;
+    stats.held.store(0, Ordering::Relaxed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_spread_over_collectors_and_move_only_when_theirs_leaves() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let rooms = 1..=3000u64;
+        let count = |live: &[String], name: &str| {
+            rooms
+                .clone()
+                .filter(|&r| preferred(r, live) == Some(name))
+                .count()
+        };
+        for name in &names {
+            let share = count(&names, name);
+            assert!((850..1150).contains(&share), "{name}: {share} of 3000");
+        }
+        // "c" leaves: only its rooms move.
+        let two = &names[..2];
+        for room in rooms.clone() {
+            let before = preferred(room, &names).unwrap();
+            if before != "c" {
+                assert_eq!(preferred(room, two), Some(before), "room {room}");
+            }
+        }
+        assert_eq!(preferred(1, &[]), None);
+        assert_eq!(holder("a>b"), "a");
+        assert_eq!(holder("a"), "a");
+    }
+}

@@ -1,0 +1,732 @@
+//! `douyu collect`: many rooms into NATS JetStream.
+//!
+//! Each room this collector holds (see [`lease`]) is a `watch` session
+//! ([`follow_room`](crate::watch::follow_room): the core's client session, with its reconnect
+//! behaviour) whose messages go to a [`Sink`] instead of stdout. The sink
+//! makes each message the `watch --format json` object plus `received_at`,
+//! names it (`douyu.<room>.<type>`, and a `Nats-Msg-Id` derived from the
+//! message itself, so that a message seen twice is stored once) and queues
+//! it in the room's bounded buffer. One dispatcher takes the buffers in
+//! turn and publishes with at most `in_flight` acks outstanding; a publish
+//! is retried until JetStream acknowledges it.
+//!
+//! Memory is bounded whatever NATS or the rooms do: a room's buffer holds at
+//! most `room_buffer` bytes of JSON (past it new messages are dropped,
+//! counted, logged and later published as one `gap` event), and at most
+//! `in_flight` messages are out of the buffers at once.
+
+pub mod lease;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, message::PublishMessage};
+use bytes::Bytes;
+use douyu_core::message::ServerMessage;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::{Notify, Semaphore, watch};
+use tracing::{info, warn};
+
+use crate::render::message_json;
+use crate::throttle::Throttle;
+use crate::time::{rfc3339_ms, stopped};
+use crate::watch::{Sink, WatchOptions};
+
+/// The first token of every subject: `douyu.<room>.<type>`.
+pub const SUBJECT_PREFIX: &str = "douyu";
+
+/// How `collect` runs.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// The rooms to share out among the collectors.
+    pub rooms: Vec<u64>,
+    /// The Douyu server, and each room session's settings.
+    pub watch: WatchOptions,
+    /// The NATS server URL.
+    pub nats: String,
+    /// The JetStream stream (created if absent); the lease buckets are
+    /// named after it.
+    pub stream: String,
+    /// The stream's duplicate window, when this collector creates it.
+    pub duplicate_window: Duration,
+    /// Bytes of JSON a room's buffer holds while NATS is down or slow.
+    pub room_buffer: usize,
+    /// Most publishes awaiting their ack at once.
+    pub in_flight: usize,
+    /// How long a lease lasts unless renewed.
+    pub lease_ttl: Duration,
+    /// Time between status lines on stderr.
+    pub status_every: Duration,
+}
+
+/// Counters for the status line (and the tests, through the log).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages taken from the rooms.
+    pub received: AtomicU64,
+    /// Messages JetStream stored.
+    pub published: AtomicU64,
+    /// Messages JetStream had already (same `Nats-Msg-Id`).
+    pub duplicates: AtomicU64,
+    /// Messages dropped at a full room buffer.
+    pub dropped: AtomicU64,
+    /// `gap` events made.
+    pub gaps: AtomicU64,
+    /// Publish attempts that failed and were retried.
+    pub retries: AtomicU64,
+    /// Messages given up (refused by NATS for good, or left at shutdown).
+    pub lost: AtomicU64,
+    /// Bytes waiting in the room buffers.
+    pub buffered: AtomicU64,
+    /// Rooms whose lease this collector holds.
+    pub held: AtomicU64,
+}
+
+/// One message ready to publish.
+#[derive(Debug, Clone)]
+struct Pending {
+    subject: String,
+    id: String,
+    payload: Bytes,
+}
+
+/// What a room lost at its full buffer, until it is published as a `gap`.
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    dropped: u64,
+    first: SystemTime,
+    last: SystemTime,
+}
+
+/// A room's bounded buffer.
+#[derive(Debug)]
+struct RoomQueue {
+    room: u64,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    items: VecDeque<Pending>,
+    bytes: usize,
+    /// In the outbox's ready list (or being served by the dispatcher).
+    scheduled: bool,
+    gap: Option<Gap>,
+    /// Gap events made for this room by this process: part of their id.
+    gaps_made: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere left the data as it was; counters and queues are
+    // still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Every room's buffer and the rooms with something to publish, in turn.
+#[derive(Debug)]
+pub struct Outbox {
+    ready: Mutex<VecDeque<Arc<RoomQueue>>>,
+    notify: Notify,
+    room_buffer: usize,
+    collector: String,
+    stats: Arc<Stats>,
+    drop_log: Throttle,
+}
+
+impl Outbox {
+    fn new(room_buffer: usize, collector: String, stats: Arc<Stats>) -> Self {
+        Self {
+            ready: Mutex::new(VecDeque::new()),
+            notify: Notify::new(),
+            room_buffer,
+            collector,
+            stats,
+            drop_log: Throttle::new(5, Duration::from_secs(1)),
+        }
+    }
+
+    /// Queues `item` for `queue`'s room, or drops and counts it when the
+    /// buffer is full.
+    ///
+    /// Once it has dropped, a room takes messages again only when its buffer
+    /// is down to half: under lasting overload, taking one message each time
+    /// one left would publish a gap event between every two messages, and
+    /// those would eat the publishing they stand for.
+    fn push(&self, queue: &Arc<RoomQueue>, item: Pending, at: SystemTime) {
+        let mut state = lock(&queue.state);
+        let len = item.payload.len();
+        let limit = if state.gap.is_some() {
+            self.room_buffer / 2
+        } else {
+            self.room_buffer
+        };
+        if state.bytes + len > limit {
+            let gap = state.gap.get_or_insert(Gap {
+                dropped: 0,
+                first: at,
+                last: at,
+            });
+            gap.dropped += 1;
+            gap.last = at;
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some(held_back) = self.drop_log.check() {
+                warn!(
+                    room = queue.room,
+                    held_back, "room buffer full: message dropped (NATS down or slow)"
+                );
+            }
+            return;
+        }
+        // Room again after a loss: say what was lost first, in its place.
+        if let Some(gap) = state.gap.take() {
+            self.push_gap(queue.room, &mut state, gap);
+        }
+        state.bytes += len;
+        self.stats.buffered.fetch_add(len as u64, Ordering::Relaxed);
+        state.items.push_back(item);
+        self.schedule(queue, state);
+    }
+
+    /// Appends the `gap` event for `gap` (a few hundred bytes past the
+    /// bound at most: one per room at a time).
+    fn push_gap(&self, room: u64, state: &mut QueueState, gap: Gap) {
+        state.gaps_made += 1;
+        self.stats.gaps.fetch_add(1, Ordering::Relaxed);
+        let event = serde_json::json!({
+            "event": "gap",
+            "room": room,
+            "dropped": gap.dropped,
+            "first_dropped_at": rfc3339(gap.first),
+            "last_dropped_at": rfc3339(gap.last),
+            "collector": self.collector,
+            "received_at": rfc3339(SystemTime::now()),
+        });
+        if let Some(held_back) = self.drop_log.check() {
+            warn!(
+                room,
+                dropped = gap.dropped,
+                held_back,
+                "gap published for dropped messages"
+            );
+        }
+        let payload = Bytes::from(event.to_string());
+        state.bytes += payload.len();
+        self.stats
+            .buffered
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        state.items.push_back(Pending {
+            subject: format!("{SUBJECT_PREFIX}.{room}.gap"),
+            id: format!("{room}:gap:{}:{}", self.collector, state.gaps_made),
+            payload,
+        });
+    }
+
+    fn schedule(&self, queue: &Arc<RoomQueue>, mut state: MutexGuard<'_, QueueState>) {
+        if !state.scheduled {
+            state.scheduled = true;
+            drop(state);
+            lock(&self.ready).push_back(queue.clone());
+            self.notify.notify_one();
+        }
+    }
+
+    /// The next message to publish: rooms take turns, one message each.
+    async fn next(&self) -> Pending {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(item) = self.try_next() {
+                return item;
+            }
+            notified.await;
+        }
+    }
+
+    fn try_next(&self) -> Option<Pending> {
+        loop {
+            let queue = lock(&self.ready).pop_front()?;
+            let mut state = lock(&queue.state);
+            let Some(item) = state.items.pop_front() else {
+                state.scheduled = false;
+                continue;
+            };
+            state.bytes -= item.payload.len();
+            self.stats
+                .buffered
+                .fetch_sub(item.payload.len() as u64, Ordering::Relaxed);
+            if state.items.is_empty()
+                && let Some(gap) = state.gap.take()
+            {
+                self.push_gap(queue.room, &mut state, gap);
+            }
+            if state.items.is_empty() {
+                state.scheduled = false;
+            } else {
+                drop(state);
+                lock(&self.ready).push_back(queue.clone());
+            }
+            return Some(item);
+        }
+    }
+}
+
+/// A room's sink: each message made JSON, named and queued.
+struct RoomSink {
+    queue: Arc<RoomQueue>,
+    outbox: Arc<Outbox>,
+}
+
+impl Sink for RoomSink {
+    fn message(&mut self, room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()> {
+        // The heartbeat reply belongs to one session, not to the room.
+        if matches!(
+            message,
+            ServerMessage::Heartbeat(_) | ServerMessage::Who(_) | ServerMessage::LoginRes(_)
+        ) {
+            return Ok(());
+        }
+        let at = SystemTime::now();
+        self.outbox.stats.received.fetch_add(1, Ordering::Relaxed);
+        let item = prepare(room, message, at);
+        self.outbox.push(&self.queue, item, at);
+        Ok(())
+    }
+}
+
+/// The subject, message id and JSON of `message` from `room`, received at
+/// `at`.
+fn prepare(room: u64, message: &ServerMessage<'_>, at: SystemTime) -> Pending {
+    let kind = message
+        .map()
+        .message_type()
+        .ok()
+        .flatten()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    // The object `watch --format json` prints, with its `received_at`.
+    let json = message_json(message, Some(i64::try_from(ms).unwrap_or(i64::MAX)));
+    Pending {
+        subject: format!("{SUBJECT_PREFIX}.{room}.{}", subject_token(&kind)),
+        id: message_id(room, message, &kind),
+        payload: Bytes::from(json.to_string()),
+    }
+}
+
+/// A message type as a subject token: types come from the network, and a
+/// `.`, `*`, `>` or space in one would make another subject (or none).
+/// Anything but letters, digits, `_` and `-` (or a long or empty type) goes
+/// under `_other`; the JSON keeps the real type.
+fn subject_token(kind: &str) -> &str {
+    let plain = !kind.is_empty()
+        && kind.len() <= 64
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain { kind } else { "_other" }
+}
+
+/// The `Nats-Msg-Id` of `message`: `<room>:<cid>` for a chat line that has
+/// a plain `cid`; otherwise `<room>:<type>:<hash>`, the first 128 bits of
+/// the SHA-256 of the message's STT body as received. Two sessions (two
+/// collectors, or one across a reconnect) that see the same broadcast get
+/// the same bytes, hence the same id, and JetStream stores it once.
+fn message_id(room: u64, message: &ServerMessage<'_>, kind: &str) -> String {
+    if let ServerMessage::Chat(chat) = message
+        && let Some(cid) = chat.cid.and_then(|c| c.as_plain())
+        && !cid.is_empty()
+        && cid.len() <= 128
+        && cid.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return format!("{room}:{cid}");
+    }
+    let digest = Sha256::digest(message.map().raw().as_bytes());
+    let mut id = format!("{room}:{}:", subject_token(kind));
+    for byte in &digest[..16] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
+/// `at` as RFC 3339 in UTC with milliseconds, as `watch` writes times.
+fn rfc3339(at: SystemTime) -> String {
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    rfc3339_ms(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// Longest wait between two attempts at one publish.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// Time after the sessions logged out for the buffers to drain before the
+/// process gives up on them. With the sessions' 2 s and the leases' 1 s it
+/// stays within the command's shutdown grace (7 s).
+const FLUSH_GRACE: Duration = Duration::from_secs(3);
+
+/// Publishes what the rooms queue, at most `in_flight` awaiting their ack,
+/// until `stop` fires and the buffers are drained (or [`FLUSH_GRACE`]).
+async fn dispatch(
+    js: jetstream::Context,
+    outbox: Arc<Outbox>,
+    in_flight: Arc<Semaphore>,
+    capacity: usize,
+    mut sessions_done: watch::Receiver<bool>,
+) {
+    let error_log = Arc::new(Throttle::new(2, Duration::from_secs(1)));
+    // A message taken from its buffer when the stop came, still to publish.
+    let mut carried = None;
+    loop {
+        // The message first, then the permit: one message at most waits
+        // out of its buffer, and the permits count only what is in flight.
+        let item = tokio::select! {
+            item = outbox.next() => item,
+            () = stopped(&mut sessions_done) => break,
+        };
+        // Raced with the stop too: with NATS away every permit is held by
+        // a publish that retries, and none may come back.
+        let permit = tokio::select! {
+            permit = in_flight.clone().acquire_owned() => permit,
+            () = stopped(&mut sessions_done) => {
+                carried = Some(item);
+                break;
+            }
+        };
+        let Ok(permit) = permit else { break };
+        let (js, stats, log) = (js.clone(), outbox.stats.clone(), error_log.clone());
+        tokio::spawn(async move {
+            publish(&js, item, &stats, &log).await;
+            drop(permit);
+        });
+    }
+    // The sessions have logged out: drain the buffers, then wait for the
+    // acks, all within the grace.
+    let flush = async {
+        while let Some(item) = carried.take().or_else(|| outbox.try_next()) {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let (js, stats, log) = (js.clone(), outbox.stats.clone(), error_log.clone());
+            tokio::spawn(async move {
+                publish(&js, item, &stats, &log).await;
+                drop(permit);
+            });
+        }
+        let all = u32::try_from(capacity).unwrap_or(u32::MAX);
+        let _ = in_flight.acquire_many(all).await;
+    };
+    if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
+        let left = outbox.stats.buffered.load(Ordering::Relaxed);
+        let publishing = capacity.saturating_sub(in_flight.available_permits());
+        warn!(
+            buffered_bytes = left,
+            publishing, "NATS did not take everything before shutdown: the rest is lost"
+        );
+    }
+}
+
+/// Publishes `item` until JetStream acknowledges it (stored, or known
+/// already), retrying with a growing delay; gives up only on an error that
+/// no retry can mend (a message larger than the server takes).
+async fn publish(js: &jetstream::Context, item: Pending, stats: &Stats, log: &Throttle) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let message = PublishMessage::build()
+            .payload(item.payload.clone())
+            .message_id(&item.id);
+        let result = match js.send_publish(item.subject.clone(), message).await {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(ack) if ack.duplicate => {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(_) => {
+                stats.published.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
+                stats.lost.fetch_add(1, Ordering::Relaxed);
+                warn!(subject = item.subject, id = item.id, error = %e, "message refused by NATS: lost");
+                return;
+            }
+            Err(e) => {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+                if let Some(held_back) = log.check() {
+                    warn!(error = %e, held_back, "publish failed: retrying");
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+    }
+}
+
+/// Connects to NATS (waiting for it if it is not up yet), and makes sure
+/// the stream exists.
+async fn connect(
+    options: &CollectOptions,
+    collector: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<jetstream::Context>> {
+    let client = async_nats::ConnectOptions::new()
+        .name(format!("douyu collect {collector}"))
+        .retry_on_initial_connect()
+        // Back soon after a NATS restart: the buffers are filling meanwhile.
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis(100 * u64::try_from(attempts.min(10)).unwrap_or(10))
+        })
+        .connect(options.nats.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {}", options.nats))?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(5))
+        // Our own semaphore bounds what is in flight; never fail on theirs.
+        .max_ack_inflight(options.in_flight.saturating_mul(2).max(16))
+        .backpressure_on_inflight(true)
+        .build(client);
+    let config = jetstream::stream::Config {
+        name: options.stream.clone(),
+        subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+        storage: jetstream::stream::StorageType::File,
+        duplicate_window: options.duplicate_window,
+        ..Default::default()
+    };
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(mut stream) => {
+                let info = stream.info().await.ok().map(|i| i.config.duplicate_window);
+                info!(stream = options.stream, duplicate_window = ?info, "stream ready");
+                return Ok(Some(js));
+            }
+            Err(e) => warn!(error = %e, stream = options.stream, "cannot open the stream yet"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stopped(stop) => return Ok(None),
+        }
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// A name for this collector, unique among those sharing a stream: the
+/// host name, the process id and a random tag (a restarted process must
+/// not pass for the dead one).
+fn collector_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect();
+    let tag: u32 = rand::random();
+    format!("{host}-{}-{tag:08x}", std::process::id())
+}
+
+/// Runs `collect` until `stop` fires.
+pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let collector = collector_name();
+    info!(
+        collector,
+        rooms = options.rooms.len(),
+        nats = options.nats,
+        "collector starting"
+    );
+    let Some(js) = connect(&options, &collector, &mut stop).await? else {
+        return Ok(());
+    };
+    let stats = Arc::new(Stats::default());
+    let outbox = Arc::new(Outbox::new(
+        options.room_buffer,
+        collector.clone(),
+        stats.clone(),
+    ));
+    let in_flight = Arc::new(Semaphore::new(options.in_flight.max(1)));
+    let (sessions_done_tx, sessions_done) = watch::channel(false);
+    let dispatcher = tokio::spawn(dispatch(
+        js.clone(),
+        outbox.clone(),
+        in_flight.clone(),
+        options.in_flight.max(1),
+        sessions_done,
+    ));
+    let status = tokio::spawn(status_lines(
+        stats.clone(),
+        in_flight.clone(),
+        options.in_flight.max(1),
+        options.status_every,
+        stop.clone(),
+    ));
+    let sessions = lease::Sessions::new(options.watch.clone(), outbox.clone());
+    let leases = lease::run(&options, &js, &collector, sessions, stats.clone(), stop).await;
+    let _ = sessions_done_tx.send(true);
+    dispatcher.await.context("dispatcher")?;
+    status.abort();
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    // Taken (messages and the gap events made for what was dropped) less
+    // what was stored, dropped or refused: what NATS had not acknowledged.
+    let unpublished = (count(&stats.received) + count(&stats.gaps)).saturating_sub(
+        count(&stats.published)
+            + count(&stats.duplicates)
+            + count(&stats.dropped)
+            + count(&stats.lost),
+    );
+    info!(
+        received = count(&stats.received),
+        published = count(&stats.published),
+        duplicates = count(&stats.duplicates),
+        dropped = count(&stats.dropped),
+        lost = count(&stats.lost),
+        unpublished,
+        "collector stopped"
+    );
+    leases
+}
+
+/// Logs a status line every `every`: rooms held, messages a second, acks
+/// awaited, bytes buffered, gaps.
+async fn status_lines(
+    stats: Arc<Stats>,
+    in_flight: Arc<Semaphore>,
+    capacity: usize,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let mut last = (0u64, tokio::time::Instant::now());
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stopped(&mut stop) => return,
+        }
+        let stored =
+            stats.published.load(Ordering::Relaxed) + stats.duplicates.load(Ordering::Relaxed);
+        let rate = (stored - last.0) as f64 / last.1.elapsed().as_secs_f64().max(1e-3);
+        last = (stored, tokio::time::Instant::now());
+        info!(
+            rooms = stats.held.load(Ordering::Relaxed),
+            msgs_per_s = format!("{rate:.0}"),
+            in_flight = capacity.saturating_sub(in_flight.available_permits()),
+            buffered = stats.buffered.load(Ordering::Relaxed),
+            stored = stats.published.load(Ordering::Relaxed),
+            duplicates = stats.duplicates.load(Ordering::Relaxed),
+            dropped = stats.dropped.load(Ordering::Relaxed),
+            gaps = stats.gaps.load(Ordering::Relaxed),
+            "status"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms);
+        assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(at(1_796_083_509, 123)), "2026-12-01T00:05:09.123Z");
+        assert_eq!(rfc3339(at(4_107_542_399, 999)), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn ids_come_from_the_message() {
+        let chat = ServerMessage::parse("type@=chatmsg/cid@=abc123/txt@=hi/").unwrap();
+        assert_eq!(message_id(42, &chat, "chatmsg"), "42:abc123");
+        let enter = ServerMessage::parse("type@=uenter/uid@=1/").unwrap();
+        let id = message_id(42, &enter, "uenter");
+        assert!(id.starts_with("42:uenter:") && id.len() == "42:uenter:".len() + 32);
+        // The same bytes, the same id; others, another.
+        assert_eq!(id, message_id(42, &enter, "uenter"));
+        let other = ServerMessage::parse("type@=uenter/uid@=2/").unwrap();
+        assert_ne!(id, message_id(42, &other, "uenter"));
+        // A chat line without a usable cid is hashed like the rest.
+        let bare = ServerMessage::parse("type@=chatmsg/cid@=a b/").unwrap();
+        assert!(message_id(7, &bare, "chatmsg").starts_with("7:chatmsg:"));
+    }
+
+    #[test]
+    fn odd_types_do_not_make_subjects() {
+        assert_eq!(subject_token("chatmsg"), "chatmsg");
+        for odd in ["", "a.b", "*", ">", "a b", &"x".repeat(65), "鱼"] {
+            assert_eq!(subject_token(odd), "_other", "{odd:?}");
+        }
+    }
+
+    fn item(n: usize) -> Pending {
+        Pending {
+            subject: "s".into(),
+            id: n.to_string(),
+            payload: Bytes::from(vec![b'x'; 100]),
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_drops_counts_and_says_so_once_there_is_room() {
+        let stats = Arc::new(Stats::default());
+        let outbox = Outbox::new(1000, "c".into(), stats.clone());
+        let queue = Arc::new(RoomQueue {
+            room: 9,
+            state: Mutex::default(),
+        });
+        let now = SystemTime::now();
+        for n in 0..15 {
+            outbox.push(&queue, item(n), now);
+        }
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 5);
+        assert_eq!(stats.buffered.load(Ordering::Relaxed), 1000);
+        let take = |n| -> Vec<String> { (0..n).map(|_| outbox.try_next().unwrap().id).collect() };
+        assert_eq!(take(4), ["0", "1", "2", "3"]);
+        // Room for one, but not yet down to half: still dropping.
+        outbox.push(&queue, item(15), now);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 6);
+        assert_eq!(take(2), ["4", "5"]);
+        // Half: the gap first (what was lost came before), then the message.
+        outbox.push(&queue, item(16), now);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 6);
+        assert_eq!(take(4), ["6", "7", "8", "9"]);
+        let gap = outbox.try_next().unwrap();
+        assert_eq!(gap.subject, "douyu.9.gap");
+        let event: serde_json::Value = serde_json::from_slice(&gap.payload).unwrap();
+        assert_eq!(event["dropped"], 6);
+        assert_eq!(event["event"], "gap");
+        assert_eq!(outbox.try_next().unwrap().id, "16");
+        assert!(outbox.try_next().is_none());
+        assert_eq!(stats.buffered.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.gaps.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn rooms_take_turns() {
+        let outbox = Outbox::new(10_000, "c".into(), Arc::default());
+        let queues: Vec<_> = (0..2)
+            .map(|room| {
+                Arc::new(RoomQueue {
+                    room,
+                    state: Mutex::default(),
+                })
+            })
+            .collect();
+        let now = SystemTime::now();
+        for n in 0..3 {
+            outbox.push(&queues[0], item(n), now);
+        }
+        outbox.push(&queues[1], item(10), now);
+        let order: Vec<String> = std::iter::from_fn(|| outbox.try_next().map(|p| p.id)).collect();
+        assert_eq!(order, ["0", "10", "1", "2"]);
+    }
+}

@@ -1,0 +1,420 @@
+//! `douyu collect` into a real `nats-server -js` on 127.0.0.1, fed by
+//! `douyu serve --simulate RATE --rooms LIST`, whose chat lines' ids end with
+//! their number in the room: a room's chat lines in the stream must be
+//! numbered without a hole and each must be there once.
+//!
+//! Skipped (with a message) when `nats-server` is not installed, unless
+//! `DOUYU_REQUIRE_NATS=1` (`host-linux/collect-tests.sh`), which makes that a
+//! failure.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use douyu_tests::{Proc, served_addr};
+use futures_util::StreamExt as _;
+use serde_json::Value;
+
+const DOUYU: &str = env!("CARGO_BIN_EXE_douyu-cli");
+const LIMIT: Duration = Duration::from_secs(20);
+const STREAM: &str = "TEST";
+
+/// A `nats-server -js` on a free port of 127.0.0.1, storing in a directory
+/// of its own; killed (and the directory removed) on drop.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nats {
+    /// Starts one, or `None` (the test is skipped) when `nats-server` is
+    /// missing and not required.
+    fn start(name: &str) -> Option<Self> {
+        let installed = Command::new("nats-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            assert!(
+                std::env::var("DOUYU_REQUIRE_NATS").as_deref() != Ok("1"),
+                "nats-server is not installed and DOUYU_REQUIRE_NATS=1"
+            );
+            // Straight to the process's stderr: the test harness captures
+            // `eprintln!` of a passing test, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {name}: nats-server is not installed (bash host-linux/collect-tests.sh installs it)"
+            );
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("douyu-nats-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut nats = Self {
+            child: None,
+            port,
+            dir,
+        };
+        nats.spawn();
+        Some(nats)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nats-server");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(start.elapsed() < LIMIT, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGTERM, as an operator would) and starts it again on the
+    /// same port and store.
+    fn restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < LIMIT, "nats-server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Down for a moment, as in a real restart.
+        std::thread::sleep(Duration::from_millis(500));
+        self.spawn();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn serve(rate: &str, rooms: &str) -> (Proc, String) {
+    let server = Proc::spawn_logging(
+        DOUYU,
+        &[
+            "serve",
+            "--tcp",
+            "127.0.0.1:0",
+            "--simulate",
+            rate,
+            "--rooms",
+            rooms,
+        ],
+        "info",
+    );
+    let url = format!("tcp://{}", served_addr(&server, "TCP"));
+    (server, url)
+}
+
+fn collect(server: &str, nats: &Nats, rooms: &str, extra: &[&str]) -> Proc {
+    let nats = nats.url();
+    let mut args = vec![
+        "collect",
+        "--rooms",
+        rooms,
+        "--server",
+        server,
+        "--nats",
+        &nats,
+        "--stream",
+        STREAM,
+        "--status-every",
+        "0.3",
+    ];
+    args.extend_from_slice(extra);
+    Proc::spawn_logging(DOUYU, &args, "info,async_nats=warn")
+}
+
+/// A message read back from the stream.
+struct Stored {
+    subject: String,
+    id: String,
+    json: Value,
+}
+
+/// Every message of the stream.
+async fn read_stream(url: &str) -> Vec<Stored> {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream(STREAM).await.unwrap();
+    let count = stream.info().await.unwrap().state.messages;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut out = Vec::new();
+    while (out.len() as u64) < count {
+        let message = tokio::time::timeout(LIMIT, messages.next())
+            .await
+            .expect("reading the stream timed out")
+            .unwrap()
+            .unwrap();
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_string())
+            .expect("every message has an id");
+        out.push(Stored {
+            subject: message.subject.to_string(),
+            id,
+            json: serde_json::from_slice(&message.payload).unwrap(),
+        });
+    }
+    out
+}
+
+/// Each room's chat line numbers, checking on the way that no message id
+/// and no chat line is stored twice and that nothing is a `gap`.
+fn chat_numbers(stored: &[Stored]) -> BTreeMap<u64, BTreeSet<u64>> {
+    let mut ids = BTreeSet::new();
+    let mut chats: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    for message in stored {
+        assert!(
+            ids.insert(message.id.clone()),
+            "id {} stored twice",
+            message.id
+        );
+        let mut parts = message.subject.split('.');
+        assert_eq!(parts.next(), Some("douyu"));
+        let room: u64 = parts.next().unwrap().parse().unwrap();
+        let kind = parts.next().unwrap();
+        assert_ne!(kind, "gap", "a gap was published: {}", message.json);
+        assert_eq!(message.json["type"], kind, "{}", message.json);
+        assert!(message.json["received_at"].is_string());
+        if kind == "chatmsg" {
+            let cid = message.json["cid"].as_str().unwrap();
+            assert_eq!(message.id, format!("{room}:{cid}"));
+            assert_eq!(message.json["rid"], room.to_string());
+            let n = u64::from_str_radix(&cid[16..], 16).unwrap();
+            assert!(
+                chats.entry(room).or_default().insert(n),
+                "room {room} line {n} stored twice"
+            );
+        }
+    }
+    chats
+}
+
+/// The numbers missing between a room's first and last stored line.
+fn holes(numbers: &BTreeSet<u64>) -> u64 {
+    let (first, last) = (numbers.first().unwrap(), numbers.last().unwrap());
+    last - first + 1 - numbers.len() as u64
+}
+
+/// How many separate runs of missing numbers a room has.
+fn hole_runs(numbers: &BTreeSet<u64>) -> usize {
+    let sorted: Vec<u64> = numbers.iter().copied().collect();
+    sorted.windows(2).filter(|w| w[1] != w[0] + 1).count()
+}
+
+#[test]
+fn fifty_rooms_through_a_nats_restart_every_message_once() {
+    let Some(mut nats) = Nats::start("restart") else {
+        return;
+    };
+    let rt = runtime();
+    let (_server, url) = serve("20", "1-50");
+    let mut collector = collect(&url, &nats, "1-50", &[]);
+    collector.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=50"));
+    std::thread::sleep(Duration::from_secs(2));
+    let before = rt.block_on(read_stream(&nats.url())).len();
+    nats.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    collector.signal("INT");
+    assert_eq!(
+        collector.wait_exit(LIMIT),
+        Some(0),
+        "{:?}",
+        collector.stderr()
+    );
+    let stored = rt.block_on(read_stream(&nats.url()));
+    let chats = chat_numbers(&stored);
+    assert_eq!(chats.len(), 50, "rooms in the stream");
+    for (room, numbers) in &chats {
+        assert_eq!(
+            holes(numbers),
+            0,
+            "room {room} lost chat lines: {numbers:?}"
+        );
+        // 20 a second for ~5 s, 70 % of them chat lines.
+        assert!(numbers.len() > 40, "room {room}: {} lines", numbers.len());
+    }
+    // The collector went on after the restart and published what waited.
+    assert!(
+        stored.len() > before + 50 * 20,
+        "{before} stored before the restart, {} in all",
+        stored.len()
+    );
+    let stopped = collector
+        .stderr()
+        .into_iter()
+        .find(|l| l.contains("collector stopped"))
+        .unwrap();
+    assert!(
+        ["dropped=0", "lost=0", "unpublished=0"]
+            .iter()
+            .all(|zero| stopped.contains(zero)),
+        "{stopped}"
+    );
+}
+
+/// Each room's lease holder, as the bucket says (`None`: not held).
+async fn holders(url: &str, rooms: u64) -> HashMap<u64, Option<String>> {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = jetstream::new(client);
+    let Ok(kv) = js.get_key_value(format!("{STREAM}_leases")).await else {
+        return HashMap::new();
+    };
+    let mut out = HashMap::new();
+    for room in 1..=rooms {
+        let value = kv.get(format!("room.{room}")).await.unwrap();
+        let value = value.map(|v| String::from_utf8(v.to_vec()).unwrap());
+        out.insert(room, value.filter(|v| !v.is_empty()));
+    }
+    out
+}
+
+/// Waits until `settled` holds of the leases; the leases then.
+fn wait_leases(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    rooms: u64,
+    limit: Duration,
+    settled: impl Fn(&HashMap<u64, Option<String>>) -> bool,
+) -> HashMap<u64, Option<String>> {
+    let start = Instant::now();
+    loop {
+        let leases = rt.block_on(holders(url, rooms));
+        if settled(&leases) {
+            return leases;
+        }
+        assert!(start.elapsed() < limit, "leases never settled: {leases:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
+    const ROOMS: u64 = 20;
+    const RATE: u64 = 20;
+    let Some(nats) = Nats::start("share") else {
+        return;
+    };
+    let rt = runtime();
+    let (_server, url) = serve(&RATE.to_string(), "1-20");
+    let lease = ["--lease", "3"];
+    let mut a = collect(&url, &nats, "1-20", &lease);
+    // Alone, it holds every room within a couple of seconds.
+    let started = Instant::now();
+    a.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=20"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let every_room_one_holder = |leases: &HashMap<u64, Option<String>>, holders: usize| {
+        let names: BTreeSet<&String> = leases.values().flatten().collect();
+        leases.len() == ROOMS as usize
+            && leases
+                .values()
+                .all(|v| v.as_ref().is_some_and(|v| !v.contains('>')))
+            && names.len() == holders
+    };
+    let alone = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
+        every_room_one_holder(l, 1)
+    });
+    let name_a = alone[&1].clone().unwrap();
+    let mut b = collect(&url, &nats, "1-20", &lease);
+    // The newcomer gets its share, handed over while both watch.
+    let shared = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
+        every_room_one_holder(l, 2)
+    });
+    let of_b: Vec<u64> = (1..=ROOMS)
+        .filter(|r| shared[r].as_deref() != Some(name_a.as_str()))
+        .collect();
+    assert!(
+        (4..=16).contains(&of_b.len()),
+        "{} of {ROOMS} rooms went to the newcomer: {shared:?}",
+        of_b.len()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // Killed without a word: its leases expire and the other takes them.
+    b.signal("KILL");
+    let killed = Instant::now();
+    wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
+        every_room_one_holder(l, 1) && l[&of_b[0]].as_deref() == Some(name_a.as_str())
+    });
+    let takeover = killed.elapsed();
+    assert!(
+        takeover < Duration::from_secs(8),
+        "taken over in {takeover:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    a.signal("INT");
+    assert_eq!(a.wait_exit(LIMIT), Some(0), "{:?}", a.stderr());
+    let _ = b.wait_exit(LIMIT);
+    let stored = rt.block_on(read_stream(&nats.url()));
+    // No id and no chat line twice, although both collectors published
+    // the handed-over rooms for a while.
+    let chats = chat_numbers(&stored);
+    assert_eq!(chats.len(), ROOMS as usize);
+    let took = (takeover.as_secs_f64() + 2.0) * RATE as f64;
+    for (room, numbers) in &chats {
+        let lost = holes(numbers);
+        if of_b.contains(room) {
+            // What the dead collector had not published, and the time its
+            // rooms had nobody: no more than the takeover, and in one run
+            // (the hand-over to it, earlier, lost nothing).
+            assert!((lost as f64) <= took, "room {room}: {lost} lost");
+            assert!(hole_runs(numbers) <= 1, "room {room}: {numbers:?}");
+        } else {
+            assert_eq!(lost, 0, "room {room} lost chat lines: {numbers:?}");
+        }
+    }
+}
