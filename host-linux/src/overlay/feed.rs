@@ -381,7 +381,7 @@ mod tests {
         );
         let chat = ServerMessage::parse("type@=chatmsg/nn@=a/txt@=<b>/").unwrap();
         for _ in 0..FEED_CAPACITY + 10 {
-            sink.message(1, &chat);
+            sink.message(1, &chat).unwrap();
         }
         let chunk = page.next_chunk().await.unwrap();
         let text = std::str::from_utf8(&chunk).unwrap();
@@ -416,8 +416,10 @@ mod tests {
         let feed = Feed::new();
         let mut rx = feed.events.subscribe();
         let mut sink = feed.sink();
-        sink.message(1, &ServerMessage::parse("type@=mrkl/").unwrap());
-        sink.message(1, &ServerMessage::parse("type@=x\"y/").unwrap());
+        sink.message(1, &ServerMessage::parse("type@=mrkl/").unwrap())
+            .unwrap();
+        sink.message(1, &ServerMessage::parse("type@=x\"y/").unwrap())
+            .unwrap();
         assert!(rx.try_recv().unwrap().contains(r#""type":"x\"y""#));
         assert!(rx.try_recv().is_err());
         let text = feed.metrics.render(true);
