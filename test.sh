@@ -5,7 +5,8 @@
 # the first time, bounds every step in time, and exits non-zero on a failure.
 #
 #   bash test.sh            everything
-#   bash test.sh rust c     only the named parts (rust, HOST-NAMES below)
+#   bash test.sh rust c     only the named parts: rust, cortex-m, c, python,
+#                           wasm, overlay, nats
 set -euo pipefail
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cd "$(dirname "$0")"
@@ -16,8 +17,10 @@ cd "$(dirname "$0")"
 HOSTS=(
   "cortex-m:host-cortex-m/test.sh"
   "c:host-c/test.sh"
-  "overlay:host-linux/overlay-tests/test.sh"
+  "python:host-python/test.sh"
   "wasm:host-wasm/test.sh"
+  "overlay:host-linux/overlay-tests/test.sh"
+  "nats:host-linux/collect-tests.sh"
 )
 
 ONLY="$*"
