@@ -259,9 +259,10 @@ typedef enum douyu_login {
  * A client session and its receive buffer (opaque; made by
  * [`douyu_client_new`], released by [`douyu_client_free`]).
  *
- * Memory: the receive buffer (`rx_capacity` bytes) plus this struct (under
- * 1 KiB: 656 bytes on x86-64, mostly the queue of chat lines), both allocated by
- * `douyu_client_new` and never again.
+ * Memory: the receive buffer (`rx_capacity` bytes), this struct (under
+ * 1 KiB: 688 bytes on x86-64, mostly the queue of chat lines) and a
+ * 512-byte transmit buffer, allocated by `douyu_client_new`; the transmit
+ * buffer grows once if a chat line's frame is longer.
  */
 typedef struct douyu_client douyu_client;
 
@@ -579,8 +580,9 @@ enum douyu_result douyu_client_commit_input(struct douyu_client *client, uint64_
  * send. Call until `DOUYU_DONE`. 512 bytes suffice for everything but
  * chat lines, which need their escaped length + 33.
  *
- * On `DOUYU_BUFFER_FULL` (`error_out->needed`: at least this many bytes)
- * the message stays queued; the bytes of `out` are unspecified.
+ * On `DOUYU_BUFFER_FULL` (`error_out->needed`: exactly this many bytes)
+ * nothing is written to `out`, and the same frame is offered again on the
+ * next call.
  *
  * # Safety
  * See the crate's rules.

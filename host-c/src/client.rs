@@ -14,7 +14,7 @@ use core::time::Duration;
 
 use douyu_core::frame::HEADER_LEN;
 use douyu_core::session::{
-    CHAT_QUEUE, Client, ClientConfig, ClientEvent, CloseReason, Instant, Login,
+    CHAT_QUEUE, Client, ClientConfig, ClientEvent, CloseReason, Instant, Login, SessionError,
 };
 
 use crate::error::{Failure, douyu_error, douyu_result};
@@ -99,9 +99,10 @@ fn millis(d: Duration) -> u64 {
 /// A client session and its receive buffer (opaque; made by
 /// [`douyu_client_new`], released by [`douyu_client_free`]).
 ///
-/// Memory: the receive buffer (`rx_capacity` bytes) plus this struct (under
-/// 1 KiB: 656 bytes on x86-64, mostly the queue of chat lines), both allocated by
-/// `douyu_client_new` and never again.
+/// Memory: the receive buffer (`rx_capacity` bytes), this struct (under
+/// 1 KiB: 688 bytes on x86-64, mostly the queue of chat lines) and a
+/// 512-byte transmit buffer, allocated by `douyu_client_new`; the transmit
+/// buffer grows once if a chat line's frame is longer.
 pub struct douyu_client {
     /// Borrows `rx`; dropped before it.
     client: ManuallyDrop<Client<'static>>,
@@ -109,7 +110,21 @@ pub struct douyu_client {
     /// Length of the last receive window handed out, which bounds the next
     /// commit.
     window: usize,
+    /// Where the next frame to send is encoded before it is copied to the
+    /// caller's buffer, so that a buffer too small is left untouched and the
+    /// frame waits here (`pending` bytes) for a larger one. It grows to the
+    /// largest frame the session sends (a chat line of the whole queue,
+    /// escaped), at most [`TRANSMIT_MAX`].
+    tx: Vec<u8>,
+    pending: usize,
 }
+
+/// The scratch transmit buffer's first size: everything but long chat lines.
+const TRANSMIT_START: usize = 512;
+/// Bound on the scratch transmit buffer: far above any frame the client
+/// session writes (its chat queue is [`CHAT_QUEUE`] bytes before escaping),
+/// so reaching it means a bug, reported rather than allocated.
+const TRANSMIT_MAX: usize = 64 * CHAT_QUEUE;
 
 impl Drop for douyu_client {
     fn drop(&mut self) {
@@ -177,6 +192,8 @@ pub unsafe extern "C" fn douyu_client_new(
             client: ManuallyDrop::new(client),
             rx,
             window: 0,
+            tx: vec![0; TRANSMIT_START],
+            pending: 0,
         }));
         Ok(douyu_result::DOUYU_OK)
     })
@@ -276,8 +293,9 @@ pub unsafe extern "C" fn douyu_client_commit_input(
 /// send. Call until `DOUYU_DONE`. 512 bytes suffice for everything but
 /// chat lines, which need their escaped length + 33.
 ///
-/// On `DOUYU_BUFFER_FULL` (`error_out->needed`: at least this many bytes)
-/// the message stays queued; the bytes of `out` are unspecified.
+/// On `DOUYU_BUFFER_FULL` (`error_out->needed`: exactly this many bytes)
+/// nothing is written to `out`, and the same frame is offered again on the
+/// next call.
 ///
 /// # Safety
 /// See the crate's rules.
@@ -300,13 +318,31 @@ pub unsafe extern "C" fn douyu_client_poll_transmit(
     };
     run(error_out, || {
         let (c, buf, len_out) = (client?, buf?, len_out?);
-        match c.client.poll_transmit(buf)? {
-            Some(n) => {
-                len_out.set(n);
-                Ok(douyu_result::DOUYU_OK)
+        while c.pending == 0 {
+            match c.client.poll_transmit(&mut c.tx) {
+                Ok(Some(n)) => c.pending = n,
+                Ok(None) => return Ok(douyu_result::DOUYU_DONE),
+                // The frame stays queued in the session: grow and ask again.
+                Err(SessionError::BufferFull { needed, .. })
+                    if needed > c.tx.len() && needed <= TRANSMIT_MAX =>
+                {
+                    c.tx.resize(needed, 0);
+                }
+                Err(e) => return Err(e.into()),
             }
-            None => Ok(douyu_result::DOUYU_DONE),
         }
+        let n = c.pending;
+        let Some(out) = buf.get_mut(..n) else {
+            return Err(SessionError::BufferFull {
+                needed: n,
+                capacity: buf.len(),
+            }
+            .into());
+        };
+        out.copy_from_slice(&c.tx[..n]);
+        c.pending = 0;
+        len_out.set(n);
+        Ok(douyu_result::DOUYU_OK)
     })
 }
 

@@ -206,10 +206,18 @@ static void client_arguments(void) {
     EXPECT(douyu_client_new(&cfg, 0, &c, &e) == DOUYU_OK && c != NULL);
     uint8_t tx[512];
     size_t n = 0;
+    /* Too small: nothing written, the exact size asked for, the same frame next. */
+    memset(tx, 0xA5, sizeof tx);
     EXPECT(douyu_client_poll_transmit(c, tx, 20, &n, &e) == DOUYU_BUFFER_FULL && n == 0);
     EXPECT(e.capacity == 20 && e.needed > 20);
+    size_t untouched = 0;
+    while (untouched < sizeof tx && tx[untouched] == 0xA5) untouched++;
+    EXPECT(untouched == sizeof tx);
+    size_t needed = e.needed;
+    EXPECT(douyu_client_poll_transmit(c, tx, needed - 1, &n, &e) == DOUYU_BUFFER_FULL &&
+           e.needed == needed);
     EXPECT(douyu_client_poll_transmit(c, tx, sizeof tx, &n, &e) == DOUYU_OK);
-    EXPECT(n > 13 && contains(tx, n, "username@=visitor1234567/"));
+    EXPECT(n == needed && n > 13 && contains(tx, n, "username@=visitor1234567/"));
     EXPECT(douyu_client_queue_chat(c, "\xff", &e) == DOUYU_INVALID_UTF8);
     EXPECT(douyu_client_close(c) == DOUYU_OK);
     EXPECT(douyu_client_queue_chat(c, "late", &e) == DOUYU_NOT_READY);
