@@ -19,6 +19,7 @@
 pub mod clock;
 pub mod executor;
 pub mod link;
+mod mem;
 pub mod report;
 pub mod semihosting;
 pub mod stack;

@@ -175,16 +175,11 @@ impl Report {
     }
 }
 
-/// Writes a field's unescaped text, or nothing when it is absent; text too
-/// long for the line is shown as sent, escapes and all. (Unescaping into a
-/// buffer costs less flash than walking `Text::pieces`.)
+/// Writes a field's unescaped text, or nothing when it is absent.
 fn unescaped(console: &mut Console, text: Option<Text<'_>>) {
-    let Some(text) = text else { return };
-    let mut buf = [0u8; 200];
-    match text.unescape_into(&mut buf) {
-        Ok(plain) => console.text(plain),
-        Err(_) => console.text(text.raw()),
-    };
+    for piece in text.iter().flat_map(Text::pieces) {
+        console.text(piece);
+    }
 }
 
 /// Writes what is wrong, by the conformance vectors' class names, with the

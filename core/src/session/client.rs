@@ -348,7 +348,7 @@ impl<'b> Client<'b> {
         } else if self.outbox.join {
             let n = encode(out, DIRECTION, |m| {
                 m.pair("type", "joingroup")?
-                    .pair_display("rid", &room)?
+                    .pair("rid", decimal("", room, &mut [0; 27]))?
                     .pair("gid", "-9999")?;
                 Ok(())
             })?;
@@ -494,7 +494,7 @@ impl<'b> Client<'b> {
 
     fn write_login(&self, m: &mut MapWriter<'_, '_>) -> Result<(), SttError> {
         m.pair("type", "loginreq")?
-            .pair_display("roomid", &self.config.room)?;
+            .pair("roomid", decimal("", self.config.room, &mut [0; 27]))?;
         match self.config.login {
             Login::Tcp => {
                 if let Some(name) = &self.config.username {
@@ -508,9 +508,9 @@ impl<'b> Client<'b> {
                 })?;
                 match &self.config.username {
                     Some(name) => m.pair("username", name)?,
-                    None => m.pair_display("username", &format_args!("visitor{uid}"))?,
+                    None => m.pair("username", decimal("visitor", uid, &mut [0; 27]))?,
                 };
-                m.pair_display("uid", &uid)?
+                m.pair("uid", decimal("", uid, &mut [0; 27]))?
                     .pair("ver", "20190610")?
                     .pair("aver", "218101901")?
                     .pair("ct", "0")?;
@@ -518,6 +518,24 @@ impl<'b> Client<'b> {
         }
         Ok(())
     }
+}
+
+/// `prefix` (at most 7 bytes) then `n` in decimal, in `buf`: the numbers the
+/// client sends, written without `core::fmt`, whose machinery would be most
+/// of what a device links for them.
+fn decimal<'b>(prefix: &str, mut n: u64, buf: &'b mut [u8; 27]) -> &'b str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at -= prefix.len();
+    buf[at..at + prefix.len()].copy_from_slice(prefix.as_bytes());
+    core::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 /// Refuses a text that holds a NUL: no frame can carry one, so it is

@@ -583,11 +583,13 @@ impl<'a> Iterator for Pieces<'a> {
                     // Not reachable for checked text; pass the byte through.
                     ("@", 1)
                 };
-                self.rest = &self.rest[used..];
+                // `get`, not indexing: `used` is past ASCII bytes, so this is
+                // a char boundary, and no panic (and its formatting) is linked.
+                self.rest = self.rest.get(used..).unwrap_or_default();
                 Some(piece)
             }
             Some(i) => {
-                let (piece, rest) = self.rest.split_at(i);
+                let (piece, rest) = self.rest.split_at_checked(i)?;
                 self.rest = rest;
                 Some(piece)
             }
