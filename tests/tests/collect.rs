@@ -371,15 +371,36 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     });
     let name_a = alone[&1].clone().unwrap();
     let mut b = collect(&url, &nats, "1-20", &lease);
-    // The newcomer gets its share, handed over while both watch.
-    let shared = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
+    // The newcomer gets its share, handed over while both watch. The rooms
+    // move one renewal at a time, so two holders are seen before the
+    // hand-over ends: wait until the leases stop changing (two reads two
+    // renewals apart agree).
+    let mut shared = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
         every_room_one_holder(l, 2)
     });
+    let settling = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let again = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
+            every_room_one_holder(l, 2)
+        });
+        if again == shared {
+            break;
+        }
+        assert!(
+            settling.elapsed() < LIMIT,
+            "the hand-over never ended: {again:?}"
+        );
+        shared = again;
+    }
     let of_b: Vec<u64> = (1..=ROOMS)
         .filter(|r| shared[r].as_deref() != Some(name_a.as_str()))
         .collect();
+    // Rendezvous hashing of 20 rooms between two names: fewer than 2 or more
+    // than 18 for one happens about once in 2,500 pairs of names; evenness
+    // over many rooms is the lease module's unit test.
     assert!(
-        (4..=16).contains(&of_b.len()),
+        (2..=18).contains(&of_b.len()),
         "{} of {ROOMS} rooms went to the newcomer: {shared:?}",
         of_b.len()
     );
