@@ -24,16 +24,21 @@ HOSTS=(
 )
 
 ONLY="$*"
-results=()
+results=() failures=()
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+# Runs one part, its output shown as it comes and kept, so that a failure's
+# last lines can be repeated at the end (where a CI log's tail shows them).
 run_part() {
   local name=$1; shift
   [ -z "$ONLY" ] || [[ " $ONLY " == *" $name "* ]] || return 0
   printf '\n==> test: %s\n' "$name"
-  local start=$SECONDS
-  if "$@"; then
+  local start=$SECONDS log=$logs/$name
+  if "$@" 2>&1 | tee "$log"; then
     results+=("ok      ${name} ($((SECONDS - start)) s)")
   else
     results+=("FAILED  ${name} ($((SECONDS - start)) s)")
+    failures+=("--- ${name}: its last lines" "$(grep -v '^[[:space:]]*$' "$log" | tail -n 15)")
   fi
 }
 
@@ -45,6 +50,7 @@ for entry in "${HOSTS[@]}"; do
   run_part "${entry%%:*}" bash "${entry#*:}"
 done
 
+[ ${#failures[@]} -eq 0 ] || { printf '\n==> what failed\n'; printf '%s\n' "${failures[@]}"; }
 printf '\n==> test results\n'
 printf '%s\n' "${results[@]}"
 ! printf '%s\n' "${results[@]}" | grep -q '^FAILED'
