@@ -8,6 +8,7 @@
 //! lost for good, and the session's clock would fall behind the server's.
 
 use core::cell::Cell;
+use core::num::NonZeroU16;
 
 use cortex_m::interrupt::{self, Mutex};
 use cortex_m::peripheral::SYST;
@@ -32,6 +33,12 @@ const CTRL_ENABLE: u32 = 1 << 0;
 /// Behind a critical section: the core has no 64-bit atomics.
 static TICKS: Mutex<Cell<(u64, u32)>> = Mutex::new(Cell::new((0, u32::MAX)));
 
+/// Timer ticks in a millisecond: under 2¹⁶, as `div_rem` needs.
+const TICKS_PER_MS: NonZeroU16 = {
+    assert!(CORE_HZ / 1_000 <= u16::MAX as u32);
+    NonZeroU16::new((CORE_HZ / 1_000) as u16).unwrap()
+};
+
 fn timer(offset: usize) -> *mut u32 {
     (TIMER0 + offset) as *mut u32
 }
@@ -47,7 +54,7 @@ pub fn start(mut syst: SYST) {
         timer(CTRL).write_volatile(CTRL_ENABLE);
     }
     syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(CORE_HZ / 1_000 - 1);
+    syst.set_reload(u32::from(TICKS_PER_MS.get()) - 1);
     syst.clear_current();
     syst.enable_interrupt();
     syst.enable_counter();
@@ -65,7 +72,7 @@ pub fn now() -> Instant {
         state.set((ticks, value));
         ticks
     });
-    Instant::from_millis(ticks / u64::from(CORE_HZ / 1_000))
+    Instant::from_millis(crate::div_rem(ticks, TICKS_PER_MS).0)
 }
 
 #[exception]

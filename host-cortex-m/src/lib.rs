@@ -25,6 +25,7 @@ pub mod semihosting;
 pub mod stack;
 pub mod uart;
 
+use core::num::{NonZeroU16, NonZeroU32};
 use core::time::Duration;
 
 use cortex_m_rt::{ExceptionFrame, exception};
@@ -113,6 +114,21 @@ fn number(digits: &[u8]) -> Option<u64> {
         let d = d.checked_sub(b'0').filter(|d| *d < 10)?;
         n.checked_mul(10)?.checked_add(u64::from(d))
     })
+}
+
+/// `n / d` and `n % d` by 32-bit divisions, 16 bits of `n` at a time (a
+/// remainder below `d` and 16 more bits fit 32 bits). A 64-bit division
+/// would link compiler_builtins' `u64_div_rem`, 0.9 KiB; the divisors
+/// here (10 for printing, the timer's ticks per millisecond) are small.
+pub fn div_rem(n: u64, d: NonZeroU16) -> (u64, u32) {
+    let d = NonZeroU32::from(d);
+    let (mut quotient, mut rem) = (0u64, 0u32);
+    for shift in [48, 32, 16, 0] {
+        let part = (rem << 16) | ((n >> shift) as u32 & 0xffff);
+        quotient = (quotient << 16) | u64::from(part / d);
+        rem = part % d;
+    }
+    (quotient, rem)
 }
 
 /// Brings the board up: stack paint, SysTick, UART0 and its interrupt.

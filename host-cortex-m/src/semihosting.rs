@@ -7,6 +7,7 @@
 //! board without a debugger attached needs another console (see the README).
 
 use core::arch::asm;
+use core::num::NonZeroU16;
 
 /// Prints a NUL-terminated string.
 const SYS_WRITE0: usize = 0x04;
@@ -63,6 +64,9 @@ pub fn command_line(buf: &mut [u8]) -> &[u8] {
     &buf[..len]
 }
 
+/// The base numbers are printed in.
+const TEN: NonZeroU16 = NonZeroU16::new(10).unwrap();
+
 /// Bytes of one console line held before it is handed to the host.
 const LINE: usize = 160;
 
@@ -106,8 +110,9 @@ impl Console {
         let mut at = digits.len();
         loop {
             at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
+            let (rest, digit) = crate::div_rem(n, TEN);
+            digits[at] = b'0' + digit as u8;
+            n = rest;
             if n == 0 {
                 break;
             }

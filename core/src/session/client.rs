@@ -6,7 +6,7 @@ use heapless::{Deque, String};
 
 use super::{
     CloseReason, DEAD_AFTER, HEARTBEAT, Instant, NICKNAME_MAX, Nickname, SessionError, dead_window,
-    encode,
+    div_rem, encode,
 };
 
 use crate::frame::Direction;
@@ -522,20 +522,26 @@ impl<'b> Client<'b> {
 
 /// `prefix` (at most 7 bytes) then `n` in decimal, in `buf`: the numbers the
 /// client sends, written without `core::fmt`, whose machinery would be most
-/// of what a device links for them.
+/// of what a device links for them. (Iterators and checked slicing: the
+/// panics of indexing would bring that machinery back for their messages.)
 fn decimal<'b>(prefix: &str, mut n: u64, buf: &'b mut [u8; 27]) -> &'b str {
     let mut at = buf.len();
-    loop {
+    for slot in buf.iter_mut().rev() {
+        let (rest, digit) = div_rem::<10>(n);
+        *slot = b'0' + digit as u8;
         at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
+        n = rest;
         if n == 0 {
             break;
         }
     }
-    at -= prefix.len();
-    buf[at..at + prefix.len()].copy_from_slice(prefix.as_bytes());
-    core::str::from_utf8(&buf[at..]).unwrap_or_default()
+    let start = at.saturating_sub(prefix.len());
+    if let Some(head) = buf.get_mut(start..at) {
+        head.copy_from_slice(prefix.as_bytes());
+    }
+    buf.get(start..)
+        .and_then(|text| core::str::from_utf8(text).ok())
+        .unwrap_or_default()
 }
 
 /// Refuses a text that holds a NUL: no frame can carry one, so it is
@@ -552,5 +558,28 @@ fn close(state: &mut State, notices: &mut Deque<Notice, 4>, reason: CloseReason)
         *state = State::Closed;
         // Room is kept for this: at most Joined, Dead and Closed are queued.
         let _ = notices.push_back(Notice::Closed(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+    use std::format;
+
+    #[test]
+    fn decimal_is_display() {
+        for n in [
+            0,
+            7,
+            10,
+            288_016,
+            1 << 32,
+            u64::MAX / 10,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(decimal("", n, &mut [0; 27]), format!("{n}"));
+            assert_eq!(decimal("visitor", n, &mut [0; 27]), format!("visitor{n}"));
+        }
     }
 }

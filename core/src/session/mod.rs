@@ -93,8 +93,26 @@ impl Instant {
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     #[must_use]
     pub const fn saturating_since(self, earlier: Self) -> Duration {
-        Duration::from_millis(self.millis.saturating_sub(earlier.millis))
+        // `Duration::from_millis` divides the `u64` by 1000: see `div_rem`.
+        let (secs, millis) = div_rem::<1000>(self.millis.saturating_sub(earlier.millis));
+        Duration::from_secs(secs).saturating_add(Duration::from_millis(millis as u64))
     }
+}
+
+/// `n / D` and `n % D` by 32-bit divisions, 16 bits of `n` at a time (a
+/// remainder below `D` and 16 more bits fit 32 bits). On a 32-bit core a
+/// 64-bit division is a library routine of about 900 B, which a device
+/// would otherwise link for these few divisions by small constants.
+pub(crate) const fn div_rem<const D: u32>(n: u64) -> (u64, u32) {
+    const { assert!(D > 0 && D <= 1 << 16) };
+    let (mut quotient, mut rem, mut shift) = (0u64, 0u32, 64);
+    while shift > 0 {
+        shift -= 16;
+        let part = (rem << 16) | ((n >> shift) as u32 & 0xffff);
+        quotient = (quotient << 16) | (part / D) as u64;
+        rem = part % D;
+    }
+    (quotient, rem)
 }
 
 impl Add<Duration> for Instant {
@@ -278,6 +296,42 @@ mod tests {
             Some(&stream)
         );
         assert!(SessionError::NotReady.source().is_none());
+    }
+
+    #[test]
+    fn division_by_halves_is_division() {
+        let mut n = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            n = n.rotate_left(7) ^ n.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            for m in [n, n >> 17, n >> 40, n & 0xffff] {
+                assert_eq!(div_rem::<10>(m), (m / 10, (m % 10) as u32));
+                assert_eq!(div_rem::<1000>(m), (m / 1000, (m % 1000) as u32));
+                assert_eq!(div_rem::<65536>(m), (m >> 16, (m & 0xffff) as u32));
+                assert_eq!(div_rem::<65521>(m), (m / 65521, (m % 65521) as u32));
+            }
+        }
+        for m in [0, 9, 10, 999, 1000, u64::MAX, u64::MAX - 1] {
+            assert_eq!(div_rem::<10>(m), (m / 10, (m % 10) as u32));
+            assert_eq!(div_rem::<1000>(m), (m / 1000, (m % 1000) as u32));
+            assert_eq!(div_rem::<1>(m), (m, 0));
+        }
+    }
+
+    #[test]
+    fn time_since_is_from_millis() {
+        for (later, earlier) in [
+            (0, 0),
+            (5, 9),
+            (1_999, 0),
+            (90_001, 1),
+            (u64::MAX, 0),
+            (u64::MAX, 7),
+        ] {
+            assert_eq!(
+                Instant::from_millis(later).saturating_since(Instant::from_millis(earlier)),
+                Duration::from_millis(later.saturating_sub(earlier))
+            );
+        }
     }
 
     #[test]
