@@ -106,18 +106,20 @@ impl Console {
 
     /// Appends a number in decimal.
     pub fn num(&mut self, mut n: u64) -> &mut Self {
+        // Iterators rather than indices: no bounds checks, whose panics
+        // would bring in the formatting of their message.
         let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
+        let mut len = 0;
+        for slot in digits.iter_mut().rev() {
             let (rest, digit) = crate::div_rem(n, TEN);
-            digits[at] = b'0' + digit as u8;
+            *slot = b'0' + digit as u8;
+            len += 1;
             n = rest;
             if n == 0 {
                 break;
             }
         }
-        for &digit in &digits[at..] {
+        for &digit in digits.iter().skip(digits.len() - len) {
             self.push(digit);
         }
         self
@@ -137,19 +139,23 @@ impl Console {
         self.flush();
     }
 
+    // `len` is at most `LINE`, so `buf` always has room for a byte: the
+    // checked forms below never fail, and carry no panic.
     fn push(&mut self, byte: u8) {
         if self.len == LINE {
             self.flush();
         }
-        self.buf[self.len] = byte;
-        self.len += 1;
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
     }
 
     fn flush(&mut self) {
-        if self.len == 0 {
+        let Some(end) = self.buf.get_mut(self.len).filter(|_| self.len > 0) else {
             return;
-        }
-        self.buf[self.len] = 0;
+        };
+        *end = 0;
         // SAFETY: `buf` holds a NUL right after the text and outlives the call.
         unsafe {
             call(SYS_WRITE0, self.buf.as_ptr() as usize);
