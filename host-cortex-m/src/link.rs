@@ -62,9 +62,15 @@ impl embedded_io::Read for Link {
 
 impl embedded_io::Write for Link {
     fn write(&mut self, buf: &[u8]) -> Result<usize, UartError> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    /// One frame, whole: the UART's write never writes less.
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), UartError> {
         self.0.write_all(buf)?;
         Self::note(buf);
-        Ok(buf.len())
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), UartError> {
@@ -78,14 +84,18 @@ impl embedded_io_async::Read for Link {
     }
 }
 
+/// The UART's writes are never pending (see its `embedded_io_async::Write`),
+/// so these are the blocking ones: no nested futures to link.
 impl embedded_io_async::Write for Link {
     async fn write(&mut self, buf: &[u8]) -> Result<usize, UartError> {
-        embedded_io_async::Write::write_all(&mut self.0, buf).await?;
-        Self::note(buf);
-        Ok(buf.len())
+        embedded_io::Write::write(self, buf)
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> Result<(), UartError> {
+        embedded_io::Write::write_all(self, buf)
     }
 
     async fn flush(&mut self) -> Result<(), UartError> {
-        embedded_io_async::Write::flush(&mut self.0).await
+        embedded_io::Write::flush(self)
     }
 }

@@ -202,10 +202,17 @@ impl embedded_io::Write for Uart {
     /// Sends all of `buf`: the transmitter drains a byte as fast as the
     /// line takes it, so waiting here is short and keeps every write whole.
     fn write(&mut self, buf: &[u8]) -> Result<usize, UartError> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    /// As `write`, which never writes less: the provided `write_all` would
+    /// only add its loop, and a panic should `write` ever return `Ok(0)`.
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), UartError> {
         for &byte in buf {
             self.write_byte(byte);
         }
-        Ok(buf.len())
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), UartError> {
