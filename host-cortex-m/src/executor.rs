@@ -6,8 +6,8 @@
 //! without wakers; the price is a poll per millisecond, which the session's
 //! work dwarfs.
 
-use core::future::Future;
-use core::pin::pin;
+use core::future::{Future, poll_fn};
+use core::pin::{Pin, pin};
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
@@ -43,13 +43,16 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// `future`'s output, or `None` once the device time reaches `deadline`
-/// first (the future is then dropped, so it must be cancel-safe).
-pub async fn before<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
-    let mut future = pin!(future);
-    core::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+/// first (the caller then drops the future, so it must be cancel-safe).
+/// Takes the future pinned by the caller and returns the step itself: an
+/// `async fn` would be one more state machine around it.
+pub fn before<F: Future>(
+    deadline: Instant,
+    mut future: Pin<&mut F>,
+) -> impl Future<Output = Option<F::Output>> {
+    poll_fn(move |cx| match future.as_mut().poll(cx) {
         Poll::Ready(output) => Poll::Ready(Some(output)),
         Poll::Pending if clock::now() >= deadline => Poll::Ready(None),
         Poll::Pending => Poll::Pending,
     })
-    .await
 }

@@ -1,7 +1,9 @@
 //! The transport the session drives: the UART, with a count of the
 //! heartbeats that went out through it and of the bytes that came in.
 
+use core::future::{Future, poll_fn};
 use core::sync::atomic::{AtomicU32, Ordering};
+use core::task::Poll;
 
 use douyu_core::frame::{Frame, Status};
 use douyu_core::stt::Map;
@@ -78,24 +80,27 @@ impl embedded_io::Write for Link {
     }
 }
 
+// The futures below are the steps themselves rather than `async fn`s, which
+// would each wrap the UART's future in one more state machine.
+
 impl embedded_io_async::Read for Link {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
-        received(embedded_io_async::Read::read(&mut self.0, buf).await)
+    fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = Result<usize, UartError>> {
+        poll_fn(|_| self.0.poll_read(buf).map(received))
     }
 }
 
 /// The UART's writes are never pending (see its `embedded_io_async::Write`),
-/// so these are the blocking ones: no nested futures to link.
+/// so these are the blocking ones, done when first polled.
 impl embedded_io_async::Write for Link {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, UartError> {
-        embedded_io::Write::write(self, buf)
+    fn write(&mut self, buf: &[u8]) -> impl Future<Output = Result<usize, UartError>> {
+        poll_fn(|_| Poll::Ready(embedded_io::Write::write(self, buf)))
     }
 
-    async fn write_all(&mut self, buf: &[u8]) -> Result<(), UartError> {
-        embedded_io::Write::write_all(self, buf)
+    fn write_all(&mut self, buf: &[u8]) -> impl Future<Output = Result<(), UartError>> {
+        poll_fn(|_| Poll::Ready(embedded_io::Write::write_all(self, buf)))
     }
 
-    async fn flush(&mut self) -> Result<(), UartError> {
-        embedded_io::Write::flush(self)
+    fn flush(&mut self) -> impl Future<Output = Result<(), UartError>> {
+        poll_fn(|_| Poll::Ready(embedded_io::Write::flush(self)))
     }
 }

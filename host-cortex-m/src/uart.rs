@@ -160,6 +160,18 @@ impl Uart {
         Ok(n)
     }
 
+    /// The async read, one poll at a time: pending while no byte is
+    /// waiting, else the burst (see `embedded_io_async::Read for Uart`).
+    pub fn poll_read(&mut self, buf: &mut [u8]) -> Poll<Result<usize, UartError>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        match self.read_ready(buf) {
+            Ok(0) => Poll::Pending,
+            done => Poll::Ready(done),
+        }
+    }
+
     fn write_byte(&mut self, byte: u8) {
         while self.get(STATE) & STATE_TX_FULL != 0 {}
         self.set(DATA, u32::from(byte));
@@ -227,14 +239,7 @@ impl embedded_io_async::Read for Uart {
     /// waker: the byte's arrival raises the receive interrupt, and the
     /// executor ([`crate::executor`]) polls again after every interrupt.
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        poll_fn(|_| match self.read_ready(buf) {
-            Ok(0) => Poll::Pending,
-            done => Poll::Ready(done),
-        })
-        .await
+        poll_fn(|_| self.poll_read(buf)).await
     }
 }
 

@@ -4,6 +4,7 @@
 #![no_std]
 #![no_main]
 
+use core::pin::pin;
 use core::time::Duration;
 
 use cortex_m::singleton;
@@ -45,15 +46,14 @@ fn main() -> ! {
             if !closing {
                 wake = wake.min(end);
             }
-            let polled = before(
-                wake,
-                conn.poll(now, |event| {
+            let polled = {
+                let round = pin!(conn.poll(now, |event| {
                     // Heartbeats written so far first, so that lines keep their order.
                     report.heartbeats(heartbeats_sent(), now);
                     report.event(event);
-                }),
-            )
-            .await;
+                }));
+                before(wake, round).await
+            };
             report.heartbeats(heartbeats_sent(), now);
             match polled {
                 None | Some(Ok(())) => {}
