@@ -119,7 +119,13 @@ impl Add<Duration> for Instant {
     type Output = Self;
 
     fn add(self, rhs: Duration) -> Self {
-        let ms = u64::try_from(rhs.as_millis()).unwrap_or(u64::MAX);
+        // `rhs.as_millis()` saturated to 64 bits, without its 128-bit
+        // arithmetic (long on a 32-bit core, and inlined at every addition).
+        let ms = rhs
+            .as_secs()
+            .checked_mul(1000)
+            .and_then(|ms| ms.checked_add(u64::from(rhs.subsec_millis())))
+            .unwrap_or(u64::MAX);
         Self {
             millis: self.millis.saturating_add(ms),
         }
@@ -314,6 +320,31 @@ mod tests {
             assert_eq!(div_rem::<10>(m), (m / 10, (m % 10) as u32));
             assert_eq!(div_rem::<1000>(m), (m / 1000, (m % 1000) as u32));
             assert_eq!(div_rem::<1>(m), (m, 0));
+        }
+    }
+
+    #[test]
+    fn adding_a_duration_adds_its_whole_milliseconds() {
+        let at = |ms| Instant::from_millis(ms);
+        for (start, d, end) in [
+            (0, Duration::ZERO, 0),
+            (5, Duration::from_nanos(999_999), 5),
+            (5, Duration::from_nanos(1_000_000), 6),
+            (1, Duration::new(45, 999_999_999), 45_000 + 999 + 1),
+            (
+                7,
+                Duration::from_secs(u64::MAX / 1000),
+                u64::MAX / 1000 * 1000 + 7,
+            ),
+            (0, Duration::from_secs(u64::MAX / 1000 + 1), u64::MAX),
+            (0, Duration::new(u64::MAX / 1000, 999_999_999), u64::MAX),
+            (0, Duration::MAX, u64::MAX),
+            (u64::MAX - 1, Duration::from_millis(5), u64::MAX),
+        ] {
+            let sum = at(start) + d;
+            assert_eq!(sum, at(end), "{start} ms + {d:?}");
+            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            assert_eq!(sum, at(start.saturating_add(ms)), "{start} ms + {d:?}");
         }
     }
 
