@@ -217,7 +217,7 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
 /// Inlined into `core`'s `panic_fmt`, its one caller: there the message,
 /// which this handler never reads, is dead, and with it the formatting code
 /// that every bounds check's message refers to (`<usize as Display>::fmt`
-/// and `Formatter`'s padding, 0.7 KiB of code). Without `always` it is
+/// and `Formatter`'s padding, 0.6 KiB of code). Without `always` it is
 /// not (a size-optimised build inlines only the smallest functions, and
 /// keeps the handler's symbol out of line). rustc warns that
 /// `#[inline]` is ignored on exported functions; it still reaches LLVM
