@@ -1,6 +1,8 @@
 //! Decoding and encoding throughput over a simulated busy room's traffic,
 //! beside the limits measured on the same bytes in the same run: `memcpy`
-//! (copying the corpus) and `memchr` (scanning it for one byte).
+//! (copying the corpus), `memchr` (scanning it for one byte) and `memchr`
+//! counting `/` in each message (issue #14's limit, to which its goals are ratios; the
+//! `passes` bench prints the ratios).
 //!
 //! `cargo bench -p douyu-core --features std,sim --bench codec` (set
 //! `DOUYU_CORPUS_MB`, default 64). The `passes` bench runs the same loops
@@ -35,15 +37,33 @@ fn benches(c: &mut Criterion) {
     group.bench_function("limit: memchr", |b| {
         b.iter(|| assert!(memchr::memchr(black_box(absent), black_box(&corpus)).is_none()));
     });
+    let lengths = common::message_lengths(&corpus);
+    group.bench_function("limit: memchr counting `/`, per message", |b| {
+        b.iter(|| common::count_slashes(&corpus, &lengths));
+    });
     group.bench_function("frames (lengths, NUL, UTF-8)", |b| {
         b.iter(|| common::frames(&corpus));
     });
     group.bench_function("frames + every STT pair", |b| {
         b.iter(|| common::every_pair(&corpus));
     });
+    group.bench_function("frames + every key and value unescaped", |b| {
+        b.iter(|| common::every_value(&corpus));
+    });
     group.bench_function("frames + typed chatmsg, nn and txt unescaped", |b| {
         b.iter(|| common::typed_chat(&corpus));
     });
+    for (work, name) in [
+        (common::Chat::No, ""),
+        (common::Chat::Yes, " + typed chatmsg"),
+    ] {
+        group.bench_function(format!("one-shot: frames{name}, one per message"), |b| {
+            b.iter(|| common::one_shot(&corpus, &lengths, work));
+        });
+        group.bench_function(format!("stream, 4 KiB reads: frames{name}"), |b| {
+            b.iter(|| common::stream(&corpus, 4096, work));
+        });
+    }
     group.finish();
 
     let messages = common::Messages::new(&corpus);
