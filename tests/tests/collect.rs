@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use douyu_tests::{Proc, served_addr};
+use douyu_tests::{Proc, check_exposition, served_addr};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
@@ -100,6 +100,14 @@ impl Nats {
     /// Stops it (SIGTERM, as an operator would) and starts it again on the
     /// same port and store.
     fn restart(&mut self) {
+        self.stop();
+        // Down for a moment, as in a real restart.
+        std::thread::sleep(Duration::from_millis(500));
+        self.spawn();
+    }
+
+    /// Stops it (SIGTERM), keeping its store and port for [`Nats::spawn`].
+    fn stop(&mut self) {
         let mut child = self.child.take().unwrap();
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -109,9 +117,6 @@ impl Nats {
             assert!(start.elapsed() < LIMIT, "nats-server did not stop");
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Down for a moment, as in a real restart.
-        std::thread::sleep(Duration::from_millis(500));
-        self.spawn();
     }
 }
 
@@ -253,6 +258,54 @@ fn hole_runs(numbers: &BTreeSet<u64>) -> usize {
     sorted.windows(2).filter(|w| w[1] != w[0] + 1).count()
 }
 
+/// `GET path` from the collector's HTTP server at `addr`: status and body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// `/metrics`, checked as Prometheus text: its samples by series
+/// (`name` or `name{labels}`).
+fn scrape(addr: &str) -> HashMap<String, f64> {
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    check_exposition(&body)
+        .into_iter()
+        .map(|(name, labels, value)| {
+            let series = if labels.is_empty() {
+                name
+            } else {
+                format!("{name}{{{labels}}}")
+            };
+            (series, value)
+        })
+        .collect()
+}
+
+/// The sum of every series of `name` in `samples`.
+fn total(samples: &HashMap<String, f64>, name: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|(series, _)| {
+            series
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('{'))
+        })
+        .map(|(_, value)| value)
+        .sum()
+}
+
 #[test]
 fn fifty_rooms_through_a_nats_restart_every_message_once() {
     let Some(mut nats) = Nats::start("restart") else {
@@ -260,12 +313,57 @@ fn fifty_rooms_through_a_nats_restart_every_message_once() {
     };
     let rt = runtime();
     let (_server, url) = serve("20", "1-50");
-    let mut collector = collect(&url, &nats, "1-50", &[]);
+    let mut collector = collect(&url, &nats, "1-50", &["--http", "127.0.0.1:0"]);
+    let http = served_addr(&collector, "HTTP");
     collector.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=50"));
     std::thread::sleep(Duration::from_secs(2));
+    let early = scrape(&http);
     let before = rt.block_on(read_stream(&nats.url())).len();
     nats.restart();
     std::thread::sleep(Duration::from_secs(3));
+    // /metrics, during the run: what a person watching it would see.
+    let late = scrape(&http);
+    for (series, value) in [
+        ("douyu_collect_up", 1.0),
+        ("douyu_collect_rooms", 50.0),
+        ("douyu_collect_rooms_held", 50.0),
+        ("douyu_collect_collectors", 1.0),
+        ("douyu_collect_nats_connected", 1.0),
+        ("douyu_collect_leases_taken_total{via=\"free\"}", 50.0),
+        ("douyu_collect_messages_dropped_total", 0.0),
+        ("douyu_collect_gaps_total", 0.0),
+    ] {
+        assert_eq!(late.get(series), Some(&value), "{series}: {late:?}");
+    }
+    // Every session joined (some may be reconnecting at a moment).
+    assert!(late["douyu_collect_sessions_connected"] >= 45.0, "{late:?}");
+    for counter in [
+        "douyu_collect_messages_received_total{type=\"chatmsg\"}",
+        "douyu_collect_messages_published_total{type=\"chatmsg\"}",
+        "douyu_collect_publish_ack_seconds_count",
+    ] {
+        assert!(
+            late[counter] > early[counter] && early[counter] > 0.0,
+            "{counter}: {} then {}",
+            early[counter],
+            late[counter]
+        );
+    }
+    // NATS was away: the client reconnected.
+    assert!(
+        late["douyu_collect_nats_reconnects_total"] >= 1.0,
+        "{late:?}"
+    );
+    assert_eq!(early["douyu_collect_nats_reconnects_total"], 0.0);
+    assert!(
+        total(&late, "douyu_collect_messages_published_total")
+            <= total(&late, "douyu_collect_messages_received_total"),
+        "{late:?}"
+    );
+    let (status, health) = http_get(&http, "/healthz");
+    assert_eq!(status, 200);
+    assert!(health.starts_with("ok: 50 of 50 rooms held"), "{health}");
+    assert_eq!(http_get(&http, "/nope").0, 404);
     collector.signal("INT");
     assert_eq!(
         collector.wait_exit(LIMIT),

@@ -92,6 +92,7 @@ impl Sessions {
                 state: std::sync::Mutex::default(),
             }),
             outbox: self.outbox.clone(),
+            joined: false,
         };
         let (options, clock) = (self.options.clone(), self.clock);
         self.tasks.spawn(async move {
@@ -146,10 +147,21 @@ struct Held {
 enum Step {
     /// Nothing changed.
     Same,
-    /// The lease is held, newly or renewed.
-    Held(Held),
+    /// The lease is held, newly (taken as it says) or renewed.
+    Held(Held, Via),
     /// Another collector holds it now.
     Lost(String),
+}
+
+/// How a lease came to be held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Created: nobody held it.
+    Free,
+    /// Taken over from a collector that offered it.
+    Offered,
+    /// Held already, and renewed.
+    Renewed,
 }
 
 /// The holder a lease value names (`a`, or `a` offering to `b` in `a>b`).
@@ -189,11 +201,14 @@ async fn step(
             return Step::Same;
         }
         return match leases.create(&key, me.to_string().into()).await {
-            Ok(revision) => Step::Held(Held {
-                revision,
-                renewed: Instant::now(),
-                value: me.to_string(),
-            }),
+            Ok(revision) => Step::Held(
+                Held {
+                    revision,
+                    renewed: Instant::now(),
+                    value: me.to_string(),
+                },
+                Via::Free,
+            ),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 // Held: take it only if it is being offered to us.
                 match leases.entry(&key).await {
@@ -205,11 +220,14 @@ async fn step(
                             .update(&key, me.to_string().into(), entry.revision)
                             .await
                         {
-                            Ok(revision) => Step::Held(Held {
-                                revision,
-                                renewed: Instant::now(),
-                                value: me.to_string(),
-                            }),
+                            Ok(revision) => Step::Held(
+                                Held {
+                                    revision,
+                                    renewed: Instant::now(),
+                                    value: me.to_string(),
+                                },
+                                Via::Offered,
+                            ),
                             Err(_) => Step::Same,
                         }
                     }
@@ -234,22 +252,28 @@ async fn step(
         .update(&key, want.clone().into(), held.revision)
         .await
     {
-        Ok(revision) => Step::Held(Held {
-            revision,
-            renewed: Instant::now(),
-            value: want,
-        }),
+        Ok(revision) => Step::Held(
+            Held {
+                revision,
+                renewed: Instant::now(),
+                value: want,
+            },
+            Via::Renewed,
+        ),
         Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
             match leases.entry(&key).await {
                 Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
                     let value = String::from_utf8_lossy(&entry.value).into_owned();
                     if holder(&value) == me {
                         // Our own write whose ack was lost: carry on from it.
-                        Step::Held(Held {
-                            revision: entry.revision,
-                            renewed: held.renewed,
-                            value,
-                        })
+                        Step::Held(
+                            Held {
+                                revision: entry.revision,
+                                renewed: held.renewed,
+                                value,
+                            },
+                            Via::Renewed,
+                        )
                     } else {
                         Step::Lost(value)
                     }
@@ -257,11 +281,14 @@ async fn step(
                 // Expired (NATS was away longer than the lease) or deleted:
                 // nobody took it, so it is still ours to take.
                 Ok(_) => match leases.create(&key, me.to_string().into()).await {
-                    Ok(revision) => Step::Held(Held {
-                        revision,
-                        renewed: Instant::now(),
-                        value: me.to_string(),
-                    }),
+                    Ok(revision) => Step::Held(
+                        Held {
+                            revision,
+                            renewed: Instant::now(),
+                            value: me.to_string(),
+                        },
+                        Via::Renewed,
+                    ),
                     Err(_) => Step::Same,
                 },
                 Err(_) => Step::Same,
@@ -356,6 +383,7 @@ pub async fn run(
     let renew_every = ttl / 3;
     let mut held: HashMap<u64, Held> = HashMap::new();
     let mut live = vec![me.to_string()];
+    stats.collectors.store(1, Ordering::Relaxed);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -374,6 +402,7 @@ pub async fn run(
             if now_live != live {
                 info!(collectors = now_live.len(), "collectors changed");
                 live = now_live;
+                stats.collectors.store(live.len() as u64, Ordering::Relaxed);
             }
         }
         let jobs: Vec<_> = options
@@ -404,14 +433,20 @@ pub async fn run(
         for (room, step) in steps {
             match step {
                 Step::Same => {}
-                Step::Held(lease) => {
+                Step::Held(lease, via) => {
                     if held.insert(room, lease).is_none() {
-                        info!(room, "lease taken");
+                        info!(room, ?via, "lease taken");
+                        let counter = match via {
+                            Via::Offered => &stats.leases_taken_offered,
+                            Via::Free | Via::Renewed => &stats.leases_taken_free,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
                         sessions.start(room);
                     }
                 }
                 Step::Lost(holder) => {
                     held.remove(&room);
+                    stats.leases_handed_over.fetch_add(1, Ordering::Relaxed);
                     info!(room, holder, "lease handed over");
                     sessions.release(room, HANDOFF_OVERLAP);
                 }
@@ -424,11 +459,14 @@ pub async fn run(
     // within a tick; bounded, as NATS may be away.
     let give_back = futures_util::stream::iter(held)
         .map(|(room, lease)| {
-            let leases = &leases;
+            let (leases, stats) = (&leases, &stats);
             async move {
-                let _ = leases
+                let deleted = leases
                     .delete_expect_revision(format!("room.{room}"), Some(lease.revision))
                     .await;
+                if deleted.is_ok() {
+                    stats.leases_released.fetch_add(1, Ordering::Relaxed);
+                }
             }
         })
         .buffer_unordered(CONCURRENT_REQUESTS)
