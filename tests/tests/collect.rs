@@ -446,8 +446,9 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     };
     let rt = runtime();
     let (_server, url) = serve(&RATE.to_string(), "1-20");
-    let lease = ["--lease", "3"];
+    let lease = ["--lease", "3", "--http", "127.0.0.1:0"];
     let mut a = collect(&url, &nats, "1-20", &lease);
+    let http_a = served_addr(&a, "HTTP");
     // Alone, it holds every room within a couple of seconds.
     let started = Instant::now();
     a.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=20"));
@@ -469,40 +470,76 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     });
     let name_a = alone[&1].clone().unwrap();
     let mut b = collect(&url, &nats, "1-20", &lease);
-    // The newcomer gets its share, handed over while both watch. The rooms
-    // move one renewal at a time, so two holders are seen before the
-    // hand-over ends: wait until the leases stop changing (two reads two
-    // renewals apart agree).
-    let mut shared = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
-        every_room_one_holder(l, 2)
-    });
-    let settling = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_secs(2));
-        let again = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
-            every_room_one_holder(l, 2)
-        });
-        if again == shared {
-            break;
+    let joined = Instant::now();
+    let http_b = served_addr(&b, "HTTP");
+    // The newcomer gets half the rooms, handed over while both watch: each
+    // room's lease is held all along (offered, then taken), never free,
+    // and names one holder. Wait for the even split.
+    let start = Instant::now();
+    let shared = loop {
+        let leases = rt.block_on(holders(&nats.url(), ROOMS));
+        assert!(
+            leases.len() == ROOMS as usize && leases.values().all(Option::is_some),
+            "a room was free during the hand-over: {leases:?}"
+        );
+        let of_a = leases
+            .values()
+            .filter(|v| v.as_deref() == Some(name_a.as_str()))
+            .count();
+        if every_room_one_holder(&leases, 2) && of_a == ROOMS as usize / 2 {
+            break leases;
         }
         assert!(
-            settling.elapsed() < LIMIT,
-            "the hand-over never ended: {again:?}"
+            start.elapsed() < LIMIT,
+            "never split evenly: {of_a} for the first, {leases:?}"
         );
-        shared = again;
-    }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let split = joined.elapsed();
+    eprintln!("split evenly {split:?} after the second collector started");
+    // Its process start, NATS connection, first walk; the first's next walk
+    // (1 s) offers, the newcomer's next takes.
+    assert!(split < Duration::from_secs(10), "split in {split:?}");
     let of_b: Vec<u64> = (1..=ROOMS)
         .filter(|r| shared[r].as_deref() != Some(name_a.as_str()))
         .collect();
-    // Rendezvous hashing of 20 rooms between two names: fewer than 2 or more
-    // than 18 for one happens about once in 2,500 pairs of names; evenness
-    // over many rooms is the lease module's unit test.
-    assert!(
-        (2..=18).contains(&of_b.len()),
-        "{} of {ROOMS} rooms went to the newcomer: {shared:?}",
-        of_b.len()
-    );
+    // And it stays so: nothing moves once the split is made.
     std::thread::sleep(Duration::from_secs(2));
+    let again = rt.block_on(holders(&nats.url(), ROOMS));
+    assert_eq!(again, shared, "the leases moved after the split");
+    // Both collectors' /metrics say the same: ten handed over, ten taken
+    // over, ten held each; the first's handed-over sessions end after the
+    // hand-over's overlap (3 s from its next renewal).
+    let ended = Instant::now();
+    while scrape(&http_a)["douyu_collect_sessions_connected"] != 10.0 {
+        assert!(ended.elapsed() < LIMIT, "{:?}", scrape(&http_a));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ma, mb) = (scrape(&http_a), scrape(&http_b));
+    for (metrics, series, value) in [
+        (&ma, "douyu_collect_rooms_held", 10.0),
+        (&mb, "douyu_collect_rooms_held", 10.0),
+        (&ma, "douyu_collect_collectors", 2.0),
+        (&mb, "douyu_collect_collectors", 2.0),
+        (&ma, "douyu_collect_leases_handed_over_total", 10.0),
+        (&ma, "douyu_collect_leases_taken_total{via=\"free\"}", 20.0),
+        (
+            &mb,
+            "douyu_collect_leases_taken_total{via=\"offered\"}",
+            10.0,
+        ),
+        (&mb, "douyu_collect_leases_taken_total{via=\"free\"}", 0.0),
+        (&ma, "douyu_collect_sessions_connected", 10.0),
+        (&mb, "douyu_collect_sessions_connected", 10.0),
+    ] {
+        assert_eq!(metrics.get(series), Some(&value), "{series}: {metrics:?}");
+    }
+    // Both published the handed-over rooms for a few seconds: JetStream
+    // said "already stored" to some of it.
+    assert!(
+        ma["douyu_collect_messages_duplicate_total"] + mb["douyu_collect_messages_duplicate_total"]
+            > 0.0
+    );
     // Killed without a word: its leases expire and the other takes them.
     b.signal("KILL");
     let killed = Instant::now();
@@ -513,6 +550,13 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     assert!(
         takeover < Duration::from_secs(8),
         "taken over in {takeover:?}"
+    );
+    // The dead collector's rooms were free (expired) when taken.
+    let after = scrape(&http_a);
+    assert_eq!(after["douyu_collect_collectors"], 1.0, "{after:?}");
+    assert_eq!(
+        after["douyu_collect_leases_taken_total{via=\"free\"}"], 30.0,
+        "{after:?}"
     );
     std::thread::sleep(Duration::from_secs(2));
     a.signal("INT");
