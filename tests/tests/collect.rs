@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use douyu_tests::{Proc, check_exposition, served_addr};
+use douyu_tests::{Proc, check_exposition, proc_memory, served_addr};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
@@ -580,4 +580,117 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
             assert_eq!(lost, 0, "room {room} lost chat lines: {numbers:?}");
         }
     }
+}
+
+#[test]
+fn nats_away_past_the_buffer_bound_memory_stays_bounded_and_gaps_are_counted() {
+    const ROOMS: u64 = 10;
+    const BUFFER: f64 = 4096.0;
+    let Some(mut nats) = Nats::start("away") else {
+        return;
+    };
+    let rt = runtime();
+    let (_server, url) = serve("200", "1-10");
+    let mut collector = collect(
+        &url,
+        &nats,
+        "1-10",
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--room-buffer-kib",
+            "4",
+            "--in-flight",
+            "16",
+            "--lease",
+            "30",
+        ],
+    );
+    let http = served_addr(&collector, "HTTP");
+    collector.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=10"));
+    std::thread::sleep(Duration::from_secs(1));
+    nats.stop();
+    // 10 rooms at 200 a second into 4 KiB each: full within a second.
+    std::thread::sleep(Duration::from_secs(2));
+    let first = scrape(&http);
+    let rss_first = proc_memory(collector.pid(), "VmRSS");
+    std::thread::sleep(Duration::from_secs(3));
+    let away = scrape(&http);
+    let rss_away = proc_memory(collector.pid(), "VmRSS");
+    assert_eq!(away["douyu_collect_nats_connected"], 0.0, "{away:?}");
+    // Bounded: each room's buffer holds at most its bound, plus one gap
+    // event's few hundred bytes; at most --in-flight out of them.
+    for m in [&first, &away] {
+        let buffered = m["douyu_collect_buffered_bytes"];
+        assert!(
+            buffered > 0.0 && buffered <= ROOMS as f64 * (BUFFER + 512.0),
+            "{buffered} bytes buffered"
+        );
+        assert!(m["douyu_collect_publish_in_flight"] <= 16.0, "{m:?}");
+    }
+    // Still reading the rooms, and dropping what does not fit: counted.
+    let received = |m: &HashMap<String, f64>| total(m, "douyu_collect_messages_received_total");
+    let dropped = |m: &HashMap<String, f64>| m["douyu_collect_messages_dropped_total"];
+    assert!(received(&away) - received(&first) > 1000.0, "{away:?}");
+    assert!(
+        dropped(&away) - dropped(&first) > 1000.0,
+        "{} then {} dropped",
+        dropped(&first),
+        dropped(&away)
+    );
+    // What was read and not dropped is what waits: memory does not follow
+    // the messages (3 s of 2,000 a second, ~1.5 MiB of JSON, came and went).
+    assert!(
+        rss_away < rss_first + 1024 * 1024,
+        "RSS {rss_first} then {rss_away}"
+    );
+    // NATS back: the buffers drain and each room's loss is one gap event.
+    nats.spawn();
+    let back = Instant::now();
+    loop {
+        let m = scrape(&http);
+        if m["douyu_collect_buffered_bytes"] == 0.0 && m["douyu_collect_gaps_total"] >= ROOMS as f64
+        {
+            break;
+        }
+        assert!(back.elapsed() < LIMIT, "never drained: {m:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    collector.signal("INT");
+    assert_eq!(
+        collector.wait_exit(LIMIT),
+        Some(0),
+        "{:?}",
+        collector.stderr()
+    );
+    let stopped = collector
+        .stderr()
+        .into_iter()
+        .find(|l| l.contains("collector stopped"))
+        .unwrap();
+    let field = |name: &str| -> u64 {
+        let at = stopped.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+        stopped[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Every drop is in a gap event in the stream, and nothing else is lost.
+    let stored = rt.block_on(read_stream(&nats.url()));
+    let mut gap_rooms = BTreeSet::new();
+    let mut in_gaps = 0;
+    for message in stored.iter().filter(|m| m.subject.ends_with(".gap")) {
+        assert_eq!(message.json["event"], "gap", "{}", message.json);
+        let room = message.json["room"].as_u64().unwrap();
+        assert_eq!(message.subject, format!("douyu.{room}.gap"));
+        gap_rooms.insert(room);
+        in_gaps += message.json["dropped"].as_u64().unwrap();
+    }
+    assert_eq!(gap_rooms.len(), ROOMS as usize, "{gap_rooms:?}");
+    assert!(field("dropped") > 0);
+    assert_eq!(in_gaps, field("dropped"), "{stopped}");
+    assert_eq!(field("lost"), 0, "{stopped}");
+    assert_eq!(field("unpublished"), 0, "{stopped}");
 }
