@@ -10,7 +10,9 @@
 # --rooms 1-ROOMS` and `douyu collect` on 127.0.0.1 (release build), lets the
 # collector take every room, then measures over SECONDS: messages stored a
 # second (from the collector's status lines), what was offered, drops and
-# gaps, and the collector's resident memory (now and peak), also per room.
+# gaps, the collector's CPU in the window (so messages a second per core),
+# the send->ack latency from its /metrics histogram (p50, p99 as bucket
+# bounds), and its resident memory (now and peak), also per room.
 # Everything runs on this machine: the simulator and nats-server share its
 # cores with the collector, so the figure is a floor for the collector alone.
 set -euo pipefail
@@ -20,12 +22,18 @@ rate=${2:-50}
 secs=${3:-20}
 
 command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 2; }
-cargo build --release --locked -p douyu-host >&2
-bin=target/release/douyu
+# DOUYU=path: measure that binary instead (e.g. an older build, to compare).
+if [ -n "${DOUYU:-}" ]; then
+    bin=$DOUYU
+else
+    cargo build --release --locked -p douyu-host >&2
+    bin=target/release/douyu
+fi
 tmp=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 nats_port=$(free_port)
 douyu_port=$(free_port)
+http_port=$(free_port)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -40,8 +48,12 @@ pids+=($!)
     --max-per-ip 1000000 --connect-rate 0 >"$tmp/serve.log" 2>&1 &
 pids+=($!)
 sleep 1
+# /metrics (ack latency) if this binary has it: an older one may not.
+http_args=()
+if "$bin" collect --help | grep -q -- '--http'; then http_args=(--http "127.0.0.1:$http_port"); fi
 RUST_LOG=info,async_nats=warn "$bin" collect --rooms "1-$rooms" --server "tcp://127.0.0.1:$douyu_port" \
-    --nats "nats://127.0.0.1:$nats_port" --stream BENCH --status-every 1 >"$tmp/collect.log" 2>&1 &
+    --nats "nats://127.0.0.1:$nats_port" --stream BENCH --status-every 1 \
+    "${http_args[@]}" >"$tmp/collect.log" 2>&1 &
 collector=$!
 pids+=("$collector")
 
@@ -56,20 +68,48 @@ until grep -q "status rooms=$rooms " "$tmp/collect.log"; do
     sleep 0.5
 done
 sleep 3 # warm-up: sessions joined, stream files open
-s1=$(field stored); d1=$(field duplicates); t1=$(date +%s.%N)
+metrics() { [ ${#http_args[@]} -gt 0 ] || return 0; python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "http://127.0.0.1:$http_port/metrics"; }
+cpu_now() { awk '{print $14 + $15}' "/proc/$collector/stat"; }
+s1=$(field stored); d1=$(field duplicates); t1=$(date +%s.%N); c1=$(cpu_now)
+metrics >"$tmp/metrics1"
 sleep "$secs"
-s2=$(field stored); d2=$(field duplicates); t2=$(date +%s.%N)
+s2=$(field stored); d2=$(field duplicates); t2=$(date +%s.%N); c2=$(cpu_now)
+metrics >"$tmp/metrics2"
+# The ack latency over the window: the histogram's buckets at its end less
+# those at its start; a percentile is the upper bound of its bucket.
+latency=$(awk '
+    /^douyu_collect_publish_ack_seconds_bucket/ {
+        match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+        if (FILENAME == ARGV[1]) { before[le] = $2 } else { n++; les[n] = le; after[le] = $2 }
+    }
+    /^douyu_collect_publish_ack_seconds_sum/ { if (FILENAME == ARGV[1]) s1 = $2; else s2 = $2 }
+    END {
+        total = after["+Inf"] - before["+Inf"]
+        if (n == 0) { print "send->ack: not measured (no /metrics in this binary)"; exit }
+        if (total <= 0) { print "no acks in the window"; exit }
+        for (i = 1; i <= n; i++) {
+            c = after[les[i]] - before[les[i]]
+            if (!p50 && c >= total * 0.50) p50 = les[i]
+            if (!p99 && c >= total * 0.99) p99 = les[i]
+        }
+        printf "send->ack over %d acks: mean %.2f ms, p50 <= %s s, p99 <= %s s", total, (s2 - s1) / total * 1000, p50, p99
+    }' "$tmp/metrics1" "$tmp/metrics2")
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$collector/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$collector/status")
-cpu=$(awk '{print $14 + $15}' "/proc/$collector/stat")
+cpu=$(cpu_now)
 ticks=$(getconf CLK_TCK)
 awk -v rooms="$rooms" -v rate="$rate" -v s1="$s1" -v s2="$s2" -v d1="$d1" -v d2="$d2" \
     -v t1="$t1" -v t2="$t2" -v rss="$rss" -v hwm="$hwm" -v cpu="$cpu" -v ticks="$ticks" \
+    -v c1="$c1" -v c2="$c2" -v latency="$latency" \
     -v dropped="$(field dropped)" -v gaps="$(field gaps)" -v buffered="$(field buffered)" 'BEGIN {
     span = t2 - t1
     printf "rooms %d, offered %.0f msg/s (%s a room)\n", rooms, rooms * rate, rate
     printf "stored %.0f msg/s over %.1f s (%d duplicates)\n", (s2 - s1 + d2 - d1) / span, span, d2 - d1
     printf "dropped %d, gaps %d, buffered now %d B\n", dropped, gaps, buffered
+    busy = (c2 - c1) / ticks
+    printf "collector CPU %.2f s in the window (%.2f cores): %.0f msg/s per core\n", \
+        busy, busy / span, (busy > 0 ? (s2 - s1 + d2 - d1) / busy : 0)
+    print latency
     printf "collector RSS %.1f MiB (peak %.1f MiB): %.1f KiB a room; CPU %.1f s in all\n", \
         rss / 1024, hwm / 1024, rss / rooms, cpu / ticks
 }'

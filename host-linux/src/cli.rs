@@ -446,6 +446,10 @@ struct CollectArgs {
     /// Seconds before the first reconnect to a room (doubling up to 60).
     #[arg(long, default_value_t = 1.0)]
     backoff: f64,
+    /// Serve /metrics (Prometheus text) and /healthz on this address,
+    /// e.g. 127.0.0.1:9464 (port 0: any free port, logged).
+    #[arg(long)]
+    http: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -943,6 +947,7 @@ async fn collect(args: CollectArgs) -> anyhow::Result<()> {
         in_flight: args.in_flight as usize,
         lease_ttl: lease,
         status_every,
+        http: args.http,
     };
     crate::collect::run(options, stop_on_signals()?).await
 }

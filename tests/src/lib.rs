@@ -201,3 +201,140 @@ pub fn encoded(kind: douyu_core::frame::Direction, body: &str) -> Vec<u8> {
     frame.encode(&mut out).expect("sized for it");
     out
 }
+
+/// Checks `text` line by line against the Prometheus text format (0.0.4)
+/// and returns its samples (name, labels as written, value). Panics on any
+/// line that breaks the rules: a metric name or label name that is not an
+/// identifier, an unescaped label value, a value that is not a number, a
+/// sample without a `# TYPE` before it, a family without a `# HELP`, a
+/// `# TYPE` given twice or after its samples, a series given twice, a
+/// histogram whose buckets are not cumulative or lack `le="+Inf"` equal to
+/// its `_count`, or a missing final newline.
+#[must_use]
+pub fn check_exposition(text: &str) -> Vec<(String, String, f64)> {
+    use std::collections::{HashMap, HashSet};
+    fn is_name(name: &str, colons: bool) -> bool {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colons && c == ':'))
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colons && c == ':'))
+    }
+    assert!(text.ends_with('\n'), "no final newline");
+    let mut typed: HashMap<String, String> = HashMap::new();
+    let mut helped = HashSet::new();
+    let mut sampled = HashSet::new();
+    let mut series = HashSet::new();
+    let mut samples = Vec::new();
+    // Per histogram: the last bucket's count, and whether +Inf was seen.
+    let mut buckets: HashMap<String, (f64, Option<f64>)> = HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut words = rest.splitn(3, ' ');
+            let (keyword, name) = (words.next().unwrap(), words.next().unwrap_or(""));
+            assert!(is_name(name, true), "bad name in {line:?}");
+            match keyword {
+                "TYPE" => {
+                    let kind = words.next().unwrap_or("");
+                    assert!(
+                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                        "{line:?}"
+                    );
+                    assert!(
+                        typed.insert(name.to_string(), kind.to_string()).is_none(),
+                        "TYPE twice: {line:?}"
+                    );
+                    assert!(!sampled.contains(name), "TYPE after samples: {line:?}");
+                }
+                "HELP" => {
+                    assert!(words.next().is_some_and(|h| !h.is_empty()), "{line:?}");
+                    assert!(helped.insert(name.to_string()), "HELP twice: {line:?}");
+                }
+                _ => {}
+            }
+            continue;
+        }
+        assert!(!line.is_empty() && !line.starts_with('#'), "{line:?}");
+        let (series_text, value) = line.rsplit_once(' ').expect("name and value");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("value in {line:?}"));
+        let (name, labels) = match series_text.split_once('{') {
+            Some((name, labels)) => (name, labels.strip_suffix('}').expect("closing brace")),
+            None => (series_text, ""),
+        };
+        assert!(is_name(name, true), "bad name in {line:?}");
+        let mut le = None;
+        if !labels.is_empty() {
+            // label="value" pairs, comma-separated; \\, \" and \n escaped.
+            let mut rest = labels;
+            while !rest.is_empty() {
+                let (label, after) = rest.split_once("=\"").expect("label=\"");
+                assert!(is_name(label, false), "bad label in {line:?}");
+                let mut end = None;
+                let mut escaped = false;
+                for (i, c) in after.char_indices() {
+                    match (escaped, c) {
+                        (true, '\\' | '"' | 'n') => escaped = false,
+                        (true, _) => panic!("bad escape in {line:?}"),
+                        (false, '\\') => escaped = true,
+                        (false, '"') => {
+                            end = Some(i);
+                            break;
+                        }
+                        (false, _) => {}
+                    }
+                }
+                let end = end.expect("closing quote");
+                if label == "le" {
+                    le = Some(after[..end].to_string());
+                }
+                rest = after[end + 1..]
+                    .strip_prefix(',')
+                    .unwrap_or(&after[end + 1..]);
+            }
+        }
+        // A histogram's samples are its name with a suffix.
+        let family = ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
+            let base = name.strip_suffix(suffix)?;
+            (typed.get(base).map(String::as_str) == Some("histogram"))
+                .then(|| (base.to_string(), *suffix))
+        });
+        let family_name = match &family {
+            Some((base, suffix)) => {
+                let (last, inf) = buckets.entry(base.clone()).or_insert((0.0, None));
+                match *suffix {
+                    "_bucket" => {
+                        let le = le.as_deref().unwrap_or_else(|| panic!("no le in {line:?}"));
+                        assert!(value >= *last, "buckets not cumulative: {line:?}");
+                        *last = value;
+                        if le == "+Inf" {
+                            *inf = Some(value);
+                        } else {
+                            le.parse::<f64>()
+                                .unwrap_or_else(|_| panic!("bad le in {line:?}"));
+                        }
+                    }
+                    "_count" => {
+                        assert_eq!(Some(value), *inf, "+Inf bucket is not the count: {line:?}")
+                    }
+                    _ => {}
+                }
+                base.clone()
+            }
+            None => name.to_string(),
+        };
+        assert!(
+            typed.contains_key(&family_name),
+            "sample before its TYPE: {line:?}"
+        );
+        assert!(helped.contains(&family_name), "no HELP for {line:?}");
+        sampled.insert(family_name);
+        assert!(
+            series.insert(series_text.to_string()),
+            "series twice: {line:?}"
+        );
+        samples.push((name.to_string(), labels.to_string(), value));
+    }
+    samples
+}

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use douyu_tests::{Proc, served_addr};
+use douyu_tests::{Proc, check_exposition, proc_memory, served_addr};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
@@ -100,6 +100,14 @@ impl Nats {
     /// Stops it (SIGTERM, as an operator would) and starts it again on the
     /// same port and store.
     fn restart(&mut self) {
+        self.stop();
+        // Down for a moment, as in a real restart.
+        std::thread::sleep(Duration::from_millis(500));
+        self.spawn();
+    }
+
+    /// Stops it (SIGTERM), keeping its store and port for [`Nats::spawn`].
+    fn stop(&mut self) {
         let mut child = self.child.take().unwrap();
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -109,9 +117,6 @@ impl Nats {
             assert!(start.elapsed() < LIMIT, "nats-server did not stop");
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Down for a moment, as in a real restart.
-        std::thread::sleep(Duration::from_millis(500));
-        self.spawn();
     }
 }
 
@@ -253,6 +258,54 @@ fn hole_runs(numbers: &BTreeSet<u64>) -> usize {
     sorted.windows(2).filter(|w| w[1] != w[0] + 1).count()
 }
 
+/// `GET path` from the collector's HTTP server at `addr`: status and body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// `/metrics`, checked as Prometheus text: its samples by series
+/// (`name` or `name{labels}`).
+fn scrape(addr: &str) -> HashMap<String, f64> {
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    check_exposition(&body)
+        .into_iter()
+        .map(|(name, labels, value)| {
+            let series = if labels.is_empty() {
+                name
+            } else {
+                format!("{name}{{{labels}}}")
+            };
+            (series, value)
+        })
+        .collect()
+}
+
+/// The sum of every series of `name` in `samples`.
+fn total(samples: &HashMap<String, f64>, name: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|(series, _)| {
+            series
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('{'))
+        })
+        .map(|(_, value)| value)
+        .sum()
+}
+
 #[test]
 fn fifty_rooms_through_a_nats_restart_every_message_once() {
     let Some(mut nats) = Nats::start("restart") else {
@@ -260,12 +313,57 @@ fn fifty_rooms_through_a_nats_restart_every_message_once() {
     };
     let rt = runtime();
     let (_server, url) = serve("20", "1-50");
-    let mut collector = collect(&url, &nats, "1-50", &[]);
+    let mut collector = collect(&url, &nats, "1-50", &["--http", "127.0.0.1:0"]);
+    let http = served_addr(&collector, "HTTP");
     collector.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=50"));
     std::thread::sleep(Duration::from_secs(2));
+    let early = scrape(&http);
     let before = rt.block_on(read_stream(&nats.url())).len();
     nats.restart();
     std::thread::sleep(Duration::from_secs(3));
+    // /metrics, during the run: what a person watching it would see.
+    let late = scrape(&http);
+    for (series, value) in [
+        ("douyu_collect_up", 1.0),
+        ("douyu_collect_rooms", 50.0),
+        ("douyu_collect_rooms_held", 50.0),
+        ("douyu_collect_collectors", 1.0),
+        ("douyu_collect_nats_connected", 1.0),
+        ("douyu_collect_leases_taken_total{via=\"free\"}", 50.0),
+        ("douyu_collect_messages_dropped_total", 0.0),
+        ("douyu_collect_gaps_total", 0.0),
+    ] {
+        assert_eq!(late.get(series), Some(&value), "{series}: {late:?}");
+    }
+    // Every session joined (some may be reconnecting at a moment).
+    assert!(late["douyu_collect_sessions_connected"] >= 45.0, "{late:?}");
+    for counter in [
+        "douyu_collect_messages_received_total{type=\"chatmsg\"}",
+        "douyu_collect_messages_published_total{type=\"chatmsg\"}",
+        "douyu_collect_publish_ack_seconds_count",
+    ] {
+        assert!(
+            late[counter] > early[counter] && early[counter] > 0.0,
+            "{counter}: {} then {}",
+            early[counter],
+            late[counter]
+        );
+    }
+    // NATS was away: the client reconnected.
+    assert!(
+        late["douyu_collect_nats_reconnects_total"] >= 1.0,
+        "{late:?}"
+    );
+    assert_eq!(early["douyu_collect_nats_reconnects_total"], 0.0);
+    assert!(
+        total(&late, "douyu_collect_messages_published_total")
+            <= total(&late, "douyu_collect_messages_received_total"),
+        "{late:?}"
+    );
+    let (status, health) = http_get(&http, "/healthz");
+    assert_eq!(status, 200);
+    assert!(health.starts_with("ok: 50 of 50 rooms held"), "{health}");
+    assert_eq!(http_get(&http, "/nope").0, 404);
     collector.signal("INT");
     assert_eq!(
         collector.wait_exit(LIMIT),
@@ -348,8 +446,9 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     };
     let rt = runtime();
     let (_server, url) = serve(&RATE.to_string(), "1-20");
-    let lease = ["--lease", "3"];
+    let lease = ["--lease", "3", "--http", "127.0.0.1:0"];
     let mut a = collect(&url, &nats, "1-20", &lease);
+    let http_a = served_addr(&a, "HTTP");
     // Alone, it holds every room within a couple of seconds.
     let started = Instant::now();
     a.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=20"));
@@ -371,40 +470,76 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     });
     let name_a = alone[&1].clone().unwrap();
     let mut b = collect(&url, &nats, "1-20", &lease);
-    // The newcomer gets its share, handed over while both watch. The rooms
-    // move one renewal at a time, so two holders are seen before the
-    // hand-over ends: wait until the leases stop changing (two reads two
-    // renewals apart agree).
-    let mut shared = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
-        every_room_one_holder(l, 2)
-    });
-    let settling = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_secs(2));
-        let again = wait_leases(&rt, &nats.url(), ROOMS, LIMIT, |l| {
-            every_room_one_holder(l, 2)
-        });
-        if again == shared {
-            break;
+    let joined = Instant::now();
+    let http_b = served_addr(&b, "HTTP");
+    // The newcomer gets half the rooms, handed over while both watch: each
+    // room's lease is held all along (offered, then taken), never free,
+    // and names one holder. Wait for the even split.
+    let start = Instant::now();
+    let shared = loop {
+        let leases = rt.block_on(holders(&nats.url(), ROOMS));
+        assert!(
+            leases.len() == ROOMS as usize && leases.values().all(Option::is_some),
+            "a room was free during the hand-over: {leases:?}"
+        );
+        let of_a = leases
+            .values()
+            .filter(|v| v.as_deref() == Some(name_a.as_str()))
+            .count();
+        if every_room_one_holder(&leases, 2) && of_a == ROOMS as usize / 2 {
+            break leases;
         }
         assert!(
-            settling.elapsed() < LIMIT,
-            "the hand-over never ended: {again:?}"
+            start.elapsed() < LIMIT,
+            "never split evenly: {of_a} for the first, {leases:?}"
         );
-        shared = again;
-    }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let split = joined.elapsed();
+    eprintln!("split evenly {split:?} after the second collector started");
+    // Its process start, NATS connection, first walk; the first's next walk
+    // (1 s) offers, the newcomer's next takes.
+    assert!(split < Duration::from_secs(10), "split in {split:?}");
     let of_b: Vec<u64> = (1..=ROOMS)
         .filter(|r| shared[r].as_deref() != Some(name_a.as_str()))
         .collect();
-    // Rendezvous hashing of 20 rooms between two names: fewer than 2 or more
-    // than 18 for one happens about once in 2,500 pairs of names; evenness
-    // over many rooms is the lease module's unit test.
-    assert!(
-        (2..=18).contains(&of_b.len()),
-        "{} of {ROOMS} rooms went to the newcomer: {shared:?}",
-        of_b.len()
-    );
+    // And it stays so: nothing moves once the split is made.
     std::thread::sleep(Duration::from_secs(2));
+    let again = rt.block_on(holders(&nats.url(), ROOMS));
+    assert_eq!(again, shared, "the leases moved after the split");
+    // Both collectors' /metrics say the same: ten handed over, ten taken
+    // over, ten held each; the first's handed-over sessions end after the
+    // hand-over's overlap (3 s from its next renewal).
+    let ended = Instant::now();
+    while scrape(&http_a)["douyu_collect_sessions_connected"] != 10.0 {
+        assert!(ended.elapsed() < LIMIT, "{:?}", scrape(&http_a));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ma, mb) = (scrape(&http_a), scrape(&http_b));
+    for (metrics, series, value) in [
+        (&ma, "douyu_collect_rooms_held", 10.0),
+        (&mb, "douyu_collect_rooms_held", 10.0),
+        (&ma, "douyu_collect_collectors", 2.0),
+        (&mb, "douyu_collect_collectors", 2.0),
+        (&ma, "douyu_collect_leases_handed_over_total", 10.0),
+        (&ma, "douyu_collect_leases_taken_total{via=\"free\"}", 20.0),
+        (
+            &mb,
+            "douyu_collect_leases_taken_total{via=\"offered\"}",
+            10.0,
+        ),
+        (&mb, "douyu_collect_leases_taken_total{via=\"free\"}", 0.0),
+        (&ma, "douyu_collect_sessions_connected", 10.0),
+        (&mb, "douyu_collect_sessions_connected", 10.0),
+    ] {
+        assert_eq!(metrics.get(series), Some(&value), "{series}: {metrics:?}");
+    }
+    // Both published the handed-over rooms for a few seconds: JetStream
+    // said "already stored" to some of it.
+    assert!(
+        ma["douyu_collect_messages_duplicate_total"] + mb["douyu_collect_messages_duplicate_total"]
+            > 0.0
+    );
     // Killed without a word: its leases expire and the other takes them.
     b.signal("KILL");
     let killed = Instant::now();
@@ -415,6 +550,13 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     assert!(
         takeover < Duration::from_secs(8),
         "taken over in {takeover:?}"
+    );
+    // The dead collector's rooms were free (expired) when taken.
+    let after = scrape(&http_a);
+    assert_eq!(after["douyu_collect_collectors"], 1.0, "{after:?}");
+    assert_eq!(
+        after["douyu_collect_leases_taken_total{via=\"free\"}"], 30.0,
+        "{after:?}"
     );
     std::thread::sleep(Duration::from_secs(2));
     a.signal("INT");
@@ -438,4 +580,117 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
             assert_eq!(lost, 0, "room {room} lost chat lines: {numbers:?}");
         }
     }
+}
+
+#[test]
+fn nats_away_past_the_buffer_bound_memory_stays_bounded_and_gaps_are_counted() {
+    const ROOMS: u64 = 10;
+    const BUFFER: f64 = 4096.0;
+    let Some(mut nats) = Nats::start("away") else {
+        return;
+    };
+    let rt = runtime();
+    let (_server, url) = serve("200", "1-10");
+    let mut collector = collect(
+        &url,
+        &nats,
+        "1-10",
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--room-buffer-kib",
+            "4",
+            "--in-flight",
+            "16",
+            "--lease",
+            "30",
+        ],
+    );
+    let http = served_addr(&collector, "HTTP");
+    collector.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("rooms=10"));
+    std::thread::sleep(Duration::from_secs(1));
+    nats.stop();
+    // 10 rooms at 200 a second into 4 KiB each: full within a second.
+    std::thread::sleep(Duration::from_secs(2));
+    let first = scrape(&http);
+    let rss_first = proc_memory(collector.pid(), "VmRSS");
+    std::thread::sleep(Duration::from_secs(3));
+    let away = scrape(&http);
+    let rss_away = proc_memory(collector.pid(), "VmRSS");
+    assert_eq!(away["douyu_collect_nats_connected"], 0.0, "{away:?}");
+    // Bounded: each room's buffer holds at most its bound, plus one gap
+    // event's few hundred bytes; at most --in-flight out of them.
+    for m in [&first, &away] {
+        let buffered = m["douyu_collect_buffered_bytes"];
+        assert!(
+            buffered > 0.0 && buffered <= ROOMS as f64 * (BUFFER + 512.0),
+            "{buffered} bytes buffered"
+        );
+        assert!(m["douyu_collect_publish_in_flight"] <= 16.0, "{m:?}");
+    }
+    // Still reading the rooms, and dropping what does not fit: counted.
+    let received = |m: &HashMap<String, f64>| total(m, "douyu_collect_messages_received_total");
+    let dropped = |m: &HashMap<String, f64>| m["douyu_collect_messages_dropped_total"];
+    assert!(received(&away) - received(&first) > 1000.0, "{away:?}");
+    assert!(
+        dropped(&away) - dropped(&first) > 1000.0,
+        "{} then {} dropped",
+        dropped(&first),
+        dropped(&away)
+    );
+    // What was read and not dropped is what waits: memory does not follow
+    // the messages (3 s of 2,000 a second, ~1.5 MiB of JSON, came and went).
+    assert!(
+        rss_away < rss_first + 1024 * 1024,
+        "RSS {rss_first} then {rss_away}"
+    );
+    // NATS back: the buffers drain and each room's loss is one gap event.
+    nats.spawn();
+    let back = Instant::now();
+    loop {
+        let m = scrape(&http);
+        if m["douyu_collect_buffered_bytes"] == 0.0 && m["douyu_collect_gaps_total"] >= ROOMS as f64
+        {
+            break;
+        }
+        assert!(back.elapsed() < LIMIT, "never drained: {m:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    collector.signal("INT");
+    assert_eq!(
+        collector.wait_exit(LIMIT),
+        Some(0),
+        "{:?}",
+        collector.stderr()
+    );
+    let stopped = collector
+        .stderr()
+        .into_iter()
+        .find(|l| l.contains("collector stopped"))
+        .unwrap();
+    let field = |name: &str| -> u64 {
+        let at = stopped.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+        stopped[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Every drop is in a gap event in the stream, and nothing else is lost.
+    let stored = rt.block_on(read_stream(&nats.url()));
+    let mut gap_rooms = BTreeSet::new();
+    let mut in_gaps = 0;
+    for message in stored.iter().filter(|m| m.subject.ends_with(".gap")) {
+        assert_eq!(message.json["event"], "gap", "{}", message.json);
+        let room = message.json["room"].as_u64().unwrap();
+        assert_eq!(message.subject, format!("douyu.{room}.gap"));
+        gap_rooms.insert(room);
+        in_gaps += message.json["dropped"].as_u64().unwrap();
+    }
+    assert_eq!(gap_rooms.len(), ROOMS as usize, "{gap_rooms:?}");
+    assert!(field("dropped") > 0);
+    assert_eq!(in_gaps, field("dropped"), "{stopped}");
+    assert_eq!(field("lost"), 0, "{stopped}");
+    assert_eq!(field("unpublished"), 0, "{stopped}");
 }

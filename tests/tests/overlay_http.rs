@@ -2,10 +2,9 @@
 //! a peer can meet (oversize requests, slow clients, the cap on pages), and
 //! `/metrics` as Prometheus text. Each test is bounded to seconds.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use douyu_tests::{Proc, served_addr};
+use douyu_tests::{Proc, check_exposition, served_addr};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -367,106 +366,28 @@ fn metrics_parse_as_prometheus_text() {
     });
 }
 
-/// Checks `text` line by line against the Prometheus text format (0.0.4)
-/// and returns its samples (name, labels as written, value). Panics on any
-/// line that breaks the rules: a metric name or label name that is not an
-/// identifier, an unescaped label value, a value that is not a number, a
-/// sample without a `# TYPE` before it, a `# TYPE` given twice or after its
-/// samples, a series given twice, or a missing final newline.
-fn check_exposition(text: &str) -> Vec<(String, String, f64)> {
-    fn is_name(name: &str, colons: bool) -> bool {
-        let mut chars = name.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colons && c == ':'))
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colons && c == ':'))
-    }
-    assert!(text.ends_with('\n'), "no final newline");
-    let mut typed = HashSet::new();
-    let mut sampled = HashSet::new();
-    let mut series = HashSet::new();
-    let mut samples = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# ") {
-            let mut words = rest.splitn(3, ' ');
-            let (keyword, name) = (words.next().unwrap(), words.next().unwrap_or(""));
-            assert!(is_name(name, true), "bad name in {line:?}");
-            match keyword {
-                "TYPE" => {
-                    let kind = words.next().unwrap_or("");
-                    assert!(
-                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                        "{line:?}"
-                    );
-                    assert!(typed.insert(name.to_string()), "TYPE twice: {line:?}");
-                    assert!(!sampled.contains(name), "TYPE after samples: {line:?}");
-                }
-                "HELP" => assert!(words.next().is_some(), "{line:?}"),
-                _ => {}
-            }
-            continue;
-        }
-        assert!(!line.is_empty() && !line.starts_with('#'), "{line:?}");
-        let (series_text, value) = line.rsplit_once(' ').expect("name and value");
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("value in {line:?}"));
-        let (name, labels) = match series_text.split_once('{') {
-            Some((name, labels)) => (name, labels.strip_suffix('}').expect("closing brace")),
-            None => (series_text, ""),
-        };
-        assert!(is_name(name, true), "bad name in {line:?}");
-        if !labels.is_empty() {
-            // label="value" pairs, comma-separated; \\, \" and \n escaped.
-            let mut rest = labels;
-            while !rest.is_empty() {
-                let (label, after) = rest.split_once("=\"").expect("label=\"");
-                assert!(is_name(label, false), "bad label in {line:?}");
-                let mut end = None;
-                let mut escaped = false;
-                for (i, c) in after.char_indices() {
-                    match (escaped, c) {
-                        (true, '\\' | '"' | 'n') => escaped = false,
-                        (true, _) => panic!("bad escape in {line:?}"),
-                        (false, '\\') => escaped = true,
-                        (false, '"') => {
-                            end = Some(i);
-                            break;
-                        }
-                        (false, _) => {}
-                    }
-                }
-                let end = end.expect("closing quote");
-                rest = after[end + 1..]
-                    .strip_prefix(',')
-                    .unwrap_or(&after[end + 1..]);
-            }
-        }
-        assert!(typed.contains(name), "sample before its TYPE: {line:?}");
-        sampled.insert(name.to_string());
-        assert!(
-            series.insert(series_text.to_string()),
-            "series twice: {line:?}"
-        );
-        samples.push((name.to_string(), labels.to_string(), value));
-    }
-    samples
-}
-
 #[test]
 fn the_exposition_checker_catches_broken_text() {
     let good = "# HELP a_total x\n# TYPE a_total counter\na_total{t=\"q\\\"\"} 1\na_total 2\n";
     assert_eq!(check_exposition(good).len(), 2);
+    let histogram = "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\n\
+        h_bucket{le=\"+Inf\"} 2\nh_sum 3.5\nh_count 2\n";
+    assert_eq!(check_exposition(histogram).len(), 4);
     for bad in [
-        "a 1\n",                                 // no TYPE
-        "# TYPE a gauge\na 1",                   // no final newline
-        "# TYPE a gauge\na one\n",               // not a number
-        "# TYPE a gauge\na{t=\"x} 1\n",          // unclosed quote
-        "# TYPE a gauge\na{1t=\"x\"} 1\n",       // bad label name
-        "# TYPE a gauge\na 1\na 2\n",            // series twice
-        "# TYPE a gauge\n# TYPE a gauge\na 1\n", // TYPE twice
-        "# TYPE a-b gauge\na-b 1\n",             // bad name
-        "# TYPE a gauge\na{t=\"\\x\"} 1\n",      // bad escape
+        "a 1\n",                                             // no TYPE
+        "# TYPE a gauge\na 1\n",                             // no HELP
+        "# HELP a x\n# TYPE a gauge\na 1",                   // no final newline
+        "# HELP a x\n# TYPE a gauge\na one\n",               // not a number
+        "# HELP a x\n# TYPE a gauge\na{t=\"x} 1\n",          // unclosed quote
+        "# HELP a x\n# TYPE a gauge\na{1t=\"x\"} 1\n",       // bad label name
+        "# HELP a x\n# TYPE a gauge\na 1\na 2\n",            // series twice
+        "# HELP a x\n# TYPE a gauge\n# TYPE a gauge\na 1\n", // TYPE twice
+        "# HELP a-b x\n# TYPE a-b gauge\na-b 1\n",           // bad name
+        "# HELP a x\n# TYPE a gauge\na{t=\"\\x\"} 1\n",      // bad escape
+        // Buckets not cumulative; +Inf not the count; no le.
+        "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n",
+        "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\n",
+        "# HELP h x\n# TYPE h histogram\nh_bucket 2\n",
     ] {
         let caught = std::panic::catch_unwind(|| check_exposition(bad));
         assert!(caught.is_err(), "{bad:?} passed");

@@ -8,10 +8,12 @@
 //! collector that stops renewing vanishes from both within that time.
 //!
 //! Every tick a collector renews its member key, lists the live
-//! collectors and walks its rooms. Each room belongs to the live collector
-//! that ranks highest for it (rendezvous hashing: the SHA-256 of room and
-//! name), so every collector works out the same owner with no talk, and a
-//! collector joining or leaving moves only its own share of rooms:
+//! collectors and walks its rooms. Each room belongs to one live collector,
+//! worked out by `assign` from the room list and the live names alone
+//! (rendezvous hashing on the SHA-256 of room and name, with a quota that
+//! keeps the shares within one room of each other), so every collector
+//! works out the same owner with no talk, and a collector joining or
+//! leaving moves about its own share of rooms:
 //!
 //! - a room it should hold and nobody does: it takes the lease (`create`,
 //!   which fails if anyone holds it) and starts the room's session;
@@ -92,6 +94,7 @@ impl Sessions {
                 state: std::sync::Mutex::default(),
             }),
             outbox: self.outbox.clone(),
+            joined: false,
         };
         let (options, clock) = (self.options.clone(), self.clock);
         self.tasks.spawn(async move {
@@ -146,10 +149,21 @@ struct Held {
 enum Step {
     /// Nothing changed.
     Same,
-    /// The lease is held, newly or renewed.
-    Held(Held),
+    /// The lease is held, newly (taken as it says) or renewed.
+    Held(Held, Via),
     /// Another collector holds it now.
     Lost(String),
+}
+
+/// How a lease came to be held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Created: nobody held it.
+    Free,
+    /// Taken over from a collector that offered it.
+    Offered,
+    /// Held already, and renewed.
+    Renewed,
 }
 
 /// The holder a lease value names (`a`, or `a` offering to `b` in `a>b`).
@@ -157,21 +171,58 @@ fn holder(value: &str) -> &str {
     value.split_once('>').map_or(value, |(from, _)| from)
 }
 
-/// The live collector that should hold `room`: the highest rank of room
-/// and name (ties, which SHA-256 makes a curiosity, to the lesser name).
-fn preferred(room: u64, live: &[String]) -> Option<&str> {
-    live.iter()
-        .map(|name| {
-            let mut hash = Sha256::new();
-            hash.update(room.to_be_bytes());
-            hash.update(name.as_bytes());
-            let digest = hash.finalize();
-            let mut rank = [0u8; 8];
-            rank.copy_from_slice(&digest[..8]);
-            (u64::from_be_bytes(rank), std::cmp::Reverse(name))
-        })
-        .max()
-        .map(|(_, std::cmp::Reverse(name))| name.as_str())
+/// How much collector `name` wants `room`: the first 64 bits of the
+/// SHA-256 of room and name (rendezvous hashing).
+fn rank(room: u64, name: &str) -> u64 {
+    let mut hash = Sha256::new();
+    hash.update(room.to_be_bytes());
+    hash.update(name.as_bytes());
+    let digest = hash.finalize();
+    let mut rank = [0u8; 8];
+    rank.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(rank)
+}
+
+/// Which of `live` (sorted, distinct) should hold each of `rooms`: an
+/// index into `live` per room, the same in every collector that lists the
+/// same collectors.
+///
+/// Rendezvous hashing with a quota: each collector gets `rooms / live`
+/// rooms, the first `rooms % live` of them (by name) one more, so the
+/// shares differ by one at most. The rooms, in ascending order, go each to
+/// the collector ranking highest for it that still has room in its quota.
+/// A collector joining or leaving moves its share of rooms, and a few more
+/// to keep the counts even (the unit test measures how many).
+fn assign(rooms: &[u64], live: &[String]) -> HashMap<u64, usize> {
+    let mut out = HashMap::with_capacity(rooms.len());
+    if live.is_empty() {
+        return out;
+    }
+    let mut sorted = rooms.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let (each, extra) = (sorted.len() / live.len(), sorted.len() % live.len());
+    let mut left: Vec<usize> = (0..live.len())
+        .map(|i| each + usize::from(i < extra))
+        .collect();
+    let mut ranked: Vec<(u64, usize)> = Vec::with_capacity(live.len());
+    for room in sorted {
+        ranked.clear();
+        ranked.extend(
+            live.iter()
+                .enumerate()
+                .map(|(i, name)| (rank(room, name), i)),
+        );
+        // Highest rank first; ties (a curiosity with SHA-256) to the
+        // lesser name.
+        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // The quotas add up to the rooms: one always has room.
+        if let Some(&(_, i)) = ranked.iter().find(|(_, i)| left[*i] > 0) {
+            left[i] -= 1;
+            out.insert(room, i);
+        }
+    }
+    out
 }
 
 /// One room's step of a walk.
@@ -189,11 +240,14 @@ async fn step(
             return Step::Same;
         }
         return match leases.create(&key, me.to_string().into()).await {
-            Ok(revision) => Step::Held(Held {
-                revision,
-                renewed: Instant::now(),
-                value: me.to_string(),
-            }),
+            Ok(revision) => Step::Held(
+                Held {
+                    revision,
+                    renewed: Instant::now(),
+                    value: me.to_string(),
+                },
+                Via::Free,
+            ),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 // Held: take it only if it is being offered to us.
                 match leases.entry(&key).await {
@@ -205,11 +259,14 @@ async fn step(
                             .update(&key, me.to_string().into(), entry.revision)
                             .await
                         {
-                            Ok(revision) => Step::Held(Held {
-                                revision,
-                                renewed: Instant::now(),
-                                value: me.to_string(),
-                            }),
+                            Ok(revision) => Step::Held(
+                                Held {
+                                    revision,
+                                    renewed: Instant::now(),
+                                    value: me.to_string(),
+                                },
+                                Via::Offered,
+                            ),
                             Err(_) => Step::Same,
                         }
                     }
@@ -234,22 +291,28 @@ async fn step(
         .update(&key, want.clone().into(), held.revision)
         .await
     {
-        Ok(revision) => Step::Held(Held {
-            revision,
-            renewed: Instant::now(),
-            value: want,
-        }),
+        Ok(revision) => Step::Held(
+            Held {
+                revision,
+                renewed: Instant::now(),
+                value: want,
+            },
+            Via::Renewed,
+        ),
         Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
             match leases.entry(&key).await {
                 Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
                     let value = String::from_utf8_lossy(&entry.value).into_owned();
                     if holder(&value) == me {
                         // Our own write whose ack was lost: carry on from it.
-                        Step::Held(Held {
-                            revision: entry.revision,
-                            renewed: held.renewed,
-                            value,
-                        })
+                        Step::Held(
+                            Held {
+                                revision: entry.revision,
+                                renewed: held.renewed,
+                                value,
+                            },
+                            Via::Renewed,
+                        )
                     } else {
                         Step::Lost(value)
                     }
@@ -257,11 +320,14 @@ async fn step(
                 // Expired (NATS was away longer than the lease) or deleted:
                 // nobody took it, so it is still ours to take.
                 Ok(_) => match leases.create(&key, me.to_string().into()).await {
-                    Ok(revision) => Step::Held(Held {
-                        revision,
-                        renewed: Instant::now(),
-                        value: me.to_string(),
-                    }),
+                    Ok(revision) => Step::Held(
+                        Held {
+                            revision,
+                            renewed: Instant::now(),
+                            value: me.to_string(),
+                        },
+                        Via::Renewed,
+                    ),
                     Err(_) => Step::Same,
                 },
                 Err(_) => Step::Same,
@@ -356,6 +422,8 @@ pub async fn run(
     let renew_every = ttl / 3;
     let mut held: HashMap<u64, Held> = HashMap::new();
     let mut live = vec![me.to_string()];
+    let mut owners = assign(&options.rooms, &live);
+    stats.collectors.store(1, Ordering::Relaxed);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -374,13 +442,15 @@ pub async fn run(
             if now_live != live {
                 info!(collectors = now_live.len(), "collectors changed");
                 live = now_live;
+                owners = assign(&options.rooms, &live);
+                stats.collectors.store(live.len() as u64, Ordering::Relaxed);
             }
         }
         let jobs: Vec<_> = options
             .rooms
             .iter()
             .map(|&room| {
-                let preferred = preferred(room, &live).unwrap_or(me).to_string();
+                let preferred = owners.get(&room).map_or(me, |&i| &live[i]).to_string();
                 (room, preferred, held.get(&room).cloned())
             })
             .collect();
@@ -404,14 +474,20 @@ pub async fn run(
         for (room, step) in steps {
             match step {
                 Step::Same => {}
-                Step::Held(lease) => {
+                Step::Held(lease, via) => {
                     if held.insert(room, lease).is_none() {
-                        info!(room, "lease taken");
+                        info!(room, ?via, "lease taken");
+                        let counter = match via {
+                            Via::Offered => &stats.leases_taken_offered,
+                            Via::Free | Via::Renewed => &stats.leases_taken_free,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
                         sessions.start(room);
                     }
                 }
                 Step::Lost(holder) => {
                     held.remove(&room);
+                    stats.leases_handed_over.fetch_add(1, Ordering::Relaxed);
                     info!(room, holder, "lease handed over");
                     sessions.release(room, HANDOFF_OVERLAP);
                 }
@@ -424,11 +500,14 @@ pub async fn run(
     // within a tick; bounded, as NATS may be away.
     let give_back = futures_util::stream::iter(held)
         .map(|(room, lease)| {
-            let leases = &leases;
+            let (leases, stats) = (&leases, &stats);
             async move {
-                let _ = leases
+                let deleted = leases
                     .delete_expect_revision(format!("room.{room}"), Some(lease.revision))
                     .await;
+                if deleted.is_ok() {
+                    stats.leases_released.fetch_add(1, Ordering::Relaxed);
+                }
             }
         })
         .buffer_unordered(CONCURRENT_REQUESTS)
@@ -446,30 +525,62 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    #[test]
-    fn rooms_spread_over_collectors_and_move_only_when_theirs_leaves() {
-        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let rooms = 1..=3000u64;
-        let count = |live: &[String], name: &str| {
-            rooms
-                .clone()
-                .filter(|&r| preferred(r, live) == Some(name))
-                .count()
-        };
-        for name in &names {
-            let share = count(&names, name);
-            assert!((850..1150).contains(&share), "{name}: {share} of 3000");
+    fn names(n: usize) -> Vec<String> {
+        // Names as collectors make them: host, pid, random tag.
+        (0..n)
+            .map(|i| format!("host-{}-{:08x}", 1000 + i, i * 7919))
+            .collect()
+    }
+
+    fn shares(owners: &HashMap<u64, usize>, collectors: usize) -> Vec<usize> {
+        let mut count = vec![0; collectors];
+        for &i in owners.values() {
+            count[i] += 1;
         }
-        // "c" leaves: only its rooms move.
-        let two = &names[..2];
-        for room in rooms.clone() {
-            let before = preferred(room, &names).unwrap();
-            if before != "c" {
-                assert_eq!(preferred(room, two), Some(before), "room {room}");
+        count
+    }
+
+    #[test]
+    fn rooms_spread_evenly_to_one_more_at_most() {
+        for n in [1, 2, 3, 7, 20, 21, 1000] {
+            let rooms: Vec<u64> = (1..=n).collect();
+            for k in 1..=5 {
+                let live = names(k);
+                let owners = assign(&rooms, &live);
+                assert_eq!(owners.len(), rooms.len());
+                let count = shares(&owners, k);
+                let (min, max) = (count.iter().min(), count.iter().max());
+                assert!(
+                    max.unwrap() - min.unwrap() <= 1,
+                    "{n} rooms, {k}: {count:?}"
+                );
+                // The same in every collector, whatever order it lists in.
+                assert_eq!(
+                    owners,
+                    assign(&rooms.iter().rev().copied().collect::<Vec<_>>(), &live)
+                );
             }
         }
-        assert_eq!(preferred(1, &[]), None);
+        assert!(assign(&[1, 2], &[]).is_empty());
         assert_eq!(holder("a>b"), "a");
         assert_eq!(holder("a"), "a");
+    }
+
+    #[test]
+    fn a_join_or_leave_moves_little_more_than_its_share() {
+        let rooms: Vec<u64> = (1..=3000).collect();
+        let moved = |from: &[String], to: &[String]| {
+            let (a, b) = (assign(&rooms, from), assign(&rooms, to));
+            rooms.iter().filter(|r| from[a[r]] != to[b[r]]).count()
+        };
+        let all = names(4);
+        // One joins two: a third of the rooms must move to it (1,004 do).
+        let joined = moved(&all[..2], &all[..3]);
+        assert!((1000..=1050).contains(&joined), "{joined} moved");
+        // One of three leaves: its thousand must move (1,007 do).
+        let left = moved(&all[..3], &all[1..3]);
+        assert!((1000..=1050).contains(&left), "{left} moved");
+        // One joins one: half.
+        assert_eq!(moved(&all[..1], &all[..2]), 1500);
     }
 }

@@ -16,9 +16,10 @@
 //! `in_flight` messages are out of the buffers at once.
 
 pub mod lease;
+pub mod metrics;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +31,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
 
+use crate::prometheus::{Histogram, TypeCounters};
 use crate::render::message_json;
 use crate::throttle::Throttle;
 use crate::time::{rfc3339_ms, stopped};
@@ -60,15 +62,28 @@ pub struct CollectOptions {
     pub lease_ttl: Duration,
     /// Time between status lines on stderr.
     pub status_every: Duration,
+    /// Where to serve `/metrics` and `/healthz`, if anywhere.
+    pub http: Option<std::net::SocketAddr>,
 }
 
-/// Counters for the status line (and the tests, through the log).
+/// Counters for the status line and `/metrics` (and the tests, through
+/// both).
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Messages taken from the rooms.
     pub received: AtomicU64,
+    /// The same, by type.
+    pub received_by_type: TypeCounters,
     /// Messages JetStream stored.
     pub published: AtomicU64,
+    /// The same, by type (gap events apart).
+    pub published_by_type: TypeCounters,
+    /// Gap events JetStream stored.
+    pub published_gaps: AtomicU64,
+    /// Time from sending a publish to its ack (the attempt that succeeded).
+    pub ack_latency: Histogram,
+    /// Publishes sent and awaiting their ack (or retrying) now.
+    pub in_flight: AtomicU64,
     /// Messages JetStream had already (same `Nats-Msg-Id`).
     pub duplicates: AtomicU64,
     /// Messages dropped at a full room buffer.
@@ -83,11 +98,34 @@ pub struct Stats {
     pub buffered: AtomicU64,
     /// Rooms whose lease this collector holds.
     pub held: AtomicU64,
+    /// Live collectors of the stream, this one included, as last listed.
+    pub collectors: AtomicU64,
+    /// Room sessions joined now.
+    pub connected: AtomicU64,
+    /// Room connections lost or refused, each followed by a reconnect.
+    pub session_reconnects: AtomicU64,
+    /// Whether the NATS connection is up now.
+    pub nats_connected: AtomicU64,
+    /// NATS connections made after the first.
+    pub nats_reconnects: AtomicU64,
+    /// Whether NATS was ever connected.
+    nats_ever: AtomicBool,
+    /// Leases taken while free (at start, or a dead collector's expired).
+    pub leases_taken_free: AtomicU64,
+    /// Leases taken over from a collector that offered them.
+    pub leases_taken_offered: AtomicU64,
+    /// Leases handed over to another collector.
+    pub leases_handed_over: AtomicU64,
+    /// Leases given back at shutdown.
+    pub leases_released: AtomicU64,
 }
 
 /// One message ready to publish.
 #[derive(Debug, Clone)]
 struct Pending {
+    /// The message's type slot in [`Stats::published_by_type`]; `None`
+    /// for a gap event.
+    kind: Option<usize>,
     subject: String,
     id: String,
     payload: Bytes,
@@ -220,6 +258,7 @@ impl Outbox {
             .buffered
             .fetch_add(payload.len() as u64, Ordering::Relaxed);
         state.items.push_back(Pending {
+            kind: None,
             subject: format!("{SUBJECT_PREFIX}.{room}.gap"),
             id: format!("{room}:gap:{}:{}", self.collector, state.gaps_made),
             payload,
@@ -278,6 +317,16 @@ impl Outbox {
 struct RoomSink {
     queue: Arc<RoomQueue>,
     outbox: Arc<Outbox>,
+    /// Counted in [`Stats::connected`].
+    joined: bool,
+}
+
+impl Drop for RoomSink {
+    fn drop(&mut self) {
+        if self.joined {
+            self.outbox.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Sink for RoomSink {
@@ -290,10 +339,29 @@ impl Sink for RoomSink {
             return Ok(());
         }
         let at = SystemTime::now();
-        self.outbox.stats.received.fetch_add(1, Ordering::Relaxed);
-        let item = prepare(room, message, at);
+        let stats = &self.outbox.stats;
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        let kind = stats.received_by_type.slot_of(message);
+        stats.received_by_type.add(kind);
+        let mut item = prepare(room, message, at);
+        item.kind = Some(kind);
         self.outbox.push(&self.queue, item, at);
         Ok(())
+    }
+
+    fn link(&mut self, _room: u64, up: bool) {
+        let stats = &self.outbox.stats;
+        if up != self.joined {
+            self.joined = up;
+            if up {
+                stats.connected.fetch_add(1, Ordering::Relaxed);
+            } else {
+                stats.connected.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if !up {
+            stats.session_reconnects.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -314,6 +382,7 @@ fn prepare(room: u64, message: &ServerMessage<'_>, at: SystemTime) -> Pending {
     // The object `watch --format json` prints, with its `received_at`.
     let json = message_json(message, Some(i64::try_from(ms).unwrap_or(i64::MAX)));
     Pending {
+        kind: None,
         subject: format!("{SUBJECT_PREFIX}.{room}.{}", subject_token(&kind)),
         id: message_id(room, message, &kind),
         payload: Bytes::from(json.to_string()),
@@ -402,8 +471,10 @@ async fn dispatch(
         };
         let Ok(permit) = permit else { break };
         let (js, stats, log) = (js.clone(), outbox.stats.clone(), error_log.clone());
+        stats.in_flight.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             publish(&js, item, &stats, &log).await;
+            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }
@@ -415,8 +486,10 @@ async fn dispatch(
                 return;
             };
             let (js, stats, log) = (js.clone(), outbox.stats.clone(), error_log.clone());
+            stats.in_flight.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 publish(&js, item, &stats, &log).await;
+                stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
         }
@@ -442,10 +515,14 @@ async fn publish(js: &jetstream::Context, item: Pending, stats: &Stats, log: &Th
         let message = PublishMessage::build()
             .payload(item.payload.clone())
             .message_id(&item.id);
+        let sent = tokio::time::Instant::now();
         let result = match js.send_publish(item.subject.clone(), message).await {
             Ok(ack) => ack.await,
             Err(e) => Err(e),
         };
+        if result.is_ok() {
+            stats.ack_latency.observe(sent.elapsed());
+        }
         match result {
             Ok(ack) if ack.duplicate => {
                 stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -453,6 +530,12 @@ async fn publish(js: &jetstream::Context, item: Pending, stats: &Stats, log: &Th
             }
             Ok(_) => {
                 stats.published.fetch_add(1, Ordering::Relaxed);
+                match item.kind {
+                    Some(kind) => stats.published_by_type.add(kind),
+                    None => {
+                        stats.published_gaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 return;
             }
             Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
@@ -477,10 +560,30 @@ async fn publish(js: &jetstream::Context, item: Pending, stats: &Stats, log: &Th
 async fn connect(
     options: &CollectOptions,
     collector: &str,
+    stats: &Arc<Stats>,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Option<jetstream::Context>> {
+    let events = stats.clone();
     let client = async_nats::ConnectOptions::new()
         .name(format!("douyu collect {collector}"))
+        .event_callback(move |event| {
+            let stats = events.clone();
+            async move {
+                match event {
+                    // Counted once per connection lost and made again.
+                    async_nats::Event::Connected
+                        if stats.nats_connected.swap(1, Ordering::Relaxed) == 0
+                            && stats.nats_ever.swap(true, Ordering::Relaxed) =>
+                    {
+                        stats.nats_reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    async_nats::Event::Disconnected => {
+                        stats.nats_connected.store(0, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        })
         .retry_on_initial_connect()
         // Back soon after a NATS restart: the buffers are filling meanwhile.
         .reconnect_delay_callback(|attempts| {
@@ -544,10 +647,26 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
         nats = options.nats,
         "collector starting"
     );
-    let Some(js) = connect(&options, &collector, &mut stop).await? else {
+    let stats = Arc::new(Stats::default());
+    // Served from the start: NATS may keep the collector waiting.
+    let http = match options.http {
+        Some(addr) => {
+            let listener =
+                crate::http::listen(addr).with_context(|| format!("binding HTTP on {addr}"))?;
+            info!(addr = %listener.local_addr()?, "serving HTTP (/metrics, /healthz)");
+            let site = Arc::new(metrics::Site::new(stats.clone(), options.rooms.len()));
+            Some(tokio::spawn(crate::http::serve(
+                listener,
+                site,
+                crate::http::Limits::default(),
+                stop.clone(),
+            )))
+        }
+        None => None,
+    };
+    let Some(js) = connect(&options, &collector, &stats, &mut stop).await? else {
         return Ok(());
     };
-    let stats = Arc::new(Stats::default());
     let outbox = Arc::new(Outbox::new(
         options.room_buffer,
         collector.clone(),
@@ -564,8 +683,6 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
     ));
     let status = tokio::spawn(status_lines(
         stats.clone(),
-        in_flight.clone(),
-        options.in_flight.max(1),
         options.status_every,
         stop.clone(),
     ));
@@ -574,6 +691,9 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
     let _ = sessions_done_tx.send(true);
     dispatcher.await.context("dispatcher")?;
     status.abort();
+    if let Some(http) = http {
+        http.await.context("HTTP server")?;
+    }
     let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
     // Taken (messages and the gap events made for what was dropped) less
     // what was stored, dropped or refused: what NATS had not acknowledged.
@@ -597,13 +717,7 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
 
 /// Logs a status line every `every`: rooms held, messages a second, acks
 /// awaited, bytes buffered, gaps.
-async fn status_lines(
-    stats: Arc<Stats>,
-    in_flight: Arc<Semaphore>,
-    capacity: usize,
-    every: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn status_lines(stats: Arc<Stats>, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     let mut last = (0u64, tokio::time::Instant::now());
@@ -619,12 +733,13 @@ async fn status_lines(
         info!(
             rooms = stats.held.load(Ordering::Relaxed),
             msgs_per_s = format!("{rate:.0}"),
-            in_flight = capacity.saturating_sub(in_flight.available_permits()),
+            in_flight = stats.in_flight.load(Ordering::Relaxed),
             buffered = stats.buffered.load(Ordering::Relaxed),
             stored = stats.published.load(Ordering::Relaxed),
             duplicates = stats.duplicates.load(Ordering::Relaxed),
             dropped = stats.dropped.load(Ordering::Relaxed),
             gaps = stats.gaps.load(Ordering::Relaxed),
+            sessions = stats.connected.load(Ordering::Relaxed),
             "status"
         );
     }
@@ -669,6 +784,7 @@ mod tests {
 
     fn item(n: usize) -> Pending {
         Pending {
+            kind: None,
             subject: "s".into(),
             id: n.to_string(),
             payload: Bytes::from(vec![b'x'; 100]),

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use douyu_core::message::ServerMessage;
-use douyu_core::schema;
 use tokio::sync::{broadcast, watch};
 
+use crate::http::HttpCounters;
+use crate::prometheus::{Exposition, Kind, TypeCounters};
 use crate::render::message_json;
 use crate::time::stopped;
 use crate::time::wall_ms;
@@ -198,10 +199,9 @@ impl PageStream {
 /// room or the peers send.
 #[derive(Debug)]
 pub struct Metrics {
-    /// Messages by type: one counter per server type core's schema knows,
-    /// then one for all others (a type from the network is no label).
-    by_type: Vec<(&'static str, AtomicU64)>,
-    other: AtomicU64,
+    /// Messages by type (a type core does not know counts as `other`: a
+    /// type from the network is no label).
+    by_type: TypeCounters,
     /// Pages connected to `/events` now.
     pub pages: AtomicUsize,
     /// `/events` requests refused at the cap on pages.
@@ -212,154 +212,88 @@ pub struct Metrics {
     pub gaps: AtomicU64,
     /// Messages pages skipped so.
     pub skipped: AtomicU64,
-    /// HTTP connections closed at once at the cap on connections.
-    pub connections_refused: AtomicU64,
-    /// HTTP responses by status code (those hyper makes itself, such as
-    /// 400 and 431, are not seen here).
-    responses: [(u16, AtomicU64); 6],
+    /// The HTTP server's refusals and responses.
+    pub http: HttpCounters,
 }
-
-/// The status codes the server answers with (see [`Metrics::responded`]).
-const CODES: [u16; 6] = [200, 404, 405, 413, 503, 0];
 
 impl Metrics {
     fn new() -> Self {
-        let by_type = schema::SERVER
-            .iter()
-            .flat_map(|message| message.types.iter())
-            .map(|kind| (*kind, AtomicU64::new(0)))
-            .collect();
         Self {
-            by_type,
-            other: AtomicU64::new(0),
+            by_type: TypeCounters::new(),
             pages: AtomicUsize::new(0),
             pages_refused: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
-            connections_refused: AtomicU64::new(0),
-            responses: CODES.map(|code| (code, AtomicU64::new(0))),
+            http: HttpCounters::default(),
         }
     }
 
     fn count(&self, message: &ServerMessage<'_>) {
-        let kind = message.map().message_type().ok().flatten();
-        let counter = kind
-            .and_then(|kind| self.by_type.iter().find(|(known, _)| kind == *known))
-            .map_or(&self.other, |(_, counter)| counter);
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a response with status `code` (codes not listed count as 0).
-    pub fn responded(&self, code: u16) {
-        let slot = self
-            .responses
-            .iter()
-            .find(|(known, _)| *known == code)
-            .unwrap_or(&self.responses[CODES.len() - 1]);
-        slot.1.fetch_add(1, Ordering::Relaxed);
+        self.by_type.count(message);
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.
     #[must_use]
     pub fn render(&self, joined: bool) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
+        let mut out = Exposition::new();
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        head(
-            &mut out,
+        out.family(
             "douyu_overlay_messages_total",
-            "counter",
+            Kind::Counter,
             "Messages received from the room, by type (\"other\": types core does not know).",
         );
-        for (kind, counter) in &self.by_type {
-            let _ = writeln!(
-                out,
-                "douyu_overlay_messages_total{{type=\"{kind}\"}} {}",
-                load(counter)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "douyu_overlay_messages_total{{type=\"other\"}} {}",
-            load(&self.other)
-        );
-        let simple: [(&str, &str, &str, u64); 8] = [
+        self.by_type
+            .render(&mut out, "douyu_overlay_messages_total");
+        let simple: [(&str, Kind, &str, u64); 7] = [
             (
                 "douyu_overlay_joined",
-                "gauge",
+                Kind::Gauge,
                 "Whether the room is joined now.",
                 u64::from(joined),
             ),
             (
                 "douyu_overlay_pages",
-                "gauge",
+                Kind::Gauge,
                 "Pages connected to /events now.",
                 self.pages.load(Ordering::Relaxed) as u64,
             ),
             (
                 "douyu_overlay_pages_refused_total",
-                "counter",
+                Kind::Counter,
                 "Requests for /events refused at the cap on pages.",
                 load(&self.pages_refused),
             ),
             (
                 "douyu_overlay_reconnects_total",
-                "counter",
+                Kind::Counter,
                 "Connections to the room lost or refused, each followed by a reconnect.",
                 load(&self.reconnects),
             ),
             (
                 "douyu_overlay_gaps_total",
-                "counter",
+                Kind::Counter,
                 "Times a page fell behind the feed and skipped messages.",
                 load(&self.gaps),
             ),
             (
                 "douyu_overlay_skipped_messages_total",
-                "counter",
+                Kind::Counter,
                 "Messages skipped by pages that fell behind.",
                 load(&self.skipped),
             ),
             (
-                "douyu_overlay_connections_refused_total",
-                "counter",
-                "HTTP connections closed at once at the cap on connections.",
-                load(&self.connections_refused),
-            ),
-            (
                 "douyu_overlay_up",
-                "gauge",
+                Kind::Gauge,
                 "Always 1: the overlay is serving.",
                 1,
             ),
         ];
         for (name, kind, help, value) in simple {
-            head(&mut out, name, kind, help);
-            let _ = writeln!(out, "{name} {value}");
+            out.single(name, kind, help, value);
         }
-        head(
-            &mut out,
-            "douyu_overlay_http_responses_total",
-            "counter",
-            "HTTP responses by status code (\"other\": any other code).",
-        );
-        for (code, counter) in &self.responses {
-            let label = if *code == 0 {
-                "other".to_string()
-            } else {
-                code.to_string()
-            };
-            let _ = writeln!(
-                out,
-                "douyu_overlay_http_responses_total{{code=\"{label}\"}} {}",
-                load(counter)
-            );
-        }
-        out
+        self.http.render(&mut out, "douyu_overlay");
+        out.finish()
     }
 }
 
