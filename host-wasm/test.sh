@@ -14,6 +14,19 @@ if ! command -v wasm-opt >/dev/null 2>&1; then
   fi
 fi
 
+# The browser test (test/browser.test.mjs) runs the package in headless
+# Chromium: installed here when missing, as host-linux/overlay-tests does.
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  apt=(timeout 600 $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120)
+  "${apt[@]}" install -y -qq --no-install-recommends chromium >/dev/null ||
+    { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends chromium >/dev/null; }
+fi
+[ -x "$CHROMIUM" ] || { echo "no Chromium at $CHROMIUM: the browser test cannot run" >&2; exit 1; }
+export CHROMIUM
+
 # The Rust side's own unit tests (the batch layout), natively.
 cargo test --release --lib --locked
 npm ci --no-audit --no-fund
