@@ -40,8 +40,18 @@ function define(object, key, value) {
 
 const utf8 = new TextDecoder();
 
-/** The module's memory (`WebAssembly.Memory`), once the module is ready. */
+/** Views of the module's memory, made again when it has grown. */
 let memory;
+let u8;
+let u32;
+function views() {
+  memory ??= wasmMemory();
+  if (u8?.buffer !== memory.buffer) {
+    u8 = new Uint8Array(memory.buffer);
+    u32 = new Uint32Array(memory.buffer);
+  }
+  return { u8, u32 };
+}
 
 /** The frame a message came in; its body is decoded when first read. */
 class Frame {
@@ -123,15 +133,15 @@ function builderOf(tables, shape, index, i, count) {
 
 /**
  * Slices a batch (one string of keys and values, an index of key numbers
- * and UTF-16 lengths, the bodies' bytes) into messages.
+ * and UTF-16 lengths from `index[i]` up to `index[end]`, the bodies' bytes)
+ * into messages.
  */
-function messages(text, index, bodies, tables) {
+function messages(text, index, i, end, bodies, tables) {
   let b = 0;
   const out = [];
   let t = 0;
-  let i = 0;
   const keys = tables.keys;
-  while (i < index.length) {
+  while (i < end) {
     const head = index[i];
     const lo = index[i + 1];
     const hi = index[i + 2];
@@ -200,20 +210,27 @@ export class Decoder {
    */
   feed(bytes = new Uint8Array(0)) {
     // One call; the batch is read where it lies in the module's memory.
-    const at = this.#raw.feed(bytesOf(bytes));
-    const buffer = (memory ??= wasmMemory()).buffer;
-    const [indexAt, indexLength, textAt, textLength, bodiesAt, bodiesLength, failed, reset] = new Uint32Array(buffer, at, 8);
+    // Eight words (src/decoder.rs): where the index, text and bodies are
+    // and how long, whether there is an error, whether the tables were reset.
+    const at = this.#raw.feed(bytesOf(bytes)) >>> 2;
+    const { u8, u32 } = views();
+    const indexAt = u32[at] >>> 2;
+    const indexEnd = indexAt + u32[at + 1];
+    const textAt = u32[at + 2];
+    const bodiesAt = u32[at + 4];
     const out =
-      indexLength === 0
+      indexAt === indexEnd
         ? []
         : messages(
-            utf8.decode(new Uint8Array(buffer, textAt, textLength)),
-            new Uint32Array(buffer, indexAt, indexLength),
-            new Uint8Array(buffer, bodiesAt, bodiesLength).slice(),
+            utf8.decode(u8.subarray(textAt, textAt + u32[at + 3])),
+            u32,
+            indexAt,
+            indexEnd,
+            u8.slice(bodiesAt, bodiesAt + u32[at + 5]),
             this.#tables,
           );
-    if (reset) this.#tables = tables();
-    const error = failed ? this.#raw.takeError() : undefined;
+    if (u32[at + 7]) this.#tables = tables();
+    const error = u32[at + 6] ? this.#raw.takeError() : undefined;
     if (error !== undefined) {
       error.messages = out;
       throw error;
@@ -331,7 +348,7 @@ export class Client {
     if (event === undefined) return null;
     if (event.text !== undefined) {
       const { kind, text, index, bodies } = event;
-      return { kind, message: messages(text, index, bodies, tables())[0] };
+      return { kind, message: messages(text, index, 0, index.length, bodies, tables())[0] };
     }
     return event;
   }
