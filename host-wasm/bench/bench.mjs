@@ -12,6 +12,10 @@ import { fileURLToPath } from 'node:url';
 
 import { Decoder } from '../dist/node.js';
 
+// BASELINE=/path/to/another/build/dist/node.js: that build's Decoder too,
+// taken in turn with the others (before/after a change, in the same minute).
+const Baseline = process.env.BASELINE ? (await import(process.env.BASELINE)).Decoder : null;
+
 const require = createRequire(import.meta.url);
 const { Packet, STT } = require('douyudm');
 
@@ -50,8 +54,8 @@ function cutChunks(bytes, size) {
   return chunks;
 }
 
-function ours(chunks) {
-  const d = new Decoder();
+function ours(chunks, D = Decoder) {
+  const d = new D();
   let messages = 0;
   let chats = 0;
   const txt = [];
@@ -122,9 +126,12 @@ for (const [input, chunks] of [
   ['one frame per message', frameChunks(bytes, 1)],
   ['whole frames, ~4 KiB messages', frameChunks(bytes, 4096)],
 ]) {
-  const [them, us] = alternate([douyudm, ours], chunks, runs);
+  const fns = [douyudm, ours];
+  if (Baseline) fns.push((c) => ours(c, Baseline));
+  const [them, us, base] = alternate(fns, chunks, runs);
   row(input, 'douyudm 2.0.1', them);
   row(input, 'douyu-wasm', us, them);
+  if (base) row(input, 'douyu-wasm, BASELINE', base, them);
   agreement ??= { us: us.result, them: them.result };
 }
 const cut = cutChunks(bytes, 65536);
