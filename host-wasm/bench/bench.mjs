@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Decoder } from '../dist/node.js';
+import { RawDecoder } from '../dist/douyu_wasm.js';
 
 // BASELINE=/path/to/another/build/dist/node.js: that build's Decoder too,
 // taken in turn with the others (before/after a change, in the same minute).
@@ -176,6 +177,16 @@ const parse = (all) => {
   return { messages, chats };
 };
 const fourK = frameChunks(bytes, 4096);
+// A part of ours, not a decoder: the WebAssembly module alone (frames,
+// STT, unescaping, the batch written), its batches never read.
+const moduleOnly = (chunks) => {
+  const raw = new RawDecoder(65536);
+  for (const c of chunks) raw.feed(c);
+  raw.free();
+  return { messages: agreement.us.messages, chats: agreement.us.chats };
+};
+const [base0, part] = alternate([douyudm, moduleOnly], fourK, runs);
+row('(part of ours) the WebAssembly module alone, its batches not read', 'douyu-wasm RawDecoder', part, base0);
 const [base1, floor] = alternate([douyudm, () => build(entries)], fourK, runs);
 row('(floor a) the plain objects built from ready strings, o[key] = value', 'plain JavaScript', floor, base1);
 const [base2, parsed] = alternate([douyudm, () => parse(jsons)], fourK, runs);
