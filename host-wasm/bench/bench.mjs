@@ -11,6 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Decoder } from '../dist/node.js';
+import { RawDecoder } from '../dist/douyu_wasm.js';
+
+// BASELINE=/path/to/another/build/dist/node.js: that build's Decoder too,
+// taken in turn with the others (before/after a change, in the same minute).
+const Baseline = process.env.BASELINE ? (await import(process.env.BASELINE)).Decoder : null;
 
 const require = createRequire(import.meta.url);
 const { Packet, STT } = require('douyudm');
@@ -50,8 +55,8 @@ function cutChunks(bytes, size) {
   return chunks;
 }
 
-function ours(chunks) {
-  const d = new Decoder();
+function ours(chunks, D = Decoder) {
+  const d = new D();
   let messages = 0;
   let chats = 0;
   const txt = [];
@@ -85,50 +90,69 @@ function douyudm(chunks) {
   return { messages, chats, txt };
 }
 
-function time(fn, chunks, runs) {
-  fn(chunks); // warm up
-  const times = [];
-  let result;
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    result = fn(chunks);
-    times.push(performance.now() - t);
+/** Median of `runs` timed runs of each function, taken in turn (a, b, a,
+ * b, …) so that both see the same load; and the median of the ratios of
+ * each turn's times (first / others). */
+function alternate(fns, arg, runs) {
+  for (const fn of fns) fn(arg); // warm up
+  const times = fns.map(() => []);
+  const results = [];
+  for (let r = 0; r < runs; r++) {
+    fns.forEach((fn, k) => {
+      const t = performance.now();
+      results[k] = fn(arg);
+      times[k].push(performance.now() - t);
+    });
   }
-  times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(runs / 2)], result };
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return fns.map((_, k) => ({
+    ms: median(times[k]),
+    result: results[k],
+    ratio: median(times[0].map((t0, r) => t0 / times[k][r])),
+  }));
 }
 
 const bytes = corpus();
 const mb = bytes.length / 1e6;
 const runs = Number(process.env.RUNS ?? 5);
-console.log(`corpus: ${(bytes.length / 1048576).toFixed(1)} MiB; Node ${process.version}; median of ${runs} runs`);
-console.log('| input | decoder | ms | MB/s | messages/s | chatmsg | speed-up |');
+console.log(`corpus: ${(bytes.length / 1048576).toFixed(1)} MiB; Node ${process.version}; median of ${runs} runs, the decoders taken in turn`);
+console.log('| input | decoder | ms | MB/s | messages/s | chatmsg | speed-up (median of the turns\' ratios) |');
 console.log('|---|---|---:|---:|---:|---:|---:|');
 const row = (input, name, t, base) =>
   console.log(
-    `| ${input} | ${name} | ${t.ms.toFixed(0)} | ${(mb / (t.ms / 1000)).toFixed(1)} | ${(t.result.messages / (t.ms / 1000) / 1e6).toFixed(2)} M | ${t.result.chats} | ${base ? `${(base.ms / t.ms).toFixed(1)}×` : ''} |`,
+    `| ${input} | ${name} | ${t.ms.toFixed(0)} | ${(mb / (t.ms / 1000)).toFixed(1)} | ${(t.result.messages / (t.ms / 1000) / 1e6).toFixed(2)} M | ${t.result.chats} | ${base ? `${t.ratio.toFixed(1)}×` : ''} |`,
   );
 let agreement;
 for (const [input, chunks] of [
   ['one frame per message', frameChunks(bytes, 1)],
   ['whole frames, ~4 KiB messages', frameChunks(bytes, 4096)],
 ]) {
-  const them = time(douyudm, chunks, runs);
-  const us = time(ours, chunks, runs);
+  const fns = [douyudm, ours];
+  if (Baseline) fns.push((c) => ours(c, Baseline));
+  const [them, us, base] = alternate(fns, chunks, runs);
   row(input, 'douyudm 2.0.1', them);
   row(input, 'douyu-wasm', us, them);
+  if (base) row(input, 'douyu-wasm, BASELINE', base, them);
   agreement ??= { us: us.result, them: them.result };
 }
-const cut = time(ours, cutChunks(bytes, 65536), runs);
-row('64 KiB reads, frames cut anywhere', 'douyu-wasm', cut);
+const cut = cutChunks(bytes, 65536);
+row('64 KiB reads, frames cut anywhere', 'douyu-wasm', alternate([ours], cut, runs)[0]);
 console.log('| 64 KiB reads, frames cut anywhere | douyudm 2.0.1 | — | loses the frames cut at a read boundary | | | |');
 
-// The floor of any decoder that returns plain objects: building the same
-// objects from keys and values already in hand (strings made beforehand).
+// Floors, not decoders: what returning plain objects costs in JavaScript
+// with every string already in hand, (a) adding the properties one by one
+// to {} (what a decoder that does not know the keys in advance does), (b)
+// JSON.parse of the same messages as JSON text (V8 builds the objects
+// natively; ~4 KiB of frames per text), each timed in turn with douyudm.
 const entries = [];
+const jsons = [];
 {
   const d = new Decoder();
-  for (const c of cutChunks(bytes, 65536)) for (const m of d.feed(c)) entries.push(Object.entries(m).flat());
+  for (const c of frameChunks(bytes, 4096)) {
+    const ms = d.feed(c);
+    for (const m of ms) entries.push(Object.entries(m).flat());
+    jsons.push(JSON.stringify(ms));
+  }
 }
 const build = (all) => {
   let messages = 0;
@@ -141,7 +165,32 @@ const build = (all) => {
   }
   return { messages, chats };
 };
-row('(floor) the same plain objects built from ready strings', 'plain JavaScript', time(build, entries, runs));
+const parse = (all) => {
+  let messages = 0;
+  let chats = 0;
+  for (const text of all) {
+    for (const o of JSON.parse(text)) {
+      messages++;
+      if (o.type === 'chatmsg') chats++;
+    }
+  }
+  return { messages, chats };
+};
+const fourK = frameChunks(bytes, 4096);
+// A part of ours, not a decoder: the WebAssembly module alone (frames,
+// STT, unescaping, the batch written), its batches never read.
+const moduleOnly = (chunks) => {
+  const raw = new RawDecoder(65536);
+  for (const c of chunks) raw.feed(c);
+  raw.free();
+  return { messages: agreement.us.messages, chats: agreement.us.chats };
+};
+const [base0, part] = alternate([douyudm, moduleOnly], fourK, runs);
+row('(part of ours) the WebAssembly module alone, its batches not read', 'douyu-wasm RawDecoder', part, base0);
+const [base1, floor] = alternate([douyudm, () => build(entries)], fourK, runs);
+row('(floor a) the plain objects built from ready strings, o[key] = value', 'plain JavaScript', floor, base1);
+const [base2, parsed] = alternate([douyudm, () => parse(jsons)], fourK, runs);
+row('(floor b) JSON.parse of the same messages as JSON text', 'plain JavaScript', parsed, base2);
 
 const { us, them } = agreement;
 let differ = 0;

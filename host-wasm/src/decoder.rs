@@ -39,6 +39,9 @@ pub struct Decoder {
     /// The error that ended the last call, thrown by `js/` after it has
     /// built the messages before it.
     error: Option<JsValue>,
+    /// Where the last call's batch is, for `js/` to read from the module's
+    /// memory: see [`Decoder::feed`].
+    out: [u32; 8],
 }
 
 #[wasm_bindgen(js_class = RawDecoder)]
@@ -52,16 +55,24 @@ impl Decoder {
         let buf = crate::buffer(max_frame)?;
         Ok(Self {
             rx: Rx::new(buf, |buf| CoreDecoder::new(buf)),
-            batch: Batch::default(),
+            batch: Batch::numbered(),
             pending: Vec::new(),
             error: None,
+            out: [0; 8],
         })
     }
 
-    /// Takes `bytes` and decodes every frame they complete into the batch;
-    /// returns the batch's index (`text()` and `bodies()` have its strings). Stops at the
-    /// first bad frame, whose error `takeError()` then gives.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u32> {
+    /// Takes `bytes` and decodes every frame they complete into the batch.
+    /// Stops at the first bad frame, whose error `takeError()` then gives.
+    ///
+    /// Returns the address in the module's memory of eight words: the
+    /// address and length (in words) of the batch's index, of its text (in
+    /// bytes, UTF-8) and of its bodies (bytes); 1 when `takeError()` has an
+    /// error; 1 when the batch's tables of keys and shapes were emptied
+    /// (after the batch). One call per chunk: `js/` reads the batch in place, and it
+    /// stays there until the next call.
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn feed(&mut self, bytes: &[u8]) -> u32 {
         self.batch.clear();
         self.error = None;
         let mut input = core::mem::take(&mut self.pending);
@@ -104,17 +115,20 @@ impl Decoder {
             }
         }
         drop(input);
-        core::mem::take(&mut self.batch.index)
-    }
-
-    /// The strings of the batch the last `feed` returned the index of.
-    pub fn text(&mut self) -> String {
-        core::mem::take(&mut self.batch.text)
-    }
-
-    /// The bodies of that batch, as UTF-8 bytes.
-    pub fn bodies(&mut self) -> Vec<u8> {
-        core::mem::take(&mut self.batch.bodies)
+        let b = &self.batch;
+        // Addresses and lengths in a 32-bit memory.
+        let words = [
+            b.index.as_ptr() as u32,
+            b.index.len() as u32,
+            b.text.as_ptr() as u32,
+            b.text.len() as u32,
+            b.bodies.as_ptr() as u32,
+            b.bodies.len() as u32,
+            u32::from(self.error.is_some()),
+            u32::from(b.reset),
+        ];
+        self.out = words;
+        self.out.as_ptr() as u32
     }
 
     /// The error that ended the last `feed`, if one did (once).

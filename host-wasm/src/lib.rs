@@ -29,6 +29,13 @@ pub fn default_max_frame() -> u32 {
     douyu_core::stream::DEFAULT_CAPACITY as u32
 }
 
+/// The module's memory, where `js/` reads a decoder's batch in place.
+#[wasm_bindgen(js_name = wasmMemory)]
+#[must_use]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
 /// The smallest `maxFrame`: a frame header (12 bytes).
 #[wasm_bindgen(js_name = minMaxFrame)]
 #[must_use]

@@ -71,6 +71,23 @@ test('watch douyu serve --ws: login, chat received, logout', { skip, timeout: 30
   await waitFor(() => log, (s) => /session closed.*wasm_watch.*logged out|wasm_watch.*session closed.*logged out/.test(s), 10_000, 'the logout');
 });
 
+// Node >= 22 only: watch() with no WebSocket option takes the runtime's own
+// (test.sh runs this file with Node 22 too, when it can get it).
+const builtIn = typeof globalThis.WebSocket === 'function';
+test('watch with the runtime\'s own WebSocket (Node >= 22)', { skip: skip || (!builtIn && `Node ${process.version} has no WebSocket`), timeout: 30_000 }, async () => {
+  const events = [];
+  let chat;
+  for await (const message of watch(ROOM, url, { username: 'wasm_builtin', onEvent: (e) => events.push(e.kind) })) {
+    if (message.type === 'chatmsg') {
+      chat = message;
+      break;
+    }
+  }
+  assert.deepEqual(events.slice(0, 2), ['loggedIn', 'joined']);
+  assert.equal(chat.rid, `${ROOM}`);
+  await waitFor(() => log, (s) => /session closed.*wasm_builtin.*logged out|wasm_builtin.*session closed.*logged out/.test(s), 10_000, 'the logout');
+});
+
 test('watch reconnects with backoff after the server drops it', { timeout: 30_000 }, async () => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.once('listening', resolve));
