@@ -1,5 +1,6 @@
 // Shared by the tests: where the vectors and the douyu binary are, and a
-// frame builder that writes the header by hand (independent of the package).
+// frame builder that writes the header by hand (independent of the package;
+// in browser/frame.mjs, which the browser page imports too).
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,17 +18,7 @@ export function vectors(name) {
 
 export const hex = (s) => Uint8Array.from(Buffer.from(s, 'hex'));
 
-/** A frame around `body` (a string or bytes), written by hand. */
-export function frame(body, type = 690) {
-  const b = typeof body === 'string' ? new TextEncoder().encode(body) : body;
-  const out = new Uint8Array(12 + b.length + 1);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, b.length + 9, true);
-  v.setUint32(4, b.length + 9, true);
-  v.setUint16(8, type, true);
-  out.set(b, 12);
-  return out;
-}
+export { frame } from './browser/frame.mjs';
 
 export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

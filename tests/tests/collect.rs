@@ -389,11 +389,7 @@ fn fifty_rooms_through_a_nats_restart_every_message_once() {
         "{before} stored before the restart, {} in all",
         stored.len()
     );
-    let stopped = collector
-        .stderr()
-        .into_iter()
-        .find(|l| l.contains("collector stopped"))
-        .unwrap();
+    let stopped = stopped_line(&collector);
     assert!(
         ["dropped=0", "lost=0", "unpublished=0"]
             .iter()
@@ -663,11 +659,7 @@ fn nats_away_past_the_buffer_bound_memory_stays_bounded_and_gaps_are_counted() {
         "{:?}",
         collector.stderr()
     );
-    let stopped = collector
-        .stderr()
-        .into_iter()
-        .find(|l| l.contains("collector stopped"))
-        .unwrap();
+    let stopped = stopped_line(&collector);
     let field = |name: &str| -> u64 {
         let at = stopped.find(&format!(" {name}=")).unwrap() + name.len() + 2;
         stopped[at..]
@@ -693,4 +685,14 @@ fn nats_away_past_the_buffer_bound_memory_stays_bounded_and_gaps_are_counted() {
     assert_eq!(in_gaps, field("dropped"), "{stopped}");
     assert_eq!(field("lost"), 0, "{stopped}");
     assert_eq!(field("unpublished"), 0, "{stopped}");
+}
+
+/// The collector's last words on stderr: its `collector stopped` line with
+/// the final counts (it has exited).
+fn stopped_line(collector: &Proc) -> String {
+    collector
+        .stderr()
+        .into_iter()
+        .find(|l| l.contains("collector stopped"))
+        .expect("the collector logs `collector stopped` on its way out")
 }

@@ -26,7 +26,7 @@ class Joined:
 
 @dataclass(frozen=True)
 class ServerError:
-    """The server sent ``type@=error/``; a ``Closed`` follows."""
+    """The server sent an ``error`` message; a ``Closed`` follows."""
 
     code: int | None
 

@@ -3,6 +3,8 @@
 // room over the browser's own WebSocket, and POSTs what it got to the test's
 // server. The checks are made there, in Node, against the vectors.
 
+import { frame } from './frame.mjs';
+
 const post = (path, value) =>
   fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) });
 const fail = (what, error) => post('/error', { what, error: String(error?.stack ?? error) });
@@ -14,17 +16,6 @@ const withTimeout = (promise, ms, what) =>
   Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms))]);
 
 const hex = (s) => new Uint8Array(s.match(/../g)?.map((b) => parseInt(b, 16)) ?? []);
-
-function frame(body, type = 690) {
-  const b = new TextEncoder().encode(body);
-  const out = new Uint8Array(12 + b.length + 1);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, b.length + 9, true);
-  v.setUint32(4, b.length + 9, true);
-  v.setUint16(8, type, true);
-  out.set(b, 12);
-  return out;
-}
 
 async function vectors(name) {
   const text = await (await fetch(`/vectors/${name}`)).text();
