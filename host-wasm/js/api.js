@@ -50,17 +50,20 @@ const utf8 = new TextDecoder();
  */
 const BLOCK = 1 << 16;
 
-/** Views of the module's memory, made again when it has grown. */
+/**
+ * Views of the module's memory. Growing the memory detaches them (their
+ * length reads 0), and then they are made again: a test of a length, where
+ * comparing buffers asks the memory for its buffer on every call.
+ */
 let memory;
-let u8;
+let u8 = new Uint8Array(0);
 let u32;
 function views() {
-  memory ??= wasmMemory();
-  if (u8?.buffer !== memory.buffer) {
+  if (u8.length === 0) {
+    memory ??= wasmMemory();
     u8 = new Uint8Array(memory.buffer);
     u32 = new Uint32Array(memory.buffer);
   }
-  return { u8, u32 };
 }
 
 /** The frame a message came in; its body is decoded when first read. */
@@ -238,12 +241,13 @@ export class Decoder {
       this.#inputAt = this.#raw.input(input.length);
       this.#inputLength = input.length;
     }
-    views().u8.set(input, this.#inputAt);
+    views();
+    u8.set(input, this.#inputAt);
     // Twelve words (src/decoder.rs): where the index, the two texts and
     // the bodies are and how long, whether there is an error, whether the
     // tables were reset, where the input window is now.
     const at = this.#raw.feed(input.length) >>> 2;
-    const { u8, u32 } = views();
+    views();
     this.#inputAt = u32[at + 10];
     this.#inputLength = u32[at + 11];
     const indexAt = u32[at] >>> 2;
