@@ -123,13 +123,64 @@ impl Table {
     }
 }
 
+/// Text written a word at a time: `bytes` is kept at least 8 bytes longer
+/// than the text (`len`), so that each key or value is stored in whole
+/// words, with neither a copy call (a `memory.copy` is a call out of the
+/// module in V8, dear for the short texts of a body) nor zeroing per text.
+#[derive(Debug, Default)]
+pub struct Texts {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Texts {
+    /// The text written.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    /// Appends `raw`, text escaped once, unescaped; returns how many bytes
+    /// shorter it came out.
+    fn push(&mut self, raw: &[u8]) -> u32 {
+        let need = self.len + raw.len() + 8;
+        if self.bytes.len() < need {
+            self.bytes.resize(need.max(2 * self.bytes.len()), 0);
+        }
+        let written = self
+            .bytes
+            .get_mut(self.len..)
+            .map_or(0, |room| unescape(room, raw));
+        self.len += written;
+        // `written` ≤ `raw.len()`, which is shorter than 4 GiB (a frame).
+        u32::try_from(raw.len() - written).unwrap_or(0)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Empties the text, keeping its memory unless it grew past `keep`.
+    fn clear(&mut self, keep: usize) {
+        self.len = 0;
+        if self.bytes.len() > keep {
+            self.bytes.truncate(keep);
+            self.bytes.shrink_to_fit();
+        }
+    }
+}
+
+/// Texts, bodies and index words (bytes, in bytes) kept from call to call;
+/// past this a call's memory is freed, so one large chunk does not hold it.
+const KEEP: usize = 1 << 20;
+
 /// Messages decoded and not yet handed over.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// Keys given inline and values that are all ASCII, back to back.
-    pub text: Vec<u8>,
+    pub text: Texts,
     /// Keys given inline and values with other characters, back to back.
-    pub wide: Vec<u8>,
+    pub wide: Texts,
     /// Bodies, back to back.
     pub bodies: Vec<u8>,
     /// Lengths and counts; see the module docs.
@@ -155,7 +206,7 @@ pub struct Batch {
     inline: Vec<(usize, usize)>,
     inline_keys: Vec<u8>,
     /// Scratch: a key unescaped; a shape as bytes.
-    scratch: Vec<u8>,
+    scratch: Texts,
     shape: Vec<u8>,
     /// The tables were emptied (after a malformed body, which may have
     /// numbered keys JavaScript never saw): JavaScript must empty its own.
@@ -190,17 +241,10 @@ impl Batch {
     pub fn clear(&mut self) {
         self.last = None;
         self.reset = false;
-        const KEEP: usize = 1 << 20;
-        self.text.clear();
-        self.wide.clear();
+        self.text.clear(KEEP);
+        self.wide.clear(KEEP);
         self.index.clear();
         self.bodies.clear();
-        if self.text.capacity() > KEEP {
-            self.text.shrink_to(KEEP);
-        }
-        if self.wide.capacity() > KEEP {
-            self.wide.shrink_to(KEEP);
-        }
         if self.index.capacity() > KEEP / 4 {
             self.index.shrink_to(KEEP / 4);
         }
@@ -214,8 +258,8 @@ impl Batch {
     /// JavaScript, so then both tables are emptied and `reset` is set.
     pub fn push(&mut self, head: u32, offset: u64, body: &str) -> Result<(), SttError> {
         let marks = (
-            self.text.len(),
-            self.wide.len(),
+            self.text.len,
+            self.wide.len,
             self.index.len(),
             self.bodies.len(),
         );
@@ -288,10 +332,10 @@ impl Batch {
                     }
                 }
                 None => {
-                    self.scratch.clear();
-                    unescape(&mut self.scratch, key);
+                    self.scratch.clear(KEEP);
+                    self.scratch.push(key);
                     let known = &self.inline_keys;
-                    let new_key = &self.scratch[..];
+                    let new_key = self.scratch.as_bytes();
                     if self
                         .inline
                         .iter()
@@ -347,9 +391,9 @@ impl Batch {
         let key = if plain {
             raw
         } else {
-            self.scratch.clear();
-            unescape(&mut self.scratch, raw);
-            &self.scratch[..]
+            self.scratch.clear(KEEP);
+            self.scratch.push(raw);
+            self.scratch.as_bytes()
         };
         let found = self.keys.find_or_add(key, MAX_KEYS)?;
         if plain && let Some(slot) = self.follows.get_mut(prev) {
@@ -363,8 +407,8 @@ impl Batch {
     /// to `text` when it is all ASCII, else to `wide`; returns its length
     /// in UTF-16 units, with [`WIDE`] in the second case.
     ///
-    /// One pass over the bytes says which, how long, and whether there is
-    /// an escape at all: most texts have none and are copied whole.
+    /// One pass over the bytes says which and how long, a second writes
+    /// them.
     fn push_text(&mut self, raw: &[u8]) -> u32 {
         let survey = survey(raw);
         let (out, flag) = if survey.ascii {
@@ -372,64 +416,51 @@ impl Batch {
         } else {
             (&mut self.wide, WIDE)
         };
-        let removed = if survey.escaped {
-            unescape(out, raw)
-        } else {
-            out.extend_from_slice(raw);
-            0
-        };
         // An escape is two ASCII bytes (one unit each) unescaped to one.
-        (survey.units - removed) | flag
+        (survey.units - out.push(raw)) | flag
     }
 }
 
-/// Appends `raw`, text escaped once, unescaped (`@A` is `@`, `@S` is `/`,
-/// as `Text::pieces` reads text at depth 1); returns how many bytes
-/// shorter it came out. Any other `@`, which checked text does not hold,
-/// is passed through.
+/// Writes `raw`, text escaped once, unescaped (`@A` is `@`, `@S` is `/`,
+/// as `Text::pieces` reads text at depth 1) at the start of `room`, which
+/// is at least 8 bytes longer; returns how many bytes it wrote. Any other
+/// `@`, which checked text does not hold, is passed through.
 ///
 /// Eight bytes at a time: each word is written whole and its first `@`
 /// found in the same step; the bytes written past that `@` are written
 /// again. (A search and a copy per run between escapes was a tenth of the
 /// module's time: nested values such as `el` have an escape every few
 /// bytes.)
-fn unescape(out: &mut Vec<u8>, raw: &[u8]) -> u32 {
-    let start = out.len();
-    // Unescaping only shortens; 8 bytes of room for the last word.
-    out.resize(start + raw.len() + 8, 0);
+fn unescape(room: &mut [u8], raw: &[u8]) -> usize {
     let (mut read, mut written) = (0, 0);
-    if let Some(buf) = out.get_mut(start..) {
-        while let Some(rest) = raw.get(read..)
-            && !rest.is_empty()
-        {
-            let word = match rest.first_chunk::<8>() {
-                Some(word) => u64::from_le_bytes(*word),
-                None => tail_word(rest),
-            };
-            if let Some(to) = buf.get_mut(written..written + 8) {
-                to.copy_from_slice(&word.to_le_bytes());
-            }
-            let at = equal_bytes(word, b'@');
-            if at == 0 {
-                let n = rest.len().min(8);
-                (read, written) = (read + n, written + n);
-                continue;
-            }
-            let n = at.trailing_zeros() as usize / 8;
-            let (byte, used) = match rest.get(n + 1) {
-                Some(b'A') => (b'@', 2),
-                Some(b'S') => (b'/', 2),
-                _ => (b'@', 1),
-            };
-            if let Some(to) = buf.get_mut(written + n) {
-                *to = byte;
-            }
-            (read, written) = (read + n + used, written + n + 1);
+    while let Some(rest) = raw.get(read..)
+        && !rest.is_empty()
+    {
+        let word = match rest.first_chunk::<8>() {
+            Some(word) => u64::from_le_bytes(*word),
+            None => tail_word(rest),
+        };
+        if let Some(to) = room.get_mut(written..written + 8) {
+            to.copy_from_slice(&word.to_le_bytes());
         }
+        let at = equal_bytes(word, b'@');
+        if at == 0 {
+            let n = rest.len().min(8);
+            (read, written) = (read + n, written + n);
+            continue;
+        }
+        let n = at.trailing_zeros() as usize / 8;
+        let (byte, used) = match rest.get(n + 1) {
+            Some(b'A') => (b'@', 2),
+            Some(b'S') => (b'/', 2),
+            _ => (b'@', 1),
+        };
+        if let Some(to) = room.get_mut(written + n) {
+            *to = byte;
+        }
+        (read, written) = (read + n + used, written + n + 1);
     }
-    out.truncate(start + written);
-    // `written` ≤ `raw.len()`, which is shorter than 4 GiB (a frame).
-    u32::try_from(raw.len() - written).unwrap_or(0)
+    written
 }
 
 /// The high bit of every byte of `word` equal to `byte`, exactly.
@@ -455,8 +486,6 @@ struct Survey {
     /// Length in UTF-16 code units, as JavaScript counts string indices.
     units: u32,
     ascii: bool,
-    /// Whether it holds an `@`: an escape.
-    escaped: bool,
 }
 
 /// Surveys the UTF-8 text `bytes` eight bytes at a time (wasm32 has 64-bit
@@ -466,9 +495,8 @@ struct Survey {
 fn survey(bytes: &[u8]) -> Survey {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let (words, tail) = bytes.as_chunks::<8>();
-    let (mut at, mut high, mut skip, mut extra) = (0, 0, 0, 0);
+    let (mut high, mut skip, mut extra) = (0, 0, 0);
     let mut add = |w: u64| {
-        at |= equal_bytes(w, b'@');
         let h = w & HIGH;
         high |= h;
         if h != 0 {
@@ -490,7 +518,6 @@ fn survey(bytes: &[u8]) -> Survey {
     Survey {
         units: len - skip + extra,
         ascii: high == 0,
-        escaped: at != 0,
     }
 }
 
@@ -548,7 +575,6 @@ mod tests {
                 let survey = survey(s.as_bytes());
                 assert_eq!(survey.units as usize, s.encode_utf16().count(), "{s}");
                 assert_eq!(survey.ascii, s.is_ascii(), "{s}");
-                assert_eq!(survey.escaped, s.contains('@'), "{s}");
             }
         }
     }
@@ -577,8 +603,9 @@ mod tests {
             "k@=plain/",
         ] {
             let (_, value) = Map::new(body).pairs().next().unwrap().unwrap();
-            let mut out = Vec::new();
-            let removed = unescape(&mut out, value.raw().as_bytes());
+            let mut out = Texts::default();
+            let removed = out.push(value.raw().as_bytes());
+            let out = out.as_bytes();
             let want: String = value.pieces().collect();
             assert_eq!(out, want.as_bytes(), "{body}");
             assert_eq!(removed as usize, value.raw().len() - want.len(), "{body}");
@@ -589,8 +616,8 @@ mod tests {
     fn ascii_and_wide_texts_apart() {
         let mut b = Batch::default();
         b.push(690, 0, "nn@=鱼@S丸/txt@=a@Sb/k鱼@=x/").unwrap();
-        assert_eq!(b.text, b"nntxta/bx");
-        assert_eq!(b.wide, "鱼/丸k鱼".as_bytes());
+        assert_eq!(b.text.as_bytes(), b"nntxta/bx");
+        assert_eq!(b.wide.as_bytes(), "鱼/丸k鱼".as_bytes());
         assert_eq!(
             b.index[6..],
             [INLINE | 2, WIDE | 3, INLINE | 3, 3, INLINE | WIDE | 2, 1]
@@ -603,7 +630,7 @@ mod tests {
         b.push(690, 7, "type@=x/nn@=a@Sb/type@=y/el@=k@A=v@S/")
             .unwrap();
         let body = "type@=x/nn@=a@Sb/type@=y/el@=k@A=v@S/";
-        assert_eq!(b.text, b"typexnna/belk@=v/");
+        assert_eq!(b.text.as_bytes(), b"typexnna/belk@=v/");
         assert_eq!(b.bodies, body.as_bytes());
         let len = body.len() as u32;
         assert_eq!(
@@ -631,7 +658,7 @@ mod tests {
         b.push(690, 0, "type@=x/n@Sn@=1/type@=y/").unwrap();
         b.push(690, 0, "type@=z/n@Sn@=22/").unwrap();
         b.push(690, 0, "n@Sn@=3/type@=w/").unwrap();
-        assert_eq!(b.text, b"typexn/n1z223w");
+        assert_eq!(b.text.as_bytes(), b"typexn/n1z223w");
         #[rustfmt::skip]
         assert_eq!(b.index, [
             690, 0, 0, 24, 2, NO_SHAPE, INLINE | NEW | 4, 1, INLINE | NEW | 3, 1,
@@ -647,9 +674,9 @@ mod tests {
     fn a_bad_body_adds_nothing() {
         let mut b = Batch::numbered();
         b.push(690, 0, "a@=1/").unwrap();
-        let (t, i) = (b.text.clone(), b.index.clone());
+        let (t, i) = (b.text.as_bytes().to_vec(), b.index.clone());
         assert!(b.push(690, 30, "a@=1/b@=x@Q/").is_err());
-        assert_eq!((&b.text, &b.index), (&t, &i));
+        assert_eq!((b.text.as_bytes(), &b.index), (&t[..], &i));
         // The tables were emptied: `a` comes inline again, as new.
         assert!(b.reset);
         b.clear();

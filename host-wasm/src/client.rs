@@ -77,8 +77,16 @@ fn message(kind: &str, body: &str) -> Result<JsValue, JsValue> {
     let o = object(kind);
     // Unescaping replaces ASCII with ASCII: the texts stay UTF-8, and
     // nothing is ever replaced here.
-    set(&o, "text", String::from_utf8_lossy(&batch.text).as_ref());
-    set(&o, "wide", String::from_utf8_lossy(&batch.wide).as_ref());
+    set(
+        &o,
+        "text",
+        String::from_utf8_lossy(batch.text.as_bytes()).as_ref(),
+    );
+    set(
+        &o,
+        "wide",
+        String::from_utf8_lossy(batch.wide.as_bytes()).as_ref(),
+    );
     set(&o, "bodies", js_sys::Uint8Array::from(&batch.bodies[..]));
     set(&o, "index", js_sys::Uint32Array::from(&batch.index[..]));
     Ok(o.into())
