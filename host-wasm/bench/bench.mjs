@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Decoder } from '../dist/node.js';
-import { RawDecoder } from '../dist/douyu_wasm.js';
+import { RawDecoder, wasmMemory } from '../dist/douyu_wasm.js';
 
 // BASELINE=/path/to/another/build/dist/node.js: that build's Decoder too,
 // taken in turn with the others (before/after a change, in the same minute).
@@ -177,11 +177,17 @@ const parse = (all) => {
   return { messages, chats };
 };
 const fourK = frameChunks(bytes, 4096);
-// A part of ours, not a decoder: the WebAssembly module alone (frames,
-// STT, unescaping, the batch written), its batches never read.
+// A part of ours, not a decoder: the WebAssembly module alone (the bytes
+// copied in; frames, STT, unescaping, the batch written), its batches
+// never read.
 const moduleOnly = (chunks) => {
   const raw = new RawDecoder(65536);
-  for (const c of chunks) raw.feed(c);
+  const memory = wasmMemory();
+  for (const c of chunks) {
+    const at = raw.input(c.length);
+    new Uint8Array(memory.buffer, at, c.length).set(c);
+    raw.feed(c.length);
+  }
   raw.free();
   return { messages: agreement.us.messages, chats: agreement.us.chats };
 };

@@ -22,10 +22,14 @@ export const FRAME = Symbol('douyu.frame');
 const NO_OFFSET = 0xffffffff;
 /** The shape word of a message with no shape (src/batch.rs). */
 const NO_SHAPE = 0xffffffff;
-/** Key word flags (src/batch.rs): the key is in the text; it is numbered now. */
+/**
+ * Key word flags (src/batch.rs): the key is in the text; it is numbered now.
+ * Key and value words: the text is in the wide text, not the ASCII one.
+ */
 const INLINE = 0x80000000;
 const NEW = 0x40000000;
-const LENGTH = 0x3fffffff;
+const WIDE = 0x20000000;
+const LENGTH = 0x1fffffff;
 /** A shape's objects are built by code made for it once seen this often. */
 const BUILD_AFTER = 4;
 
@@ -40,17 +44,26 @@ function define(object, key, value) {
 
 const utf8 = new TextDecoder();
 
-/** Views of the module's memory, made again when it has grown. */
+/**
+ * Bytes of a block the bodies of many small batches are copied into: a
+ * message kept keeps its block (at most this) from being collected.
+ */
+const BLOCK = 1 << 16;
+
+/**
+ * Views of the module's memory. Growing the memory detaches them (their
+ * length reads 0), and then they are made again: a test of a length, where
+ * comparing buffers asks the memory for its buffer on every call.
+ */
 let memory;
-let u8;
+let u8 = new Uint8Array(0);
 let u32;
 function views() {
-  memory ??= wasmMemory();
-  if (u8?.buffer !== memory.buffer) {
+  if (u8.length === 0) {
+    memory ??= wasmMemory();
     u8 = new Uint8Array(memory.buffer);
     u32 = new Uint32Array(memory.buffer);
   }
-  return { u8, u32 };
 }
 
 /** The frame a message came in; its body is decoded when first read. */
@@ -85,8 +98,8 @@ function tables() {
   return { keys: [], seen: [], builders: [] };
 }
 
-/** Where a builder leaves the end of the text it read. */
-const state = { end: 0 };
+/** Where a builder leaves the ends of the two texts it read. */
+const state = { t: 0, w: 0 };
 
 /** `new Function` may be refused (a Content-Security-Policy without 'unsafe-eval'). */
 let codegen = true;
@@ -94,23 +107,25 @@ let codegen = true;
 /**
  * A function building the plain objects of one shape as object literals,
  * which V8 makes far faster than adding properties one by one to `{}`:
- * `(text, index, i, t)` → the object, its values sliced from `text` at `t`
- * by the lengths at `index[i + 1]`, `index[i + 3]`, …; it leaves the end in
- * `state.end`. Keys are data from the peer: each stands in the code only as
- * a JSON string literal. `undefined` when code cannot be made here, or for
- * `__proto__` (as a literal key it would set the prototype).
+ * `(text, wide, index, i, t, w)` → the object, its values sliced from
+ * `text` at `t` or `wide` at `w` by the words at `index[i + 1]`,
+ * `index[i + 3]`, …; it leaves the ends in `state`. Keys are data from the
+ * peer: each stands in the code only as a JSON string literal. `undefined`
+ * when code cannot be made here, or for `__proto__` (as a literal key it
+ * would set the prototype).
  */
 function compile(keys) {
   if (!codegen || keys.includes('__proto__')) return undefined;
-  let code = 'let e = t;';
+  let code = '';
   const props = [];
   keys.forEach((key, k) => {
-    code += `const v${k} = text.slice(e, (e += index[i + ${2 * k + 1}]));`;
+    code += `const n${k} = index[i + ${2 * k + 1}];`;
+    code += `const v${k} = n${k} < ${WIDE} ? text.slice(t, (t += n${k})) : wide.slice(w, (w += n${k} - ${WIDE}));`;
     props.push(`${JSON.stringify(key)}: v${k}`);
   });
-  code += `state.end = e; return { ${props.join(', ')} };`;
+  code += `state.t = t; state.w = w; return { ${props.join(', ')} };`;
   try {
-    return new Function('state', `return function build(text, index, i, t) { ${code} };`)(state);
+    return new Function('state', `return function build(text, wide, index, i, t, w) { ${code} };`)(state);
   } catch {
     codegen = false;
     return undefined;
@@ -132,14 +147,14 @@ function builderOf(tables, shape, index, i, count) {
 }
 
 /**
- * Slices a batch (one string of keys and values, an index of key numbers
- * and UTF-16 lengths from `index[i]` up to `index[end]`, the bodies' bytes)
- * into messages.
+ * Slices a batch (two strings of keys and values, ASCII and wide, an index
+ * of key numbers and UTF-16 lengths from `index[i]` up to `index[end]`, the
+ * bodies' bytes from `bodies[b]` on) into messages.
  */
-function messages(text, index, i, end, bodies, tables) {
-  let b = 0;
+function messages(text, wide, index, i, end, bodies, b, tables) {
   const out = [];
   let t = 0;
+  let w = 0;
   const keys = tables.keys;
   while (i < end) {
     const head = index[i];
@@ -152,8 +167,9 @@ function messages(text, index, i, end, bodies, tables) {
     let message;
     const build = shape === NO_SHAPE ? undefined : builderOf(tables, shape, index, i, count);
     if (build !== undefined) {
-      message = build(text, index, i, t);
-      t = state.end;
+      message = build(text, wide, index, i, t, w);
+      t = state.t;
+      w = state.w;
       i += 2 * count;
     } else {
       message = {};
@@ -163,10 +179,12 @@ function messages(text, index, i, end, bodies, tables) {
         if (word < INLINE) {
           key = keys[word];
         } else {
-          key = text.slice(t, (t += word & LENGTH));
+          const n = word & LENGTH;
+          key = (word & WIDE) === 0 ? text.slice(t, (t += n)) : wide.slice(w, (w += n));
           if ((word & NEW) !== 0) keys.push(key);
         }
-        const value = text.slice(t, (t += index[i + 1]));
+        const n = index[i + 1];
+        const value = n < WIDE ? text.slice(t, (t += n)) : wide.slice(w, (w += n - WIDE));
         // Inlined `define`: this loop is the decoder's hottest JavaScript.
         if (key !== '__proto__') message[key] = value;
         else define(message, key, value);
@@ -197,6 +215,12 @@ const now = () => performance.now();
 export class Decoder {
   #raw;
   #tables = tables();
+  /** The module's input window (src/decoder.rs): address and length. */
+  #inputAt = 0;
+  #inputLength = 0;
+  /** The block the bodies of small batches are copied into, and its end. */
+  #block = new Uint8Array(BLOCK);
+  #blockEnd = 0;
 
   constructor({ maxFrame = defaultMaxFrame() } = {}) {
     this.#raw = new RawDecoder(maxFrame);
@@ -209,28 +233,54 @@ export class Decoder {
    * with the bytes after it.
    */
   feed(bytes = new Uint8Array(0)) {
-    // One call; the batch is read where it lies in the module's memory.
-    // Eight words (src/decoder.rs): where the index, text and bodies are
-    // and how long, whether there is an error, whether the tables were reset.
-    const at = this.#raw.feed(bytesOf(bytes)) >>> 2;
-    const { u8, u32 } = views();
+    const input = bytesOf(bytes);
+    // The bytes go into the module's input window, made larger when they
+    // do not fit; then one call, and the batch is read where it lies in
+    // the module's memory.
+    if (input.length > this.#inputLength) {
+      this.#inputAt = this.#raw.input(input.length);
+      this.#inputLength = input.length;
+    }
+    views();
+    u8.set(input, this.#inputAt);
+    // Twelve words (src/decoder.rs): where the index, the two texts and
+    // the bodies are and how long, whether there is an error, whether the
+    // tables were reset, where the input window is now.
+    const at = this.#raw.feed(input.length) >>> 2;
+    views();
+    this.#inputAt = u32[at + 10];
+    this.#inputLength = u32[at + 11];
     const indexAt = u32[at] >>> 2;
     const indexEnd = indexAt + u32[at + 1];
-    const textAt = u32[at + 2];
-    const bodiesAt = u32[at + 4];
-    const out =
-      indexAt === indexEnd
-        ? []
-        : messages(
-            utf8.decode(u8.subarray(textAt, textAt + u32[at + 3])),
-            u32,
-            indexAt,
-            indexEnd,
-            u8.slice(bodiesAt, bodiesAt + u32[at + 5]),
-            this.#tables,
-          );
-    if (u32[at + 7]) this.#tables = tables();
-    const error = u32[at + 6] ? this.#raw.takeError() : undefined;
+    let out = [];
+    if (indexAt !== indexEnd) {
+      const textAt = u32[at + 2];
+      const wideAt = u32[at + 4];
+      const wideLength = u32[at + 5];
+      const bodiesAt = u32[at + 6];
+      const bodiesLength = u32[at + 7];
+      const text = utf8.decode(u8.subarray(textAt, textAt + u32[at + 3]));
+      const wide = wideLength === 0 ? '' : utf8.decode(u8.subarray(wideAt, wideAt + wideLength));
+      // Bodies are copied out of the module's memory (the next call writes
+      // over them): the small batches of many calls into one block, which
+      // costs a tenth of a copy of their own (an allocation per call).
+      let bodies = this.#block;
+      let b = this.#blockEnd;
+      if (bodiesLength > BLOCK / 4) {
+        bodies = u8.slice(bodiesAt, bodiesAt + bodiesLength);
+        b = 0;
+      } else {
+        if (b + bodiesLength > BLOCK) {
+          this.#block = bodies = new Uint8Array(BLOCK);
+          b = 0;
+        }
+        bodies.set(u8.subarray(bodiesAt, bodiesAt + bodiesLength), b);
+        this.#blockEnd = b + bodiesLength;
+      }
+      out = messages(text, wide, u32, indexAt, indexEnd, bodies, b, this.#tables);
+    }
+    if (u32[at + 9]) this.#tables = tables();
+    const error = u32[at + 8] ? this.#raw.takeError() : undefined;
     if (error !== undefined) {
       error.messages = out;
       throw error;
@@ -347,8 +397,8 @@ export class Client {
     const event = this.#raw.nextEvent();
     if (event === undefined) return null;
     if (event.text !== undefined) {
-      const { kind, text, index, bodies } = event;
-      return { kind, message: messages(text, index, 0, index.length, bodies, tables())[0] };
+      const { kind, text, wide, index, bodies } = event;
+      return { kind, message: messages(text, wide, index, 0, index.length, bodies, 0, tables())[0] };
     }
     return event;
   }

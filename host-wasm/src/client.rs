@@ -75,7 +75,18 @@ fn message(kind: &str, body: &str) -> Result<JsValue, JsValue> {
         )
         .map_err(|e| errors::stt(&e, None, errors::Family::Decode))?;
     let o = object(kind);
-    set(&o, "text", batch.text);
+    // Unescaping replaces ASCII with ASCII: the texts stay UTF-8, and
+    // nothing is ever replaced here.
+    set(
+        &o,
+        "text",
+        String::from_utf8_lossy(batch.text.as_bytes()).as_ref(),
+    );
+    set(
+        &o,
+        "wide",
+        String::from_utf8_lossy(batch.wide.as_bytes()).as_ref(),
+    );
     set(&o, "bodies", js_sys::Uint8Array::from(&batch.bodies[..]));
     set(&o, "index", js_sys::Uint32Array::from(&batch.index[..]));
     Ok(o.into())

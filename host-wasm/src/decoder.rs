@@ -27,12 +27,15 @@ enum Step {
 
 /// Reassembles frames from a byte stream (sans-IO): bytes in, messages out.
 ///
-/// Memory is bounded by the buffer (`maxFrame` bytes), the batch of the
-/// last call, and, after an error, the rest of the bytes of that call.
+/// Memory is bounded by the buffer (`maxFrame` bytes), the input and the
+/// batch of the last call, and, after an error, the rest of the bytes of
+/// that call.
 #[wasm_bindgen(js_name = RawDecoder)]
 pub struct Decoder {
     rx: Rx,
     batch: Batch,
+    /// Where `js/` writes the bytes of a call: see [`Decoder::input`].
+    input: Vec<u8>,
     /// Bytes given and not yet taken: those behind a bad frame wait here
     /// for the next call.
     pending: Vec<u8>,
@@ -41,8 +44,12 @@ pub struct Decoder {
     error: Option<JsValue>,
     /// Where the last call's batch is, for `js/` to read from the module's
     /// memory: see [`Decoder::feed`].
-    out: [u32; 8],
+    out: [u32; 12],
 }
+
+/// An input or batch this large (bytes) is freed after its call: one large
+/// chunk does not hold its memory for good.
+const KEEP: usize = 1 << 20;
 
 #[wasm_bindgen(js_class = RawDecoder)]
 impl Decoder {
@@ -56,25 +63,47 @@ impl Decoder {
         Ok(Self {
             rx: Rx::new(buf, |buf| CoreDecoder::new(buf)),
             batch: Batch::numbered(),
+            input: Vec::new(),
             pending: Vec::new(),
             error: None,
-            out: [0; 8],
+            out: [0; 12],
         })
     }
 
-    /// Takes `bytes` and decodes every frame they complete into the batch.
-    /// Stops at the first bad frame, whose error `takeError()` then gives.
-    ///
-    /// Returns the address in the module's memory of eight words: the
-    /// address and length (in words) of the batch's index, of its text (in
-    /// bytes, UTF-8) and of its bodies (bytes); 1 when `takeError()` has an
-    /// error; 1 when the batch's tables of keys and shapes were emptied
-    /// (after the batch). One call per chunk: `js/` reads the batch in place, and it
-    /// stays there until the next call.
+    /// The address in the module's memory of a window of at least `len`
+    /// bytes, for `js/` to write the bytes of the next [`Decoder::feed`]
+    /// into. The window stays until a call says otherwise (the last two
+    /// words of `feed`'s answer), so a stream of small chunks pays neither
+    /// this call nor an allocation per chunk, as wasm-bindgen's passing of
+    /// a `&[u8]` would (an allocation and a free per call).
     #[allow(clippy::cast_possible_truncation)]
-    pub fn feed(&mut self, bytes: &[u8]) -> u32 {
+    pub fn input(&mut self, len: u32) -> u32 {
+        let len = len as usize;
+        if self.input.len() < len {
+            self.input = Vec::new();
+            self.input.resize(len, 0);
+        }
+        self.input.as_ptr() as u32
+    }
+
+    /// Takes the first `len` bytes of the input window and decodes every
+    /// frame they complete into the batch. Stops at the first bad frame,
+    /// whose error `takeError()` then gives.
+    ///
+    /// Returns the address in the module's memory of twelve words: the
+    /// address and length (in words) of the batch's index, of its `text`
+    /// and its `wide` text (in bytes, UTF-8) and of its bodies (bytes); 1
+    /// when `takeError()` has an error; 1 when the batch's tables of keys
+    /// and shapes were emptied (after the batch); the input window's
+    /// address and length now. One call per chunk: `js/` reads the batch
+    /// in place, and it stays there until the next call.
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn feed(&mut self, len: u32) -> u32 {
         self.batch.clear();
         self.error = None;
+        let staged = core::mem::take(&mut self.input);
+        // `js/` reserved the window before writing `len` bytes into it.
+        let bytes = staged.get(..len as usize).unwrap_or_default();
         let mut input = core::mem::take(&mut self.pending);
         let mut rest: &[u8] = if input.is_empty() {
             bytes
@@ -115,17 +144,24 @@ impl Decoder {
             }
         }
         drop(input);
+        if staged.len() <= KEEP {
+            self.input = staged;
+        }
         let b = &self.batch;
         // Addresses and lengths in a 32-bit memory.
         let words = [
             b.index.as_ptr() as u32,
             b.index.len() as u32,
-            b.text.as_ptr() as u32,
-            b.text.len() as u32,
+            b.text.as_bytes().as_ptr() as u32,
+            b.text.as_bytes().len() as u32,
+            b.wide.as_bytes().as_ptr() as u32,
+            b.wide.as_bytes().len() as u32,
             b.bodies.as_ptr() as u32,
             b.bodies.len() as u32,
             u32::from(self.error.is_some()),
             u32::from(b.reset),
+            self.input.as_ptr() as u32,
+            self.input.len() as u32,
         ];
         self.out = words;
         self.out.as_ptr() as u32
