@@ -18,7 +18,9 @@
 pub mod lease;
 pub mod metrics;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +34,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
 
 use crate::prometheus::{Histogram, TypeCounters};
-use crate::render::message_json;
+use crate::render::write_message_json;
 use crate::throttle::Throttle;
 use crate::time::{rfc3339_ms, stopped};
 use crate::watch::{Sink, WatchOptions};
@@ -433,24 +435,33 @@ impl Sink for RoomSink {
 /// The subject, message id and JSON of `message` from `room`, received at
 /// `at`.
 fn prepare(room: u64, message: &ServerMessage<'_>, at: SystemTime) -> Pending {
-    let kind = message
-        .map()
-        .message_type()
-        .ok()
-        .flatten()
-        .map(|t| t.to_string())
-        .unwrap_or_default();
+    let kind = message.map().message_type().ok().flatten();
+    // The type as written (it is in every subject and most ids): borrowed
+    // when it holds no escape, as types do.
+    let kind: Cow<'_, str> = kind.map_or(Cow::Borrowed(""), |t| {
+        t.as_plain()
+            .map_or_else(|| Cow::Owned(t.to_string()), Cow::Borrowed)
+    });
     let ms = at
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
-    // The object `watch --format json` prints, with its `received_at`.
-    let json = message_json(message, Some(i64::try_from(ms).unwrap_or(i64::MAX)));
+    // The object `watch --format json` prints, with its `received_at`,
+    // written straight as text. A message's JSON is about its body's size
+    // plus the time and the quotes.
+    let mut json = Vec::with_capacity(message.map().raw().len() + 64);
+    write_message_json(
+        message,
+        Some(i64::try_from(ms).unwrap_or(i64::MAX)),
+        &mut json,
+    );
+    let mut subject = String::with_capacity(SUBJECT_PREFIX.len() + 32);
+    let _ = write!(subject, "{SUBJECT_PREFIX}.{room}.{}", subject_token(&kind));
     Pending {
         kind: None,
-        subject: format!("{SUBJECT_PREFIX}.{room}.{}", subject_token(&kind)),
+        subject,
         id: message_id(room, message, &kind),
-        payload: Bytes::from(json.to_string()),
+        payload: Bytes::from(json),
     }
 }
 
@@ -479,13 +490,15 @@ fn message_id(room: u64, message: &ServerMessage<'_>, kind: &str) -> String {
         && cid.len() <= 128
         && cid.bytes().all(|b| b.is_ascii_graphic())
     {
-        return format!("{room}:{cid}");
+        let mut id = String::with_capacity(24 + cid.len());
+        let _ = write!(id, "{room}:{cid}");
+        return id;
     }
     let digest = Sha256::digest(message.map().raw().as_bytes());
-    let mut id = format!("{room}:{}:", subject_token(kind));
-    for byte in &digest[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
+    let token = subject_token(kind);
+    let mut id = String::with_capacity(24 + token.len() + 32);
+    let _ = write!(id, "{room}:{token}:");
+    id.push_str(&hex::encode(&digest[..16]));
     id
 }
 
