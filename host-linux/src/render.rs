@@ -153,6 +153,130 @@ pub fn message_json(message: &ServerMessage<'_>, received_ms: Option<i64>) -> Va
     json
 }
 
+/// [`message_json`] written straight into `out` as its compact text, byte
+/// for byte what `message_json(..).to_string()` gives, without building the
+/// object: no map, no string per key and value. What `collect` and
+/// `watch --format json` spend per message.
+pub fn write_message_json(
+    message: &ServerMessage<'_>,
+    received_ms: Option<i64>,
+    out: &mut Vec<u8>,
+) {
+    let map = message.map();
+    let kind = map.message_type().ok().flatten();
+    let kind_text = kind.map(|t| {
+        t.as_plain()
+            .map_or_else(|| t.to_string().into(), Cow::Borrowed)
+    });
+    let kind_str: &str = kind_text.as_deref().unwrap_or("");
+    let received_at = received_ms.map(rfc3339_ms);
+    // Keys written so far: the first of a repeated key wins, as in the
+    // object. Messages have a few dozen keys at most; a scan is cheaper
+    // than hashing.
+    let mut seen: Vec<Text<'_>> = Vec::with_capacity(16);
+    let (mut has_type, mut has_received_at) = (false, false);
+    let start = out.len();
+    out.push(b'{');
+    for (key, value) in map.pairs().flatten() {
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        if seen.len() > 1 {
+            out.push(b',');
+        }
+        let name = key
+            .as_plain()
+            .map_or_else(|| key.to_string().into(), Cow::Borrowed);
+        json_str(out, &name);
+        out.push(b':');
+        has_type |= name == "type";
+        // A field of the message named so takes our time, in its place.
+        if let (Some(at), "received_at") = (&received_at, &*name) {
+            has_received_at = true;
+            json_str(out, at);
+            continue;
+        }
+        let mark = out.len();
+        let nested = match schema::server_field(kind_str, &name) {
+            Some(FieldShape::ListOfMaps) => write_list_of_maps(value, out),
+            Some(FieldShape::Map) => write_map(value.as_map(), out),
+            _ => false,
+        };
+        if !nested {
+            out.truncate(mark);
+            json_text(out, value);
+        }
+    }
+    let more = |out: &mut Vec<u8>, key: &str, value: &str| {
+        if out.len() > start + 1 {
+            out.push(b',');
+        }
+        json_str(out, key);
+        out.push(b':');
+        json_str(out, value);
+    };
+    if !has_type {
+        more(out, "type", "");
+    }
+    if let (Some(at), false) = (&received_at, has_received_at) {
+        more(out, "received_at", at);
+    }
+    out.push(b'}');
+}
+
+/// `value` (unescaped) as a JSON string.
+fn json_text(out: &mut Vec<u8>, value: Text<'_>) {
+    match value.as_plain() {
+        Some(plain) => json_str(out, plain),
+        None => json_str(out, &value.to_string()),
+    }
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes.
+fn json_str(out: &mut Vec<u8>, text: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// [`list_of_maps`] written into `out`; `false` (and something half
+/// written, for the caller to cut) if the value does not read as one.
+fn write_list_of_maps(value: Text<'_>, out: &mut Vec<u8>) -> bool {
+    out.push(b'[');
+    for (i, item) in value.as_list().items().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let Ok(item) = item else { return false };
+        if !write_map(item.as_map(), out) {
+            return false;
+        }
+    }
+    out.push(b']');
+    true
+}
+
+/// [`map_to_json`] written into `out`; `false` if `map` does not read.
+fn write_map(map: Map<'_>, out: &mut Vec<u8>) -> bool {
+    let mut seen: Vec<Text<'_>> = Vec::new();
+    out.push(b'{');
+    for pair in map.pairs() {
+        let Ok((key, value)) = pair else { return false };
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        if seen.len() > 1 {
+            out.push(b',');
+        }
+        json_text(out, key);
+        out.push(b':');
+        json_text(out, value);
+    }
+    out.push(b'}');
+    true
+}
+
 /// The STT type of `message` (empty if it has none).
 #[must_use]
 pub fn kind_of(message: &ServerMessage<'_>) -> String {
@@ -234,7 +358,9 @@ impl Renderer {
         }
         match self.format {
             Format::Json => {
-                out.push_str(&message_json(message, Some(received_ms)).to_string());
+                let mut line = Vec::new();
+                write_message_json(message, Some(received_ms), &mut line);
+                out.push_str(&String::from_utf8_lossy(&line));
                 out.push('\n');
             }
             Format::Text => self.text(room, received_ms, message, &kind, out),
@@ -520,6 +646,30 @@ fn map_to_json(map: Map<'_>) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_written_straight_is_the_object_as_text() {
+        for body in [
+            "type@=chatmsg/nn@=a@Sb/el@=eid@AA=7@AS@S/zz@=1/nn@=second/",
+            "type@=chatmsg/txt@=\"q\" \\ \u{1}\t鱼/cid@=x/received_at@=mine/zz@=1/",
+            "uid@=1/nn@=no type/",
+            "type@=dgb/el@=not@Sa@Slist/",
+            "type@=chatmsg/el@=eid@AA=7@ASeid@AA=8@AS@S/el@=again/",
+            "type@=a@Sb/k@=v/",
+            "type@=uenter/n@A@Ak@=escaped key/n@Ak@=dup/",
+        ] {
+            let message = ServerMessage::parse(body).unwrap();
+            for received in [None, Some(1_796_083_509_123)] {
+                let mut out = b"prefix".to_vec();
+                write_message_json(&message, received, &mut out);
+                assert_eq!(
+                    String::from_utf8(out[6..].to_vec()).unwrap(),
+                    message_json(&message, received).to_string(),
+                    "{body:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn json_expands_nested_fields_and_keeps_all() {

@@ -31,6 +31,10 @@ pub type Recorder = Arc<Mutex<capture::Writer<std::fs::File>>>;
 /// Largest frame the client accepts (the live service's are a few KiB).
 pub(crate) const RX_CAPACITY: usize = 64 * 1024;
 
+/// Largest frame the client sends: a login with the longest nickname, a
+/// chat line of [`douyu_core::session::CHAT_QUEUE`] bytes, escaped.
+const TX_CAPACITY: usize = 4096;
+
 /// Unreadable frames in a row, with no readable one between, after which the
 /// connection is dropped (and the backoff grows, as for any failure).
 ///
@@ -149,12 +153,25 @@ pub async fn run_session<H: Handler>(
     let room = config.room;
     let mut rx = vec![0u8; RX_CAPACITY];
     let mut client = Client::new(config, &mut rx, clock.now());
-    let mut tx = vec![0u8; 4096];
     let mut input = Vec::new();
     let mut closed = None;
     loop {
-        while let Some(n) = client.poll_transmit(&mut tx)? {
-            wire.write(&tx[..n]).await.context("sending")?;
+        loop {
+            // Encoded on the stack and handed to the socket at once; only
+            // what it does not take now goes to the heap to wait. (A send
+            // buffer kept per session would stay with every idle room; in
+            // a block of its own, the array is no part of the task.)
+            let rest = {
+                let mut tx = [0u8; TX_CAPACITY];
+                let Some(n) = client.poll_transmit(&mut tx)? else {
+                    break;
+                };
+                let sent = wire.try_write(&tx[..n]).context("sending")?;
+                tx[sent..n].to_vec()
+            };
+            if !rest.is_empty() {
+                wire.write(&rest).await.context("sending")?;
+            }
         }
         drain_events(&mut client, room, handler, &mut closed)?;
         if let Some(reason) = closed {
@@ -190,7 +207,10 @@ pub async fn run_session<H: Handler>(
                         break;
                     }
                 }
-                input.clear();
+                // Freed, not kept: a buffer as large as the largest read
+                // would stay with every idle room (one allocation a read
+                // costs nothing beside what the read carries).
+                input = Vec::new();
             }
             () = sleep_until(deadline) => client.handle_timeout(clock.now()),
             () = stopped(stop) => client.close(),
@@ -524,7 +544,10 @@ pub async fn watch_room_with(
     loop {
         printer.reset_connection();
         let connected = tokio::select! {
-            connected = Wire::connect(&options.endpoint, options.connect_timeout, RX_CAPACITY) => connected,
+            // Boxed: the TLS and WebSocket handshakes make a future of
+            // ~4 KiB, which would otherwise stay reserved in every
+            // session's task for as long as it is connected.
+            connected = Box::pin(Wire::connect(&options.endpoint, options.connect_timeout, RX_CAPACITY)) => connected,
             () = stopped(&mut stop) => return Ok(()),
         };
         match connected {

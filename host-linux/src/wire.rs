@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::{Sink, SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -354,10 +354,28 @@ impl Wire {
                 // buffer sized for the largest read would stay with every
                 // connection (malloc keeps what it was given).
                 let mut chunk = [0u8; 4096];
-                match stream.try_read(&mut chunk) {
+                let mut short = 0;
+                // A read that did not fill the chunk emptied the socket's
+                // queue: it is said to have blocked, so that readiness is
+                // cleared now rather than by one more read that finds
+                // nothing (a system call per message in a quiet room).
+                // Data arriving after it raises readiness anew.
+                let read =
+                    stream.try_io(Interest::READABLE, || match stream.try_read(&mut chunk) {
+                        Ok(n) if n > 0 && n < chunk.len() => {
+                            short = n;
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        other => other,
+                    });
+                match read {
                     Ok(0) => return Poll::Ready(Ok(false)),
                     Ok(n) => {
                         buf.extend_from_slice(&chunk[..n]);
+                        return Poll::Ready(Ok(true));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => {
+                        buf.extend_from_slice(&chunk[..short]);
                         return Poll::Ready(Ok(true));
                     }
                     // Readiness was cleared: the next poll waits for more.

@@ -558,24 +558,108 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     a.signal("INT");
     assert_eq!(a.wait_exit(LIMIT), Some(0), "{:?}", a.stderr());
     let _ = b.wait_exit(LIMIT);
-    let stored = rt.block_on(read_stream(&nats.url()));
+    let name_b = shared[&of_b[0]].clone().unwrap();
+    let (gaps, stored): (Vec<Stored>, Vec<Stored>) = rt
+        .block_on(read_stream(&nats.url()))
+        .into_iter()
+        .partition(|m| m.subject.ends_with(".gap"));
     // No id and no chat line twice, although both collectors published
     // the handed-over rooms for a while.
     let chats = chat_numbers(&stored);
     assert_eq!(chats.len(), ROOMS as usize);
+    let times = chat_times(&stored);
+    assert_eq!(ms_of("2026-12-01T00:05:09.123Z"), 1_796_083_509_123);
     let took = (takeover.as_secs_f64() + 2.0) * RATE as f64;
     for (room, numbers) in &chats {
         let lost = holes(numbers);
+        let room_gaps: Vec<&Value> = gaps
+            .iter()
+            .filter(|g| g.subject == format!("douyu.{room}.gap"))
+            .map(|g| &g.json)
+            .collect();
         if of_b.contains(room) {
             // What the dead collector had not published, and the time its
             // rooms had nobody: no more than the takeover, and in one run
             // (the hand-over to it, earlier, lost nothing).
             assert!((lost as f64) <= took, "room {room}: {lost} lost");
             assert!(hole_runs(numbers) <= 1, "room {room}: {numbers:?}");
+            // And it is on record: one gap event (none for the clean
+            // hand-over before), from the survivor, naming the dead one,
+            // over the hole: from no later than the last line stored
+            // before it to the survivor's join, just before the first line
+            // after it.
+            let [gap] = room_gaps[..] else {
+                panic!("room {room}: gaps {room_gaps:?}");
+            };
+            assert_eq!(gap["event"], "gap", "{gap}");
+            assert_eq!(gap["reason"], "lease_expired", "{gap}");
+            assert_eq!(gap["room"], *room, "{gap}");
+            assert_eq!(gap["previous_holder"], name_b.as_str(), "{gap}");
+            assert_eq!(gap["collector"], name_a.as_str(), "{gap}");
+            let at = |field: &str| ms_of(gap[field].as_str().unwrap());
+            let (from, to) = (at("unwatched_from"), at("unwatched_to"));
+            let (lines, edge) = (&times[room], before_hole(numbers));
+            let last_before = lines[&edge];
+            let first_after = lines.range(edge + 1..).next().map(|(_, &at)| at);
+            eprintln!(
+                "room {room}: {lost} lines lost after one received at {last_before}; \
+                 gap {from}..{to} ({} ms), next line at {first_after:?}",
+                to - from
+            );
+            assert!(from <= last_before, "room {room}: {gap} vs {last_before}");
+            if let Some(first_after) = first_after {
+                // A line read with the join's bytes may carry their arrival
+                // time, a few milliseconds before the join was handled.
+                assert!(
+                    to <= first_after + 50 && first_after - to < 2000,
+                    "room {room}: {gap} vs {first_after}"
+                );
+            }
         } else {
             assert_eq!(lost, 0, "room {room} lost chat lines: {numbers:?}");
+            assert!(room_gaps.is_empty(), "room {room}: {room_gaps:?}");
         }
     }
+}
+
+/// Each room's chat lines, by number: when each was received (ms since
+/// the Unix epoch).
+fn chat_times(stored: &[Stored]) -> BTreeMap<u64, BTreeMap<u64, i64>> {
+    let mut out: BTreeMap<u64, BTreeMap<u64, i64>> = BTreeMap::new();
+    for message in stored.iter().filter(|m| m.subject.ends_with(".chatmsg")) {
+        let room: u64 = message.subject.split('.').nth(1).unwrap().parse().unwrap();
+        let cid = message.json["cid"].as_str().unwrap();
+        let n = u64::from_str_radix(&cid[16..], 16).unwrap();
+        let at = ms_of(message.json["received_at"].as_str().unwrap());
+        out.entry(room).or_default().insert(n, at);
+    }
+    out
+}
+
+/// The line just before a room's first hole (its last line if it has none).
+fn before_hole(numbers: &BTreeSet<u64>) -> u64 {
+    let sorted: Vec<u64> = numbers.iter().copied().collect();
+    sorted
+        .windows(2)
+        .find(|w| w[1] != w[0] + 1)
+        .map_or(*numbers.last().unwrap(), |w| w[0])
+}
+
+/// Milliseconds since the Unix epoch of a time as the collector writes them
+/// (`2026-12-01T00:05:09.123Z`).
+fn ms_of(text: &str) -> i64 {
+    let field = |range: std::ops::Range<usize>| -> i64 { text[range].parse().unwrap() };
+    assert!(text.len() == 24 && text.ends_with('Z'), "{text}");
+    let (y, m, d) = (field(0..4), field(5..7), field(8..10));
+    // Days from 1970-01-01 to y-m-d (proleptic Gregorian), March-based.
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + field(11..13) * 3600 + field(14..16) * 60 + field(17..19);
+    secs * 1000 + field(20..23)
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Properties of the codec over generated input.
 
 use douyu_core::frame::{Direction, Frame, FrameError, Frames, encode_with};
+use douyu_core::message::ServerMessage;
 use douyu_core::stream::{Decoder, StreamError};
 use douyu_core::stt::{List, ListWriter, Map, MapWriter, SttError, Text};
+use douyu_host::render::{message_json, write_message_json};
 use proptest::prelude::*;
 
 /// A nested STT value as the schema of a message would describe it.
@@ -125,6 +127,58 @@ proptest! {
             let mut big = vec![0u8; 1 << 16];
             let m = encode_with(&mut big, Direction::ServerToClient, |m| write_map(m, &msg)).unwrap();
             prop_assert_eq!(&buf[..n], &big[..m]);
+        }
+    }
+
+    /// `collect`'s and `watch --format json`'s JSON, written straight as
+    /// text, is the object `message_json` builds, byte for byte: on
+    /// generated messages whose nested fields (`el`, `list`) may or may not
+    /// read as their shape, with repeated keys, a missing or repeated type
+    /// and a field named `received_at`, and on arbitrary bodies.
+    #[test]
+    fn json_written_straight_is_the_object(
+        kind in prop_oneof![Just("chatmsg"), Just("dgb"), Just("whores"), Just("uenter")],
+        typed in any::<bool>(),
+        pairs in prop::collection::vec(
+            (
+                prop_oneof![
+                    Just("el".to_string()),
+                    Just("list".to_string()),
+                    Just("type".to_string()),
+                    Just("received_at".to_string()),
+                    text(),
+                ],
+                node(),
+            ),
+            0..6,
+        ),
+        body in body(),
+        received in prop::option::of(0i64..4_102_444_800_000),
+    ) {
+        let mut msg = Vec::new();
+        if typed {
+            msg.push(("type".to_string(), Node::Str(kind.to_string())));
+        }
+        msg.extend(pairs);
+        let mut buf = vec![0u8; 1 << 16];
+        let n = encode_with(&mut buf, Direction::ServerToClient, |m| write_map(m, &msg)).unwrap();
+        let frame = match Frame::decode(&buf[..n]).unwrap() {
+            douyu_core::frame::Status::Complete((frame, _)) => frame,
+            other => panic!("{other:?}"),
+        };
+        let typed_body = format!("type@={kind}/{body}");
+        for body in [frame.body, body.as_str(), typed_body.as_str()] {
+            let Ok(message) = ServerMessage::parse(body) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            write_message_json(&message, received, &mut out);
+            prop_assert_eq!(
+                String::from_utf8(out).unwrap(),
+                message_json(&message, received).to_string(),
+                "{:?}",
+                body
+            );
         }
     }
 

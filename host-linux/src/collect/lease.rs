@@ -28,7 +28,10 @@
 //!   a hand-over loses nothing and duplicates nothing.
 //!
 //! A collector that dies is out of the member list and its leases expire
-//! within the lease time; the others take its rooms at their next tick. A
+//! within the lease time; the others take its rooms at their next tick,
+//! each with a `gap` event for the time nobody watched it (each collector
+//! watches the bucket to tell such a lease, another's that was never given
+//! back, from one deleted on a clean shutdown). A
 //! collector that cannot reach NATS keeps its sessions (at worst two
 //! collectors publish a room for a while, which the ids make harmless) and,
 //! once back, takes its expired leases again if nobody else did.
@@ -36,7 +39,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, kv};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -46,7 +49,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{CollectOptions, Outbox, RoomQueue, RoomSink, Stats};
+use super::{CollectOptions, Outbox, RoomQueue, RoomSink, SUBJECT_PREFIX, Stats, Unwatched};
 use crate::throttle::Throttle;
 use crate::time::{Clock, stopped};
 use crate::watch::{WatchOptions, follow_room};
@@ -65,39 +68,62 @@ const CONCURRENT_REQUESTS: usize = 64;
 pub struct Sessions {
     options: WatchOptions,
     outbox: Arc<Outbox>,
+    /// Where the rooms' messages are stored: asked, at a takeover, for the
+    /// last message stored for the room.
+    stream: jetstream::stream::Stream,
     clock: Clock,
     running: HashMap<u64, watch::Sender<bool>>,
     tasks: JoinSet<()>,
 }
 
 impl Sessions {
-    /// No session yet; rooms' messages will go to `outbox`.
-    pub fn new(options: WatchOptions, outbox: Arc<Outbox>) -> Self {
+    /// No session yet; rooms' messages will go to `outbox`, and are
+    /// stored in `stream`.
+    pub fn new(
+        options: WatchOptions,
+        outbox: Arc<Outbox>,
+        stream: jetstream::stream::Stream,
+    ) -> Self {
         Self {
             options,
             outbox,
+            stream,
             clock: Clock::start(),
             running: HashMap::new(),
             tasks: JoinSet::new(),
         }
     }
 
-    /// Starts following `room`.
-    fn start(&mut self, room: u64) {
+    /// Starts following `room`; `expired` is the lease it was taken in
+    /// place of, when its holder died with it (see [`LastHolders`]).
+    fn start(&mut self, room: u64, expired: Option<LastHolder>) {
         let (stop_tx, stop) = watch::channel(false);
         if let Some(old) = self.running.insert(room, stop_tx) {
             let _ = old.send(true);
         }
-        let sink = RoomSink {
-            queue: Arc::new(RoomQueue {
-                room,
-                state: std::sync::Mutex::default(),
-            }),
-            outbox: self.outbox.clone(),
-            joined: false,
-        };
+        let queue = Arc::new(RoomQueue {
+            room,
+            state: std::sync::Mutex::default(),
+        });
+        let outbox = self.outbox.clone();
         let (options, clock) = (self.options.clone(), self.clock);
+        let stream = expired.is_some().then(|| self.stream.clone());
         self.tasks.spawn(async move {
+            let unwatched = match (expired, stream) {
+                (Some(expired), Some(stream)) => Some(Unwatched {
+                    from: last_stored(&stream, room)
+                        .await
+                        .map_or(expired.renewed, |at| at.min(expired.renewed)),
+                    holder: expired.holder,
+                }),
+                _ => None,
+            };
+            let sink = RoomSink {
+                queue,
+                outbox,
+                joined: false,
+                unwatched,
+            };
             if let Err(e) = follow_room(room, options, clock, stop, Some(Box::new(sink))).await {
                 warn!(room, error = format!("{e:#}"), "room session failed");
             }
@@ -130,6 +156,107 @@ impl Sessions {
         {
             warn!("room sessions still open at shutdown");
             self.tasks.abort_all();
+        }
+    }
+}
+
+/// When the last message stored for `room` was received (its
+/// `received_at`, else when the stream stored it); `None` if there is none
+/// or NATS does not say within a second.
+async fn last_stored(stream: &jetstream::stream::Stream, room: u64) -> Option<SystemTime> {
+    let subject = format!("{SUBJECT_PREFIX}.{room}.>");
+    let last = tokio::time::timeout(
+        Duration::from_secs(1),
+        stream.get_last_raw_message_by_subject(&subject),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let received_at = serde_json::from_slice::<serde_json::Value>(&last.payload)
+        .ok()
+        .and_then(|json| {
+            json.get("received_at")?
+                .as_str()?
+                .parse::<jiff::Timestamp>()
+                .ok()
+        })
+        .and_then(|at| u64::try_from(at.as_millisecond()).ok())
+        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+    Some(received_at.unwrap_or_else(|| last.time.into()))
+}
+
+/// The lease a room last had by another collector, as the bucket's watch
+/// reported it.
+#[derive(Debug, Clone)]
+struct LastHolder {
+    /// Who held it (the holder the value names).
+    holder: String,
+    /// When it was last written (renewed), by the NATS server's clock.
+    renewed: SystemTime,
+}
+
+/// The last lease of each of this collector's rooms that another collector
+/// wrote, kept to tell a takeover from a collector that died (its lease
+/// expired: a `gap` event is due) from a room given back or never held (a
+/// delete, or nothing). A room leaves it when its lease is deleted or
+/// taken by this collector. One entry per room of the list at most, its
+/// name cut to [`MAX_NAME`] bytes.
+type LastHolders = Arc<std::sync::Mutex<HashMap<u64, LastHolder>>>;
+
+/// Longest collector name kept in [`LastHolders`] (names are made by
+/// `collector_name`, well under this; the bucket is anyone's to write).
+const MAX_NAME: usize = 128;
+
+/// Follows the lease bucket into `last` (from each key's current value on)
+/// until `stop` fires, watching again after an error or a NATS restart.
+async fn watch_holders(
+    leases: kv::Store,
+    me: String,
+    rooms: std::collections::HashSet<u64>,
+    last: LastHolders,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match leases.watch_with_history("room.>").await {
+            Ok(mut entries) => loop {
+                let entry = tokio::select! {
+                    entry = entries.next() => entry,
+                    () = stopped(&mut stop) => return,
+                };
+                let Some(Ok(entry)) = entry else { break };
+                let Some(room) = entry
+                    .key
+                    .strip_prefix("room.")
+                    .and_then(|id| id.parse::<u64>().ok())
+                    .filter(|room| rooms.contains(room))
+                else {
+                    continue;
+                };
+                let mut last = super::lock(&last);
+                if entry.operation != kv::Operation::Put {
+                    last.remove(&room);
+                    continue;
+                }
+                let value = String::from_utf8_lossy(&entry.value);
+                let name = holder(&value);
+                if name == me {
+                    continue;
+                }
+                let name: String = name.chars().take(MAX_NAME).collect();
+                let renewed = entry.created.into();
+                last.insert(
+                    room,
+                    LastHolder {
+                        holder: name,
+                        renewed,
+                    },
+                );
+            },
+            Err(e) => debug!(error = %e, "cannot watch the leases yet"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = stopped(&mut stop) => return,
         }
     }
 }
@@ -420,6 +547,14 @@ pub async fn run(
         return Ok(());
     };
     let renew_every = ttl / 3;
+    let last_holders = LastHolders::default();
+    tokio::spawn(watch_holders(
+        leases.clone(),
+        me.to_string(),
+        options.rooms.iter().copied().collect(),
+        last_holders.clone(),
+        stop.clone(),
+    ));
     let mut held: HashMap<u64, Held> = HashMap::new();
     let mut live = vec![me.to_string()];
     let mut owners = assign(&options.rooms, &live);
@@ -482,7 +617,12 @@ pub async fn run(
                             Via::Free | Via::Renewed => &stats.leases_taken_free,
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
-                        sessions.start(room);
+                        // Free, yet another collector's lease was the last
+                        // seen: it expired, its holder died. (Given back,
+                        // it would have been deleted; offered, taken so.)
+                        let last = super::lock(&last_holders).remove(&room);
+                        let expired = last.filter(|_| via == Via::Free);
+                        sessions.start(room, expired);
                     }
                 }
                 Step::Lost(holder) => {

@@ -166,7 +166,7 @@ fn render(stats: &Stats, rooms: usize, http: &HttpCounters) -> String {
         ),
         (
             "douyu_collect_gaps_total",
-            "Gap events made for messages dropped at full room buffers.",
+            "Gap events made: for messages dropped at full room buffers, and for rooms taken over from a collector that died.",
             load(&stats.gaps),
         ),
         (

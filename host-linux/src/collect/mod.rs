@@ -18,7 +18,9 @@
 pub mod lease;
 pub mod metrics;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +34,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{info, warn};
 
 use crate::prometheus::{Histogram, TypeCounters};
-use crate::render::message_json;
+use crate::render::write_message_json;
 use crate::throttle::Throttle;
 use crate::time::{rfc3339_ms, stopped};
 use crate::watch::{Sink, WatchOptions};
@@ -88,7 +90,8 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Messages dropped at a full room buffer.
     pub dropped: AtomicU64,
-    /// `gap` events made.
+    /// `gap` events made (for drops, and for rooms taken from a dead
+    /// collector).
     pub gaps: AtomicU64,
     /// Publish attempts that failed and were retried.
     pub retries: AtomicU64,
@@ -233,10 +236,9 @@ impl Outbox {
     /// Appends the `gap` event for `gap` (a few hundred bytes past the
     /// bound at most: one per room at a time).
     fn push_gap(&self, room: u64, state: &mut QueueState, gap: Gap) {
-        state.gaps_made += 1;
-        self.stats.gaps.fetch_add(1, Ordering::Relaxed);
         let event = serde_json::json!({
             "event": "gap",
+            "reason": "buffer_full",
             "room": room,
             "dropped": gap.dropped,
             "first_dropped_at": rfc3339(gap.first),
@@ -252,6 +254,44 @@ impl Outbox {
                 "gap published for dropped messages"
             );
         }
+        self.push_event(room, state, &event);
+    }
+
+    /// Queues the `gap` event for a room taken over from a collector that
+    /// died holding it: nobody watched it from `unwatched.from` to `to`.
+    /// Past the buffer's bound if need be (a few hundred bytes, once per
+    /// takeover): it is what the room's record most needs.
+    fn push_takeover_gap(&self, queue: &Arc<RoomQueue>, unwatched: &Unwatched, to: SystemTime) {
+        let room = queue.room;
+        let event = serde_json::json!({
+            "event": "gap",
+            "reason": "lease_expired",
+            "room": room,
+            "unwatched_from": rfc3339(unwatched.from),
+            "unwatched_to": rfc3339(to),
+            "previous_holder": unwatched.holder,
+            "collector": self.collector,
+            "received_at": rfc3339(SystemTime::now()),
+        });
+        let seconds = to
+            .duration_since(unwatched.from)
+            .unwrap_or_default()
+            .as_secs_f64();
+        info!(
+            room,
+            previous_holder = unwatched.holder,
+            seconds,
+            "gap published for a room nobody watched"
+        );
+        let mut state = lock(&queue.state);
+        self.push_event(room, &mut state, &event);
+        self.schedule(queue, state);
+    }
+
+    /// Appends a `gap` event to `room`'s buffer.
+    fn push_event(&self, room: u64, state: &mut QueueState, event: &serde_json::Value) {
+        state.gaps_made += 1;
+        self.stats.gaps.fetch_add(1, Ordering::Relaxed);
         let payload = Bytes::from(event.to_string());
         state.bytes += payload.len();
         self.stats
@@ -313,12 +353,36 @@ impl Outbox {
     }
 }
 
+/// A room taken over from a collector that died holding it (its lease
+/// expired): since when nobody may have watched it, and who did last.
+#[derive(Debug, Clone)]
+pub struct Unwatched {
+    /// The earlier of the dead holder's last lease renewal and the
+    /// `received_at` of the last message stored for the room: the holder
+    /// may have died with messages read but not yet acknowledged.
+    pub from: SystemTime,
+    /// The collector the expired lease named.
+    pub holder: String,
+}
+
 /// A room's sink: each message made JSON, named and queued.
 struct RoomSink {
     queue: Arc<RoomQueue>,
     outbox: Arc<Outbox>,
     /// Counted in [`Stats::connected`].
     joined: bool,
+    /// Set for a room taken from a dead collector: its `gap` event, made
+    /// when this session first joins (the end of the unwatched time).
+    unwatched: Option<Unwatched>,
+}
+
+impl RoomSink {
+    fn publish_unwatched(&mut self) {
+        if let Some(unwatched) = self.unwatched.take() {
+            self.outbox
+                .push_takeover_gap(&self.queue, &unwatched, SystemTime::now());
+        }
+    }
 }
 
 impl Drop for RoomSink {
@@ -326,6 +390,8 @@ impl Drop for RoomSink {
         if self.joined {
             self.outbox.stats.connected.fetch_sub(1, Ordering::Relaxed);
         }
+        // Stopped before it ever joined: the room was unwatched until now.
+        self.publish_unwatched();
     }
 }
 
@@ -350,11 +416,12 @@ impl Sink for RoomSink {
     }
 
     fn link(&mut self, _room: u64, up: bool) {
-        let stats = &self.outbox.stats;
+        let stats = self.outbox.stats.clone();
         if up != self.joined {
             self.joined = up;
             if up {
                 stats.connected.fetch_add(1, Ordering::Relaxed);
+                self.publish_unwatched();
             } else {
                 stats.connected.fetch_sub(1, Ordering::Relaxed);
             }
@@ -368,24 +435,33 @@ impl Sink for RoomSink {
 /// The subject, message id and JSON of `message` from `room`, received at
 /// `at`.
 fn prepare(room: u64, message: &ServerMessage<'_>, at: SystemTime) -> Pending {
-    let kind = message
-        .map()
-        .message_type()
-        .ok()
-        .flatten()
-        .map(|t| t.to_string())
-        .unwrap_or_default();
+    let kind = message.map().message_type().ok().flatten();
+    // The type as written (it is in every subject and most ids): borrowed
+    // when it holds no escape, as types do.
+    let kind: Cow<'_, str> = kind.map_or(Cow::Borrowed(""), |t| {
+        t.as_plain()
+            .map_or_else(|| Cow::Owned(t.to_string()), Cow::Borrowed)
+    });
     let ms = at
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
-    // The object `watch --format json` prints, with its `received_at`.
-    let json = message_json(message, Some(i64::try_from(ms).unwrap_or(i64::MAX)));
+    // The object `watch --format json` prints, with its `received_at`,
+    // written straight as text. A message's JSON is about its body's size
+    // plus the time and the quotes.
+    let mut json = Vec::with_capacity(message.map().raw().len() + 64);
+    write_message_json(
+        message,
+        Some(i64::try_from(ms).unwrap_or(i64::MAX)),
+        &mut json,
+    );
+    let mut subject = String::with_capacity(SUBJECT_PREFIX.len() + 32);
+    let _ = write!(subject, "{SUBJECT_PREFIX}.{room}.{}", subject_token(&kind));
     Pending {
         kind: None,
-        subject: format!("{SUBJECT_PREFIX}.{room}.{}", subject_token(&kind)),
+        subject,
         id: message_id(room, message, &kind),
-        payload: Bytes::from(json.to_string()),
+        payload: Bytes::from(json),
     }
 }
 
@@ -414,13 +490,15 @@ fn message_id(room: u64, message: &ServerMessage<'_>, kind: &str) -> String {
         && cid.len() <= 128
         && cid.bytes().all(|b| b.is_ascii_graphic())
     {
-        return format!("{room}:{cid}");
+        let mut id = String::with_capacity(24 + cid.len());
+        let _ = write!(id, "{room}:{cid}");
+        return id;
     }
     let digest = Sha256::digest(message.map().raw().as_bytes());
-    let mut id = format!("{room}:{}:", subject_token(kind));
-    for byte in &digest[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
+    let token = subject_token(kind);
+    let mut id = String::with_capacity(24 + token.len() + 32);
+    let _ = write!(id, "{room}:{token}:");
+    id.push_str(&hex::encode(&digest[..16]));
     id
 }
 
@@ -556,13 +634,13 @@ async fn publish(js: &jetstream::Context, item: Pending, stats: &Stats, log: &Th
 }
 
 /// Connects to NATS (waiting for it if it is not up yet), and makes sure
-/// the stream exists.
+/// the stream exists; the stream's handle with the context.
 async fn connect(
     options: &CollectOptions,
     collector: &str,
     stats: &Arc<Stats>,
     stop: &mut watch::Receiver<bool>,
-) -> anyhow::Result<Option<jetstream::Context>> {
+) -> anyhow::Result<Option<(jetstream::Context, jetstream::stream::Stream)>> {
     let events = stats.clone();
     let client = async_nats::ConnectOptions::new()
         .name(format!("douyu collect {collector}"))
@@ -611,7 +689,7 @@ async fn connect(
             Ok(mut stream) => {
                 let info = stream.info().await.ok().map(|i| i.config.duplicate_window);
                 info!(stream = options.stream, duplicate_window = ?info, "stream ready");
-                return Ok(Some(js));
+                return Ok(Some((js, stream)));
             }
             Err(e) => warn!(error = %e, stream = options.stream, "cannot open the stream yet"),
         }
@@ -664,7 +742,7 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
         }
         None => None,
     };
-    let Some(js) = connect(&options, &collector, &stats, &mut stop).await? else {
+    let Some((js, stream)) = connect(&options, &collector, &stats, &mut stop).await? else {
         return Ok(());
     };
     let outbox = Arc::new(Outbox::new(
@@ -686,7 +764,7 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
         options.status_every,
         stop.clone(),
     ));
-    let sessions = lease::Sessions::new(options.watch.clone(), outbox.clone());
+    let sessions = lease::Sessions::new(options.watch.clone(), outbox.clone(), stream);
     let leases = lease::run(&options, &js, &collector, sessions, stats.clone(), stop).await;
     let _ = sessions_done_tx.send(true);
     dispatcher.await.context("dispatcher")?;
@@ -819,6 +897,7 @@ mod tests {
         assert_eq!(gap.subject, "douyu.9.gap");
         let event: serde_json::Value = serde_json::from_slice(&gap.payload).unwrap();
         assert_eq!(event["dropped"], 6);
+        assert_eq!(event["reason"], "buffer_full");
         assert_eq!(event["event"], "gap");
         assert_eq!(outbox.try_next().unwrap().id, "16");
         assert!(outbox.try_next().is_none());
