@@ -134,29 +134,29 @@ pub fn event_json(room: u64, at_ms: i64, event: &Event<'_>) -> Value {
 }
 
 /// The JSON object of one message, the same for `watch`, `demo` and
-/// `decode` (which adds `offset`): every field of the message (see
-/// [`to_json`]; `type` is its STT type, empty if it has none), and `received_at` (RFC 3339 UTC,
-/// milliseconds) when the receive time is known. A field of the message
-/// named `received_at` is replaced by it.
+/// `decode` (which adds `offset`): the object [`write_message_json`]
+/// writes, read back. For callers that add to it; what only prints it
+/// calls the writer.
 #[must_use]
 pub fn message_json(message: &ServerMessage<'_>, received_ms: Option<i64>) -> Value {
-    let mut json = to_json(message);
-    if let Value::Object(object) = &mut json {
-        // Even a message without one has a `type`, so filters on it work.
-        if !object.contains_key("type") {
-            object.insert("type".into(), "".into());
-        }
-        if let Some(ms) = received_ms {
-            object.insert("received_at".into(), rfc3339_ms(ms).into());
-        }
-    }
-    json
+    let mut text = Vec::new();
+    write_message_json(message, received_ms, &mut text);
+    // The writer writes JSON by construction (the properties test reads
+    // it back for arbitrary bodies); were it ever not to, the line keeps
+    // the text rather than losing the message.
+    serde_json::from_slice(&text)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&text).into_owned()))
 }
 
-/// [`message_json`] written straight into `out` as its compact text, byte
-/// for byte what `message_json(..).to_string()` gives, without building the
-/// object: no map, no string per key and value. What `collect` and
-/// `watch --format json` spend per message.
+/// One message as a compact JSON object, written straight into `out` (no
+/// map, no string per key and value: what `collect` and `watch --format
+/// json` spend per message): every field of the message (the first value
+/// of a repeated key), with the fields core's schema nests expanded (lists
+/// of maps to arrays of objects, maps to objects; a nested field that does
+/// not read as its shape stays a string, as every unknown field does);
+/// `type` (its STT type, empty if it has none); and `received_at` (RFC
+/// 3339 UTC, milliseconds) when the receive time is known. A field of the
+/// message named `received_at` is replaced by it, in its place.
 pub fn write_message_json(
     message: &ServerMessage<'_>,
     received_ms: Option<i64>,
@@ -239,8 +239,9 @@ fn json_str(out: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(&mut *out, text);
 }
 
-/// [`list_of_maps`] written into `out`; `false` (and something half
-/// written, for the caller to cut) if the value does not read as one.
+/// `value` as a JSON array of objects written into `out`; `false` (and
+/// something half written, for the caller to cut) if it does not read as a
+/// list of maps.
 fn write_list_of_maps(value: Text<'_>, out: &mut Vec<u8>) -> bool {
     out.push(b'[');
     for (i, item) in value.as_list().items().enumerate() {
@@ -256,7 +257,8 @@ fn write_list_of_maps(value: Text<'_>, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// [`map_to_json`] written into `out`; `false` if `map` does not read.
+/// `map` as a JSON object (first value of a repeated key) written into
+/// `out`; `false` (something half written) if it does not read.
 fn write_map(map: Map<'_>, out: &mut Vec<u8>) -> bool {
     let mut seen: Vec<Text<'_>> = Vec::new();
     out.push(b'{');
@@ -513,7 +515,7 @@ impl Renderer {
                 // Any other type: its name, then its fields as key=value,
                 // nested ones as compact JSON.
                 self.paint(DIM, &format!("{} ", terminal_safe(kind)), out);
-                let json = to_json(message);
+                let json = message_json(message, None);
                 let mut first = true;
                 for (key, value) in json.as_object().into_iter().flatten() {
                     if key == "type" {
@@ -594,92 +596,61 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     Cow::Owned(safe)
 }
 
-/// Every field of `message` as a JSON object (first value of a repeated key),
-/// with the fields core's schema knows to nest expanded: lists of maps to
-/// arrays of objects, maps to objects. A nested field that does not read as
-/// its shape stays a string, as every unknown field does.
-pub fn to_json(message: &ServerMessage<'_>) -> Value {
-    let map = message.map();
-    let kind = map
-        .message_type()
-        .ok()
-        .flatten()
-        .map(|t| t.to_string())
-        .unwrap_or_default();
-    let mut object = serde_json::Map::new();
-    for (key, value) in map.pairs().flatten() {
-        let key = key.to_string();
-        if object.contains_key(&key) {
-            continue;
-        }
-        let json = match schema::server_field(&kind, &key) {
-            Some(FieldShape::ListOfMaps) => list_of_maps(value),
-            Some(FieldShape::Map) => map_to_json(value.as_map()),
-            _ => None,
-        };
-        let json = json.unwrap_or_else(|| Value::String(value.to_string()));
-        object.insert(key, json);
-    }
-    Value::Object(object)
-}
-
-/// A list of maps as JSON, or `None` if the value does not read as one.
-fn list_of_maps(value: Text<'_>) -> Option<Value> {
-    let mut items = Vec::new();
-    for item in value.as_list().items() {
-        items.push(map_to_json(item.ok()?.as_map())?);
-    }
-    Some(Value::Array(items))
-}
-
-fn map_to_json(map: Map<'_>) -> Option<Value> {
-    let mut object = serde_json::Map::new();
-    for pair in map.pairs() {
-        let (key, value) = pair.ok()?;
-        object
-            .entry(key.to_string())
-            .or_insert_with(|| Value::String(value.to_string()));
-    }
-    Some(Value::Object(object))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn json_written_straight_is_the_object_as_text() {
-        for body in [
-            "type@=chatmsg/nn@=a@Sb/el@=eid@AA=7@AS@S/zz@=1/nn@=second/",
-            "type@=chatmsg/txt@=\"q\" \\ \u{1}\t鱼/cid@=x/received_at@=mine/zz@=1/",
-            "uid@=1/nn@=no type/",
-            "type@=dgb/el@=not@Sa@Slist/",
-            "type@=chatmsg/el@=eid@AA=7@ASeid@AA=8@AS@S/el@=again/",
-            "type@=a@Sb/k@=v/",
-            "type@=uenter/n@A@Ak@=escaped key/n@Ak@=dup/",
-        ] {
+    fn json_keeps_first_values_in_order_and_adds_type_and_time() {
+        let at = r#""2026-12-01T00:05:09.123Z""#;
+        let cases = [
+            (
+                "type@=chatmsg/nn@=a@Sb/el@=eid@AA=7@AS@S/zz@=1/nn@=second/",
+                r#"{"type":"chatmsg","nn":"a/b","el":[{"eid":"7"}],"zz":"1"}"#.to_string(),
+                format!(
+                    r#"{{"type":"chatmsg","nn":"a/b","el":[{{"eid":"7"}}],"zz":"1","received_at":{at}}}"#
+                ),
+            ),
+            (
+                // JSON escapes; a field named `received_at` gives way to the
+                // time, in its place.
+                "type@=chatmsg/txt@=\"q\" \\ \u{1}\t鱼/received_at@=mine/zz@=1/",
+                r#"{"type":"chatmsg","txt":"\"q\" \\ \u0001\t鱼","received_at":"mine","zz":"1"}"#
+                    .to_string(),
+                format!(
+                    r#"{{"type":"chatmsg","txt":"\"q\" \\ \u0001\t鱼","received_at":{at},"zz":"1"}}"#
+                ),
+            ),
+            (
+                "uid@=1/nn@=no type/",
+                r#"{"uid":"1","nn":"no type","type":""}"#.to_string(),
+                format!(r#"{{"uid":"1","nn":"no type","type":"","received_at":{at}}}"#),
+            ),
+            (
+                // One nested item whose key repeats; the second `el` is a
+                // repeat too.
+                "type@=chatmsg/el@=eid@AA=7@ASeid@AA=8@AS@S/el@=again/",
+                r#"{"type":"chatmsg","el":[{"eid":"7"}]}"#.to_string(),
+                format!(r#"{{"type":"chatmsg","el":[{{"eid":"7"}}],"received_at":{at}}}"#),
+            ),
+            (
+                // Keys are compared unescaped: these two differ.
+                "type@=uenter/n@A@Ak@=escaped key/n@Ak@=dup/",
+                r#"{"type":"uenter","n@@k":"escaped key","n@k":"dup"}"#.to_string(),
+                format!(
+                    r#"{{"type":"uenter","n@@k":"escaped key","n@k":"dup","received_at":{at}}}"#
+                ),
+            ),
+        ];
+        for (body, without, with) in cases {
             let message = ServerMessage::parse(body).unwrap();
-            for received in [None, Some(1_796_083_509_123)] {
+            for (received, want) in [(None, without), (Some(1_796_083_509_123), with)] {
                 let mut out = b"prefix".to_vec();
                 write_message_json(&message, received, &mut out);
-                assert_eq!(
-                    String::from_utf8(out[6..].to_vec()).unwrap(),
-                    message_json(&message, received).to_string(),
-                    "{body:?}"
-                );
+                assert_eq!(String::from_utf8(out).unwrap(), format!("prefix{want}"));
+                assert_eq!(message_json(&message, received).to_string(), want);
             }
         }
-    }
-
-    #[test]
-    fn json_expands_nested_fields_and_keeps_all() {
-        let body = "type@=chatmsg/nn@=a@Sb/el@=eid@AA=7@AS@S/zz@=1/nn@=second/";
-        let message = ServerMessage::parse(body).unwrap();
-        let json = to_json(&message);
-        assert_eq!(
-            json.to_string(),
-            r#"{"type":"chatmsg","nn":"a/b","el":[{"eid":"7"}],"zz":"1"}"#
-        );
     }
 
     #[test]
@@ -698,7 +669,7 @@ mod tests {
             ("type@=frank/list@=a@AAb/", r#""list":"a@Ab""#),
         ];
         for (body, want) in cases {
-            let json = to_json(&ServerMessage::parse(body).unwrap()).to_string();
+            let json = message_json(&ServerMessage::parse(body).unwrap(), None).to_string();
             assert!(json.contains(want), "{body}: {json}");
         }
     }

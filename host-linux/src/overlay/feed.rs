@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::http::HttpCounters;
 use crate::prometheus::{Exposition, Kind, TypeCounters};
-use crate::render::message_json;
+use crate::render::write_message_json;
 use crate::time::stopped;
 use crate::time::wall_ms;
 use crate::watch::Sink;
@@ -123,11 +123,15 @@ impl Sink for FeedSink {
             return Ok(());
         }
         // The object `watch --format json` prints (with `received_at`);
-        // serde_json escapes line breaks, so it is one `data:` line.
-        feed.publish(format!(
-            "data: {}\n\n",
-            message_json(message, Some(wall_ms()))
-        ));
+        // JSON escapes line breaks, so it is one `data:` line.
+        let mut event = b"data: ".to_vec();
+        write_message_json(message, Some(wall_ms()), &mut event);
+        event.extend_from_slice(b"\n\n");
+        // The writer writes UTF-8 (JSON of `str`s); nothing is replaced.
+        feed.publish(
+            String::from_utf8(event)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        );
         Ok(())
     }
 
