@@ -258,6 +258,31 @@ fn copied_text(bytes: &[u8]) -> &str {
     unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 
+/// The byte that `raw[at..]`, text escaped `depth` times, unescapes to and
+/// how many bytes of `raw` it takes, as [`Pieces`] reads it: an escape
+/// (`@A`/`@S` once escaped) gives `@` or `/`, any other byte itself.
+#[inline(always)]
+fn unescape_at(raw: &[u8], at: usize, depth: usize) -> (u8, usize) {
+    match raw.get(at..).unwrap_or_default() {
+        // Once escaped, a value's own escapes: the common case, decided
+        // without counting `A`s.
+        [b'@', b'A', ..] if depth == 1 => (b'@', 2),
+        [b'@', b'S', ..] if depth == 1 => (b'/', 2),
+        [b'@', rest @ ..] => {
+            let run = count_a(rest);
+            if run >= depth {
+                (b'@', 1 + depth)
+            } else if run + 1 == depth && rest.get(run) == Some(&b'S') {
+                (b'/', 2 + run)
+            } else {
+                (b'@', 1)
+            }
+        }
+        [byte, ..] => (*byte, 1),
+        [] => (0, 1),
+    }
+}
+
 /// An STT list (`(item "/")*`), read in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -480,57 +505,50 @@ impl<'a> Text<'a> {
     /// [`Text::unescape_into`] into a buffer at least as long as the escaped
     /// text (which unescaping only shortens), as [`Text::pieces`] reads it.
     ///
-    /// Sixteen bytes at a time: each window is copied whole and its first
-    /// `@` found in the same pass; the bytes copied past that `@` are
-    /// written again. The pieces, a search and a `memcpy` call for each
-    /// run between two escapes, took 720 instructions a text with escapes
-    /// (the `el` lists of the corpus; callgrind). The output stays within
-    /// `buf`: a window is read only where 16 bytes of text remain, and the
-    /// output never runs ahead of the text.
+    /// Sixteen bytes at a time while sixteen remain: each window is copied
+    /// whole and its first `@` found in the same pass; the bytes copied
+    /// past that `@` are written again. The last bytes go one at a time.
+    /// The pieces, a search and a `memcpy` call for each run between two
+    /// escapes, took 720 instructions a text with escapes (the `el` lists
+    /// of the corpus; callgrind); the windows with a search and a `memcpy`
+    /// call for each run of the last sixteen bytes, 550. The output stays
+    /// within `buf`: it never runs ahead of the text.
     fn unescape_windows<'b>(&self, buf: &'b mut [u8]) -> &'b str {
         let raw = self.raw.as_bytes();
         let depth = self.depth as usize;
         let (mut read, mut written) = (0, 0);
-        while read < raw.len() {
-            let rest = &raw[read..];
-            let skip = if let Some(window) = rest.first_chunk::<16>() {
-                buf[written..written + 16].copy_from_slice(window);
-                // `@`, and `/` and NUL, which checked text does not hold
-                // (were one there, it was copied as a letter).
-                match escapes16(window) {
-                    0 => 16,
-                    hits => hits.trailing_zeros() as usize,
-                }
-            } else {
-                let run = find_any(rest, [b'@']).unwrap_or(rest.len());
-                buf[written..written + run].copy_from_slice(&rest[..run]);
-                run
+        while let Some(window) = raw.get(read..).and_then(<[u8]>::first_chunk::<16>) {
+            // `written <= read` and `raw.len() <= buf.len()`, so the window
+            // fits; were it not to, the bytes go one at a time below.
+            let Some(out) = buf.get_mut(written..written + 16) else {
+                break;
             };
-            read += skip;
-            written += skip;
-            match raw.get(read) {
-                Some(b'@') => {}
-                Some(_) if skip < 16 => {
-                    read += 1;
-                    written += 1;
-                    continue;
-                }
-                _ => continue,
+            out.copy_from_slice(window);
+            // `@`, and `/` and NUL, which checked text does not hold (were
+            // one there, it is copied as a letter).
+            let hits = escapes16(window);
+            if hits == 0 {
+                read += 16;
+                written += 16;
+                continue;
             }
-            // An escape, decoded as `Pieces::next` does.
-            let run = count_a(&raw[read + 1..]);
-            let (byte, used) = if run >= depth {
-                (b'@', 1 + depth)
-            } else if run + 1 == depth && raw.get(read + 1 + run) == Some(&b'S') {
-                (b'/', 2 + run)
-            } else {
-                (b'@', 1)
-            };
-            buf[written] = byte;
-            written += 1;
-            read += used;
+            let skip = hits.trailing_zeros() as usize;
+            let (byte, used) = unescape_at(raw, read + skip, depth);
+            if let Some(slot) = buf.get_mut(written + skip) {
+                *slot = byte;
+            }
+            read += skip + used;
+            written += skip + 1;
         }
-        copied_text(&buf[..written])
+        while read < raw.len() {
+            let (byte, used) = unescape_at(raw, read, depth);
+            if let Some(slot) = buf.get_mut(written) {
+                *slot = byte;
+            }
+            read += used;
+            written += 1;
+        }
+        copied_text(buf.get(..written).unwrap_or_default())
     }
 
     /// Reads the unescaped text as an STT map (a nested message).

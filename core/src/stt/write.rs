@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::block::{escapes16, has_escape};
+use super::block::{escapes16, has_at, has_escape};
 use super::scan::find_any;
 use super::{SttError, Text};
 
@@ -208,7 +208,7 @@ impl<'b> Writer<'b> {
 /// `2 * text.len() + 16` bytes, returning the bytes written.
 #[inline]
 fn escape_into(out: &mut [u8], text: &[u8]) -> Result<usize, SttError> {
-    if text.len() < 16 && copy_short(&mut out[..16], text) {
+    if text.len() < 16 && copy_short::<true>(&mut out[..16], text) {
         return Ok(text.len());
     }
     copy_escaped(out, text).map_err(|offset| SttError::NulByte { offset })
@@ -289,7 +289,9 @@ fn copy_window(
 }
 
 /// Copies `text` to the start of `out`, which holds `text.len() + 16` bytes,
-/// if no byte of it needs escaping (`@`, `/`, NUL); false otherwise, and
+/// if it holds no `@` (from 16 bytes on, no `@`, `/` or NUL: the windows
+/// share the writer's check; text that holds the other two is never checked
+/// text, and is unescaped apart with the same result); false otherwise, and
 /// `out` then holds a partial copy.
 ///
 /// A value without escapes reads the same escaped and not: this is how
@@ -299,7 +301,7 @@ fn copy_window(
 #[inline]
 pub(super) fn copy_plain(out: &mut [u8], text: &[u8]) -> bool {
     if text.len() < 16 {
-        return copy_short(&mut out[..16], text);
+        return copy_short::<false>(&mut out[..16], text);
     }
     let mut read = 0;
     while let Some(window) = text[read..].first_chunk::<16>() {
@@ -321,16 +323,24 @@ pub(super) fn copy_plain(out: &mut [u8], text: &[u8]) -> bool {
 }
 
 /// Copies `src` (fewer than 16 bytes) to the start of `dest` (16 bytes) with
-/// fixed-size moves; false if it holds a byte to escape, and then `dest`
-/// holds a copy that must be written again.
+/// fixed-size moves; false if it holds a byte to escape (`ESCAPING`: `@`,
+/// `/` or NUL, for the writer) or to unescape (`@`, for
+/// [`copy_plain`]), and then `dest` holds a copy that must be written again.
 #[inline]
-fn copy_short(dest: &mut [u8], src: &[u8]) -> bool {
+fn copy_short<const ESCAPING: bool>(dest: &mut [u8], src: &[u8]) -> bool {
+    let found = |low, high| {
+        if ESCAPING {
+            has_escape(low, high)
+        } else {
+            has_at(low, high)
+        }
+    };
     let len = src.len();
     if let (Some(head), Some(tail)) = (src.first_chunk::<8>(), src.last_chunk::<8>()) {
         // 8 to 15 bytes: two overlapping words.
         dest[..8].copy_from_slice(head);
         dest[len - 8..len].copy_from_slice(tail);
-        return !has_escape(u64::from_le_bytes(*head), u64::from_le_bytes(*tail));
+        return !found(u64::from_le_bytes(*head), u64::from_le_bytes(*tail));
     }
     if let (Some(head), Some(tail)) = (src.first_chunk::<4>(), src.last_chunk::<4>()) {
         // 4 to 7 bytes: two overlapping halves, checked as one word.
@@ -338,7 +348,7 @@ fn copy_short(dest: &mut [u8], src: &[u8]) -> bool {
         dest[len - 4..len].copy_from_slice(tail);
         let word =
             (u64::from(u32::from_le_bytes(*head)) << 32) | u64::from(u32::from_le_bytes(*tail));
-        return !has_escape(word, word);
+        return !found(word, word);
     }
     // 0 to 3 bytes: two overlapping byte pairs, or one byte, padded with
     // letters that need no escape.
@@ -352,7 +362,7 @@ fn copy_short(dest: &mut [u8], src: &[u8]) -> bool {
         dest[0] = byte;
         word = (word << 8) | u64::from(byte);
     }
-    !has_escape(word, word)
+    !found(word, word)
 }
 
 /// Adapts a [`Writer`] to [`fmt::Write`], escaping what is formatted.
