@@ -1,9 +1,10 @@
-//! STT on arbitrary bodies: pairs, lookups, unescaping (into a buffer and as
-//! pieces) and nested list/map access at any depth never panic and agree
-//! with each other; a well-formed body re-escapes to itself; and the typed
-//! views agree with core's schema: a type the schema lists gets its view,
-//! each field of the view is the body's first value of that key, and the
-//! nested fields read as their shape says without panicking.
+//! STT on arbitrary bodies: pairs, lookups, unescaping (into a buffer, into
+//! an arena a word at a time, and as pieces) and nested list/map access at
+//! any depth never panic and agree with each other; a well-formed body
+//! re-escapes to itself; and the typed views agree with core's schema: a
+//! type the schema lists gets its view, each field of the view is the
+//! body's first value of that key, and the nested fields read as their
+//! shape says without panicking.
 #![no_main]
 
 use douyu_core::message::{ClientMessage, ServerMessage};
@@ -29,6 +30,10 @@ fn check_text(text: Text<'_>, level: u32) {
     // its unchecked `str` view), which an exact buffer never reaches.
     let mut roomy = vec![0u8; text.raw().len() + 16];
     assert_eq!(text.unescape_into(&mut roomy), Ok(pieces.as_str()));
+    // Word at a time, into an arena with the eight bytes of slack it asks.
+    let mut arena = vec![0xa5u8; text.raw().len() + 8];
+    assert_eq!(text.unescape_words(&mut arena), Ok(pieces.as_str()));
+    assert!(text.unescape_words(&mut arena[1..]).is_err());
     if let Some(plain) = text.as_plain() {
         assert_eq!(plain, pieces);
         // Text without escapes opens as itself (a list of one item) or as a

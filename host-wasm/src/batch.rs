@@ -32,7 +32,7 @@
 //! none inline. Each of `text` and `wide` holds its keys given inline and
 //! values in order; `bodies` the bodies, back to back.
 
-use douyu_core::stt::{Map, SttError};
+use douyu_core::stt::{Map, SttError, Text};
 
 /// Marks a message whose stream offset is not known (the client session's).
 pub const NO_OFFSET: u64 = u64::MAX;
@@ -140,20 +140,22 @@ impl Texts {
         self.bytes.get(..self.len).unwrap_or_default()
     }
 
-    /// Appends `raw`, text escaped once, unescaped; returns how many bytes
-    /// shorter it came out.
-    fn push(&mut self, raw: &[u8]) -> u32 {
-        let need = self.len + raw.len() + 8;
+    /// Appends `text` unescaped; returns how many bytes shorter it came out.
+    fn push(&mut self, text: Text<'_>) -> u32 {
+        let raw_len = text.raw().len();
+        let need = self.len + raw_len + 8;
         if self.bytes.len() < need {
             self.bytes.resize(need.max(2 * self.bytes.len()), 0);
         }
+        // The room is eight bytes longer than the text, as the core asks.
         let written = self
             .bytes
             .get_mut(self.len..)
-            .map_or(0, |room| unescape(room, raw));
+            .and_then(|room| text.unescape_words(room).ok())
+            .map_or(0, str::len);
         self.len += written;
-        // `written` ≤ `raw.len()`, which is shorter than 4 GiB (a frame).
-        u32::try_from(raw.len() - written).unwrap_or(0)
+        // `written` ≤ `raw_len`, which is shorter than 4 GiB (a frame).
+        u32::try_from(raw_len - written).unwrap_or(0)
     }
 
     fn truncate(&mut self, len: usize) {
@@ -311,7 +313,6 @@ impl Batch {
         for pair in Map::new(body).pairs() {
             let (key, value) = pair?;
             // Top-level keys and values are escaped once (depth 1).
-            let key = key.raw().as_bytes();
             let word = match self.key_number(key, prev) {
                 Some((n, new)) => {
                     // Numbers are below MAX_KEYS, the length of `seen_in`.
@@ -350,7 +351,7 @@ impl Batch {
                     INLINE | self.push_text(key)
                 }
             };
-            let value = self.push_text(value.raw().as_bytes());
+            let value = self.push_text(value);
             self.index.extend_from_slice(&[word, value]);
         }
         let count = self.seen.len() + self.inline.len();
@@ -369,11 +370,12 @@ impl Batch {
         Ok(())
     }
 
-    /// The number of the key `raw` (as the body holds it) and whether it
+    /// The number of `key` and whether it
     /// is new, or `None` when it has none (not a numbering batch, too long,
     /// or the table is full). `prev` is the key before it, as an index of
     /// `follows`.
-    fn key_number(&mut self, raw: &[u8], prev: usize) -> Option<(u32, bool)> {
+    fn key_number(&mut self, key: Text<'_>, prev: usize) -> Option<(u32, bool)> {
+        let raw = key.raw().as_bytes();
         if !self.numbered || raw.len() > MAX_KEY_LEN {
             return None;
         }
@@ -392,7 +394,7 @@ impl Batch {
             raw
         } else {
             self.scratch.clear(KEEP);
-            self.scratch.push(raw);
+            self.scratch.push(key);
             self.scratch.as_bytes()
         };
         let found = self.keys.find_or_add(key, MAX_KEYS)?;
@@ -403,72 +405,22 @@ impl Batch {
         Some(found)
     }
 
-    /// Appends `raw`, a key or value as the body holds it, unescaped once,
-    /// to `text` when it is all ASCII, else to `wide`; returns its length
+    /// Appends `text`, a key or value of the body, unescaped, to the
+    /// batch's `text` when it is all ASCII, else to `wide`; returns its length
     /// in UTF-16 units, with [`WIDE`] in the second case.
     ///
     /// One pass over the bytes says which and how long, a second writes
     /// them.
-    fn push_text(&mut self, raw: &[u8]) -> u32 {
-        let survey = survey(raw);
+    fn push_text(&mut self, text: Text<'_>) -> u32 {
+        let survey = survey(text.raw().as_bytes());
         let (out, flag) = if survey.ascii {
             (&mut self.text, 0)
         } else {
             (&mut self.wide, WIDE)
         };
         // An escape is two ASCII bytes (one unit each) unescaped to one.
-        (survey.units - out.push(raw)) | flag
+        (survey.units - out.push(text)) | flag
     }
-}
-
-/// Writes `raw`, text escaped once, unescaped (`@A` is `@`, `@S` is `/`,
-/// as `Text::pieces` reads text at depth 1) at the start of `room`, which
-/// is at least 8 bytes longer; returns how many bytes it wrote. Any other
-/// `@`, which checked text does not hold, is passed through.
-///
-/// Eight bytes at a time: each word is written whole and its first `@`
-/// found in the same step; the bytes written past that `@` are written
-/// again. (A search and a copy per run between escapes was a tenth of the
-/// module's time: nested values such as `el` have an escape every few
-/// bytes.) The core's rule, repeated here for speed (see the crate docs);
-/// the test `unescaped_as_the_core_reads_it` holds the two together.
-fn unescape(room: &mut [u8], raw: &[u8]) -> usize {
-    let (mut read, mut written) = (0, 0);
-    while let Some(rest) = raw.get(read..)
-        && !rest.is_empty()
-    {
-        let word = match rest.first_chunk::<8>() {
-            Some(word) => u64::from_le_bytes(*word),
-            None => tail_word(rest),
-        };
-        if let Some(to) = room.get_mut(written..written + 8) {
-            to.copy_from_slice(&word.to_le_bytes());
-        }
-        let at = equal_bytes(word, b'@');
-        if at == 0 {
-            let n = rest.len().min(8);
-            (read, written) = (read + n, written + n);
-            continue;
-        }
-        let n = at.trailing_zeros() as usize / 8;
-        let (byte, used) = match rest.get(n + 1) {
-            Some(b'A') => (b'@', 2),
-            Some(b'S') => (b'/', 2),
-            _ => (b'@', 1),
-        };
-        if let Some(to) = room.get_mut(written + n) {
-            *to = byte;
-        }
-        (read, written) = (read + n + used, written + n + 1);
-    }
-    written
-}
-
-/// The high bit of every byte of `word` equal to `byte`, exactly.
-const fn equal_bytes(word: u64, byte: u8) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let v = word ^ (0x0101_0101_0101_0101 * byte as u64);
-    !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7)
 }
 
 /// Whether `a` and `b` are the same bytes: a word at a time (the standard
@@ -605,7 +557,7 @@ mod tests {
         ] {
             let (_, value) = Map::new(body).pairs().next().unwrap().unwrap();
             let mut out = Texts::default();
-            let removed = out.push(value.raw().as_bytes());
+            let removed = out.push(value);
             let out = out.as_bytes();
             let want: String = value.pieces().collect();
             assert_eq!(out, want.as_bytes(), "{body}");
@@ -623,7 +575,7 @@ mod tests {
             let body = core::str::from_utf8(w.as_bytes()).unwrap().to_owned();
             let (_, value) = Map::new(&body).pairs().next().unwrap().unwrap();
             let mut out = Texts::default();
-            out.push(value.raw().as_bytes());
+            out.push(value);
             assert_eq!(out.as_bytes(), text.as_bytes(), "{body}");
         }
     }

@@ -5,12 +5,10 @@
 //! [batches](batch) of decoded pairs into plain objects and adds `watch`, a
 //! loop around [`client::Client`] over the standard `WebSocket` API. Protocol
 //! knowledge (framing, escapes, which field means what, the session's rules)
-//! stays in the core; nothing here or in `js/` parses a frame or a body. One
-//! exception, for speed: the batch unescapes the pairs the core found (`@A`,
-//! `@S`, one level) eight bytes at a time itself, tested against the core's
-//! `Text::pieces`. The module ran 23–38 % slower with the core's own
-//! unescaping (`Text::unescape_into`, tuned for SSE2, or `Text::pieces`),
-//! and `unescape_into` took it past its 100 KiB budget (src/batch.rs).
+//! stays in the core; nothing here or in `js/` parses a frame or a body.
+//! The batch unescapes with the core's `Text::unescape_words`, made for an
+//! arena like its own: in WebAssembly a copy call per text leaves the
+//! module (src/batch.rs).
 //!
 //! Errors reach JavaScript as exceptions of the classes in `js/errors.js`
 //! ([`errors`]), carrying the core's offsets and values. Nothing a peer sends

@@ -81,6 +81,8 @@ fn check_node(text: Text<'_>, want: &Node) {
             assert!(text == s.as_str());
             let mut buf = vec![0u8; s.len()];
             assert_eq!(text.unescape_into(&mut buf).unwrap(), s);
+            let mut arena = vec![0u8; text.raw().len() + 8];
+            assert_eq!(text.unescape_words(&mut arena).unwrap(), s);
             assert_eq!(text.unescaped_len(), s.len());
         }
         Node::List(items) => check_list(text.as_list(), items),
@@ -334,6 +336,17 @@ fn check_text(body: &str, text: Text<'_>) -> String {
         let mut buf = vec![0u8; room];
         assert_eq!(text.unescape_into(&mut buf).unwrap(), unescaped);
     }
+    // A word at a time: with the eight bytes of slack it needs, over junk,
+    // and refused with one byte less.
+    let mut arena = vec![0xa5u8; text.raw().len() + 8];
+    assert_eq!(text.unescape_words(&mut arena).unwrap(), unescaped);
+    assert_eq!(
+        text.unescape_words(&mut arena[1..]),
+        Err(SttError::BufferFull {
+            needed: text.raw().len() + 8,
+            capacity: text.raw().len() + 7
+        })
+    );
     unescaped
 }
 

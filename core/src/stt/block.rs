@@ -84,6 +84,37 @@ pub(crate) fn has_at(low: u64, high: u64) -> bool {
     }
 }
 
+/// The high bit of every byte of `word` that is `@`, in plain integer
+/// code on every target: for loops that go a word at a time and want the
+/// first `@` of it (`trailing_zeros / 8`), not a mask of a whole block.
+#[inline(always)]
+pub(crate) const fn at_bytes(word: u64) -> u64 {
+    swar::at_bytes(word)
+}
+
+/// The up to eight bytes of `tail` as a little-endian word, zero above: in
+/// at most three loads, not a loop over the bytes (most values of a body
+/// are shorter than a word).
+#[inline(always)]
+pub(crate) fn tail_word(tail: &[u8]) -> u64 {
+    if let Some(word) = tail.first_chunk::<8>() {
+        return u64::from_le_bytes(*word);
+    }
+    let (mut word, mut shift, mut rest) = (0, 0, tail);
+    if let Some((four, after)) = rest.split_first_chunk::<4>() {
+        word = u64::from(u32::from_le_bytes(*four));
+        (shift, rest) = (32, after);
+    }
+    if let Some((two, after)) = rest.split_first_chunk::<2>() {
+        word |= u64::from(u16::from_le_bytes(*two)) << shift;
+        (shift, rest) = (shift + 16, after);
+    }
+    if let Some(&one) = rest.first() {
+        word |= u64::from(one) << shift;
+    }
+    word
+}
+
 /// The classes of the bytes of `bytes` from `start` on, for at most 64
 /// bytes: bit `i` describes `bytes[start + i]`, bits past the end are clear.
 ///
