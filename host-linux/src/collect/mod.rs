@@ -29,8 +29,10 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use douyu_core::message::ServerMessage;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::prometheus::{Histogram, TypeCounters};
@@ -519,67 +521,71 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 /// stays within the command's shutdown grace (7 s).
 const FLUSH_GRACE: Duration = Duration::from_secs(3);
 
-/// Publishes what the rooms queue, at most `in_flight` awaiting their ack,
+/// Publishes what the rooms queue, at most `capacity` awaiting their ack,
 /// until `stop` fires and the buffers are drained (or [`FLUSH_GRACE`]).
+///
+/// The publishes are futures of this one task, not a task each: the acks
+/// that arrive together wake it once, and whatever the rooms queued since
+/// it last ran is sent before it waits again, so the NATS connection, woken
+/// by the first of them, finds them all in its queue and writes them with
+/// one system call.
 async fn dispatch(
     js: jetstream::Context,
     outbox: Arc<Outbox>,
-    in_flight: Arc<Semaphore>,
     capacity: usize,
     mut sessions_done: watch::Receiver<bool>,
 ) {
-    let error_log = Arc::new(Throttle::new(2, Duration::from_secs(1)));
-    // A message taken from its buffer when the stop came, still to publish.
-    let mut carried = None;
-    loop {
-        // The message first, then the permit: one message at most waits
-        // out of its buffer, and the permits count only what is in flight.
-        let item = tokio::select! {
-            item = outbox.next() => item,
-            () = stopped(&mut sessions_done) => break,
-        };
-        // Raced with the stop too: with NATS away every permit is held by
-        // a publish that retries, and none may come back.
-        let permit = tokio::select! {
-            permit = in_flight.clone().acquire_owned() => permit,
-            () = stopped(&mut sessions_done) => {
-                carried = Some(item);
-                break;
-            }
-        };
-        let Ok(permit) = permit else { break };
-        let (js, stats, log) = (js.clone(), outbox.stats.clone(), error_log.clone());
+    let error_log = Throttle::new(2, Duration::from_secs(1));
+    let (js, stats, log) = (&js, &*outbox.stats, &error_log);
+    let start = |item| {
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move {
-            publish(&js, item, &stats, &log).await;
-            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
-        });
+        publish(js, item, stats, log)
+    };
+    let mut publishing = FuturesUnordered::new();
+    loop {
+        while publishing.len() < capacity
+            && let Some(item) = outbox.try_next()
+        {
+            publishing.push(start(item));
+        }
+        // The stop is raced with the acks too: with NATS away every
+        // publish retries, and none may end.
+        tokio::select! {
+            Some(()) = publishing.next() => {
+                stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+            item = outbox.next(), if publishing.len() < capacity => {
+                publishing.push(start(item));
+                // Woken by the first message of a round: the rooms whose
+                // data came in with it run first and queue theirs, so that
+                // they all go out in one burst (one `writev` for several
+                // publishes rather than one for every one or two).
+                tokio::task::yield_now().await;
+            }
+            () = stopped(&mut sessions_done) => break,
+        }
     }
-    // The sessions have logged out: drain the buffers, then wait for the
+    // The sessions have logged out: drain the buffers and wait for the
     // acks, all within the grace.
     let flush = async {
-        while let Some(item) = carried.take().or_else(|| outbox.try_next()) {
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+        loop {
+            while publishing.len() < capacity
+                && let Some(item) = outbox.try_next()
+            {
+                publishing.push(start(item));
+            }
+            if publishing.next().await.is_none() {
                 return;
-            };
-            let (js, stats, log) = (js.clone(), outbox.stats.clone(), error_log.clone());
-            stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                publish(&js, item, &stats, &log).await;
-                stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
-            });
+            }
+            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
-        let all = u32::try_from(capacity).unwrap_or(u32::MAX);
-        let _ = in_flight.acquire_many(all).await;
     };
     if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
-        let left = outbox.stats.buffered.load(Ordering::Relaxed);
-        let publishing = capacity.saturating_sub(in_flight.available_permits());
+        let left = stats.buffered.load(Ordering::Relaxed);
         warn!(
             buffered_bytes = left,
-            publishing, "NATS did not take everything before shutdown: the rest is lost"
+            publishing = publishing.len(),
+            "NATS did not take everything before shutdown: the rest is lost"
         );
     }
 }
@@ -750,12 +756,10 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
         collector.clone(),
         stats.clone(),
     ));
-    let in_flight = Arc::new(Semaphore::new(options.in_flight.max(1)));
     let (sessions_done_tx, sessions_done) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatch(
         js.clone(),
         outbox.clone(),
-        in_flight.clone(),
         options.in_flight.max(1),
         sessions_done,
     ));
