@@ -274,7 +274,7 @@ pub extern "C" fn douyu_result_message(code: u32) -> *const c_char {
         27 => c"output buffer too small",
         28..=29 => c"unknown result code",
         30 => c"STT: bad escape",
-        31 => c"STT: pair without `@=`",
+        31 => c"STT: pair without its key-value separator",
         32 => c"STT: text holds a NUL byte",
         40 => c"session: unexpected frame type",
         41 => c"session: message out of order",

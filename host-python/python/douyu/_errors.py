@@ -99,7 +99,7 @@ class BadEscape(SttError):
 
 
 class MissingSeparator(SttError):
-    """A pair whose key is not followed by ``@=``."""
+    """A pair without the separator between its key and its value."""
 
     error_class = "missing_separator"
 
