@@ -260,8 +260,10 @@ fn copied_text(bytes: &[u8]) -> &str {
 }
 
 /// The byte that `raw[at..]`, text escaped `depth` times, unescapes to and
-/// how many bytes of `raw` it takes, as [`Pieces`] reads it: an escape
-/// (`@A`/`@S` once escaped) gives `@` or `/`, any other byte itself.
+/// how many bytes of `raw` it takes: an escape (`@A`/`@S` once escaped, `@`
+/// and `depth` `A`s for `@`, `@`, `depth - 1` `A`s and `S` for `/`) gives
+/// `@` or `/`, any other byte itself. The one reading of escapes, for
+/// [`Pieces`] and the unescaping loops.
 #[inline(always)]
 fn unescape_at(raw: &[u8], at: usize, depth: usize) -> (u8, usize) {
     match raw.get(at..).unwrap_or_default() {
@@ -721,17 +723,10 @@ impl<'a> Iterator for Pieces<'a> {
         match find_any(bytes, [b'@']) {
             None => Some(core::mem::take(&mut self.rest)),
             Some(0) => {
-                let run = count_a(&bytes[1..]);
-                let depth = self.depth as usize;
-                let (piece, used) = if run >= depth {
-                    // `@` escaped `depth` times; the `A`s beyond are text.
-                    ("@", 1 + depth)
-                } else if run + 1 == depth && bytes.get(1 + run) == Some(&b'S') {
-                    ("/", 2 + run)
-                } else {
-                    // Not reachable for checked text; pass the byte through.
-                    ("@", 1)
-                };
+                // An escape gives `@` or `/`; a lone `@`, which checked text
+                // does not hold, passes through as itself.
+                let (byte, used) = unescape_at(bytes, 0, self.depth as usize);
+                let piece = if byte == b'/' { "/" } else { "@" };
                 // `get`, not indexing: `used` is past ASCII bytes, so this is
                 // a char boundary, and no panic (and its formatting) is linked.
                 self.rest = self.rest.get(used..).unwrap_or_default();
