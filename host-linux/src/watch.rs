@@ -247,11 +247,29 @@ pub trait Sink: Send {
     /// Takes one message of `room`. An error ends the connection (and the
     /// room is reconnected, as after any failure).
     fn message(&mut self, room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()>;
-    /// The session joined `room` (`up`), or its connection ended and a
-    /// reconnect is coming (`!up`). Nothing by default.
-    fn link(&mut self, room: u64, up: bool) {
-        let _ = (room, up);
+    /// The session of `room` joined, or its connection ended and a
+    /// reconnect is coming. Nothing by default.
+    fn link(&mut self, room: u64, link: Link) {
+        let _ = (room, link);
     }
+}
+
+/// What became of a room's connection, as told to a [`Sink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The session joined the room: messages flow (again).
+    Joined,
+    /// The connection ended, or a new one failed, and a reconnect is
+    /// coming.
+    Lost {
+        /// Wall-clock milliseconds since which nothing was read from the
+        /// room, when a joined connection was lost since the last join: the
+        /// last bytes it read. What the server sent from then until the
+        /// next [`Link::Joined`] is missing (the protocol has no replay);
+        /// `watch` prints it as its `gap` event. `None` when only
+        /// connections that never joined failed since then.
+        unread_since_ms: Option<i64>,
+    },
 }
 
 /// Prints what a watched room says (and records it), or hands it to a
@@ -416,7 +434,7 @@ impl Handler for Printer {
                     )?;
                 }
                 if let Some(sink) = &mut self.sink {
-                    sink.link(*room, true);
+                    sink.link(*room, Link::Joined);
                 }
             }
             ClientEvent::Message(message) => match &mut self.sink {
@@ -592,7 +610,8 @@ pub async fn watch_room_with(
             return Ok(());
         }
         if let Some(sink) = &mut printer.sink {
-            sink.link(room, false);
+            let unread_since_ms = printer.gap_from_ms;
+            sink.link(room, Link::Lost { unread_since_ms });
         }
         if printer.joined_at.is_some() {
             retries = 0;

@@ -622,6 +622,107 @@ fn two_collectors_share_the_rooms_and_one_takes_over_from_a_dead_one() {
     }
 }
 
+#[test]
+fn a_room_reconnect_is_on_record_as_a_gap() {
+    const ROOMS: u64 = 5;
+    let Some(nats) = Nats::start("reconnect") else {
+        return;
+    };
+    let rt = runtime();
+    let (mut server, url) = serve("20", "1-5");
+    let addr = url.trim_start_matches("tcp://").to_string();
+    let mut collector = collect(&url, &nats, "1-5", &["--backoff", "0.2"]);
+    collector.wait_stderr(LIMIT, |l| l.contains("status") && l.contains("sessions=5"));
+    std::thread::sleep(Duration::from_secs(2));
+    // The Douyu server dies (no logout) and is back 1.5 s later on the same
+    // address: every session loses its connection and joins again.
+    let killed = now_ms();
+    server.signal("KILL");
+    let _ = server.wait_exit(LIMIT);
+    std::thread::sleep(Duration::from_millis(1500));
+    let restarted = now_ms();
+    let _server = Proc::spawn_logging(
+        DOUYU,
+        &[
+            "serve",
+            "--tcp",
+            &addr,
+            "--simulate",
+            "20",
+            "--rooms",
+            "1-5",
+        ],
+        "info",
+    );
+    collector.wait_stderr(LIMIT, |l| {
+        l.contains("status") && l.contains("sessions=5") && l.contains("gaps=5")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    collector.signal("INT");
+    assert_eq!(
+        collector.wait_exit(LIMIT),
+        Some(0),
+        "{:?}",
+        collector.stderr()
+    );
+    let (gaps, stored): (Vec<Stored>, Vec<Stored>) = rt
+        .block_on(read_stream(&nats.url()))
+        .into_iter()
+        .partition(|m| m.subject.ends_with(".gap"));
+    for room in 1..=ROOMS {
+        // When each of the room's messages was read, before and after.
+        let times: Vec<i64> = stored
+            .iter()
+            .filter(|m| m.subject.starts_with(&format!("douyu.{room}.")))
+            .map(|m| ms_of(m.json["received_at"].as_str().unwrap()))
+            .collect();
+        let last_before = times.iter().filter(|&&t| t < restarted).max().copied();
+        let first_after = times.iter().filter(|&&t| t >= restarted).min().copied();
+        let (Some(last_before), Some(first_after)) = (last_before, first_after) else {
+            panic!("room {room}: messages at {times:?}, restarted at {restarted}");
+        };
+        let room_gaps: Vec<&Value> = gaps
+            .iter()
+            .filter(|g| g.subject == format!("douyu.{room}.gap"))
+            .map(|g| &g.json)
+            .collect();
+        // One gap event, this collector's own: from the last bytes the
+        // lost connection read (those of the last message it stored, or a
+        // later one it does not store) to the new session's join, just
+        // before the first message after it.
+        let [gap] = room_gaps[..] else {
+            panic!("room {room}: gaps {room_gaps:?}");
+        };
+        assert_eq!(gap["event"], "gap", "{gap}");
+        assert_eq!(gap["reason"], "reconnect", "{gap}");
+        assert_eq!(gap["room"], room, "{gap}");
+        assert!(gap["collector"].is_string(), "{gap}");
+        assert!(gap.get("previous_holder").is_none(), "{gap}");
+        let at = |field: &str| ms_of(gap[field].as_str().unwrap());
+        let (from, to) = (at("unwatched_from"), at("unwatched_to"));
+        eprintln!(
+            "room {room}: last read {last_before}, killed {killed}, gap {from}..{to}, \
+             restarted {restarted}, next read {first_after}"
+        );
+        assert!(
+            last_before - 50 <= from && from < restarted,
+            "room {room}: {gap}, last message before at {last_before}"
+        );
+        assert!(
+            restarted <= to && to <= first_after + 50 && first_after - to < 2000,
+            "room {room}: {gap}, restarted at {restarted}, next message at {first_after}"
+        );
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch (the collector's clock).
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
 /// Each room's chat lines, by number: when each was received (ms since
 /// the Unix epoch).
 fn chat_times(stored: &[Stored]) -> BTreeMap<u64, BTreeMap<u64, i64>> {

@@ -49,7 +49,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{CollectOptions, Outbox, RoomQueue, RoomSink, SUBJECT_PREFIX, Stats, Unwatched};
+use super::{
+    CollectOptions, Outbox, RoomQueue, RoomSink, SUBJECT_PREFIX, Stats, Unread, Unwatched,
+};
 use crate::throttle::Throttle;
 use crate::time::{Clock, stopped};
 use crate::watch::{WatchOptions, follow_room};
@@ -114,7 +116,9 @@ impl Sessions {
                     from: last_stored(&stream, room)
                         .await
                         .map_or(expired.renewed, |at| at.min(expired.renewed)),
-                    holder: expired.holder,
+                    why: Unread::LeaseExpired {
+                        holder: expired.holder,
+                    },
                 }),
                 _ => None,
             };

@@ -39,7 +39,7 @@ use crate::prometheus::{Histogram, TypeCounters};
 use crate::render::write_message_json;
 use crate::throttle::Throttle;
 use crate::time::{rfc3339_ms, stopped};
-use crate::watch::{Sink, WatchOptions};
+use crate::watch::{Link, Sink, WatchOptions};
 
 /// The first token of every subject: `douyu.<room>.<type>`.
 pub const SUBJECT_PREFIX: &str = "douyu";
@@ -92,8 +92,8 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Messages dropped at a full room buffer.
     pub dropped: AtomicU64,
-    /// `gap` events made (for drops, and for rooms taken from a dead
-    /// collector).
+    /// `gap` events made (for drops, reconnects, and rooms taken from a
+    /// dead collector).
     pub gaps: AtomicU64,
     /// Publish attempts that failed and were retried.
     pub retries: AtomicU64,
@@ -144,6 +144,15 @@ struct Gap {
     last: SystemTime,
 }
 
+/// Reconnects not yet published as a gap event: nothing was read from the
+/// room at times between `from` and `to`.
+#[derive(Debug, Clone, Copy)]
+struct Reconnects {
+    count: u64,
+    from: SystemTime,
+    to: SystemTime,
+}
+
 /// A room's bounded buffer.
 #[derive(Debug)]
 struct RoomQueue {
@@ -158,6 +167,11 @@ struct QueueState {
     /// In the outbox's ready list (or being served by the dispatcher).
     scheduled: bool,
     gap: Option<Gap>,
+    /// Reconnects whose gap event came while the buffer was full, as one
+    /// window over them all: published with the drops' gap, so that a room
+    /// reconnecting through a long NATS outage holds one event, not one
+    /// per reconnect.
+    reconnects: Option<Reconnects>,
     /// Gap events made for this room by this process: part of their id.
     gaps_made: u64,
 }
@@ -226,17 +240,36 @@ impl Outbox {
             return;
         }
         // Room again after a loss: say what was lost first, in its place.
-        if let Some(gap) = state.gap.take() {
-            self.push_gap(queue.room, &mut state, gap);
-        }
+        self.push_gaps(queue.room, &mut state);
         state.bytes += len;
         self.stats.buffered.fetch_add(len as u64, Ordering::Relaxed);
         state.items.push_back(item);
         self.schedule(queue, state);
     }
 
-    /// Appends the `gap` event for `gap` (a few hundred bytes past the
-    /// bound at most: one per room at a time).
+    /// Appends the gap events held back while the buffer was full (a few
+    /// hundred bytes past the bound at most: one of each kind per room at
+    /// a time).
+    fn push_gaps(&self, room: u64, state: &mut QueueState) {
+        if let Some(gap) = state.gap.take() {
+            self.push_gap(room, state, gap);
+        }
+        if let Some(reconnects) = state.reconnects.take() {
+            let event = serde_json::json!({
+                "event": "gap",
+                "reason": Unread::Reconnect.reason(),
+                "room": room,
+                "unwatched_from": rfc3339(reconnects.from),
+                "unwatched_to": rfc3339(reconnects.to),
+                "reconnects": reconnects.count,
+                "collector": self.collector,
+                "received_at": rfc3339(SystemTime::now()),
+            });
+            self.push_event(room, state, &event);
+        }
+    }
+
+    /// Appends the `gap` event for `gap`.
     fn push_gap(&self, room: u64, state: &mut QueueState, gap: Gap) {
         let event = serde_json::json!({
             "event": "gap",
@@ -259,19 +292,34 @@ impl Outbox {
         self.push_event(room, state, &event);
     }
 
-    /// Queues the `gap` event for a room taken over from a collector that
-    /// died holding it: nobody watched it from `unwatched.from` to `to`.
-    /// Past the buffer's bound if need be (a few hundred bytes, once per
-    /// takeover): it is what the room's record most needs.
-    fn push_takeover_gap(&self, queue: &Arc<RoomQueue>, unwatched: &Unwatched, to: SystemTime) {
+    /// Queues the `gap` event for a room nobody read from `unwatched.from`
+    /// to `to`. A takeover's goes first into the new session's empty
+    /// buffer. A reconnect's, when the buffer is full or dropping, joins
+    /// the room's [`Reconnects`] instead, published once there is room.
+    fn push_unwatched_gap(&self, queue: &Arc<RoomQueue>, unwatched: &Unwatched, to: SystemTime) {
         let room = queue.room;
-        let event = serde_json::json!({
+        let mut state = lock(&queue.state);
+        if matches!(unwatched.why, Unread::Reconnect)
+            && (state.gap.is_some()
+                || state.reconnects.is_some()
+                || state.bytes + UNWATCHED_EVENT > self.room_buffer)
+        {
+            let held = state.reconnects.get_or_insert(Reconnects {
+                count: 0,
+                from: unwatched.from,
+                to,
+            });
+            held.count += 1;
+            held.from = held.from.min(unwatched.from);
+            held.to = held.to.max(to);
+            return;
+        }
+        let mut event = serde_json::json!({
             "event": "gap",
-            "reason": "lease_expired",
+            "reason": unwatched.why.reason(),
             "room": room,
             "unwatched_from": rfc3339(unwatched.from),
             "unwatched_to": rfc3339(to),
-            "previous_holder": unwatched.holder,
             "collector": self.collector,
             "received_at": rfc3339(SystemTime::now()),
         });
@@ -279,13 +327,20 @@ impl Outbox {
             .duration_since(unwatched.from)
             .unwrap_or_default()
             .as_secs_f64();
-        info!(
-            room,
-            previous_holder = unwatched.holder,
-            seconds,
-            "gap published for a room nobody watched"
-        );
-        let mut state = lock(&queue.state);
+        match &unwatched.why {
+            Unread::LeaseExpired { holder } => {
+                event["previous_holder"] = holder.as_str().into();
+                info!(
+                    room,
+                    previous_holder = holder,
+                    seconds,
+                    "gap published for a room nobody watched"
+                );
+            }
+            Unread::Reconnect => {
+                info!(room, seconds, "gap published for a reconnect");
+            }
+        }
         self.push_event(room, &mut state, &event);
         self.schedule(queue, state);
     }
@@ -339,10 +394,8 @@ impl Outbox {
             self.stats
                 .buffered
                 .fetch_sub(item.payload.len() as u64, Ordering::Relaxed);
-            if state.items.is_empty()
-                && let Some(gap) = state.gap.take()
-            {
-                self.push_gap(queue.room, &mut state, gap);
+            if state.items.is_empty() {
+                self.push_gaps(queue.room, &mut state);
             }
             if state.items.is_empty() {
                 state.scheduled = false;
@@ -355,16 +408,45 @@ impl Outbox {
     }
 }
 
-/// A room taken over from a collector that died holding it (its lease
-/// expired): since when nobody may have watched it, and who did last.
+/// Bytes to keep free in a room's buffer for an unwatched time's gap
+/// event (they take about 250).
+const UNWATCHED_EVENT: usize = 512;
+
+/// A time nobody read a room, from when and why: published as a `gap`
+/// event once a session joins it again (or stops).
 #[derive(Debug, Clone)]
 pub struct Unwatched {
-    /// The earlier of the dead holder's last lease renewal and the
-    /// `received_at` of the last message stored for the room: the holder
-    /// may have died with messages read but not yet acknowledged.
+    /// The last moment the room's record is known complete.
     pub from: SystemTime,
-    /// The collector the expired lease named.
-    pub holder: String,
+    /// Why nobody read it since.
+    pub why: Unread,
+}
+
+/// Why a room went unread for a while.
+#[derive(Debug, Clone)]
+pub enum Unread {
+    /// Taken over from a collector that died holding it (its lease
+    /// expired). [`Unwatched::from`] is the earlier of the dead holder's
+    /// last lease renewal and the `received_at` of the last message stored
+    /// for the room: the holder may have died with messages read but not
+    /// yet acknowledged.
+    LeaseExpired {
+        /// The collector the expired lease named.
+        holder: String,
+    },
+    /// This collector's own session lost its connection and reconnected.
+    /// [`Unwatched::from`] is when the lost connection last read anything.
+    Reconnect,
+}
+
+impl Unread {
+    /// The event's `reason`.
+    const fn reason(&self) -> &'static str {
+        match self {
+            Self::LeaseExpired { .. } => "lease_expired",
+            Self::Reconnect => "reconnect",
+        }
+    }
 }
 
 /// A room's sink: each message made JSON, named and queued.
@@ -373,8 +455,10 @@ struct RoomSink {
     outbox: Arc<Outbox>,
     /// Counted in [`Stats::connected`].
     joined: bool,
-    /// Set for a room taken from a dead collector: its `gap` event, made
-    /// when this session first joins (the end of the unwatched time).
+    /// Set while the room is unread: taken from a dead collector and not
+    /// yet joined, or its connection lost and not yet joined again. Its
+    /// `gap` event is made when the session joins (the end of the
+    /// unwatched time), or stops first.
     unwatched: Option<Unwatched>,
 }
 
@@ -382,7 +466,7 @@ impl RoomSink {
     fn publish_unwatched(&mut self) {
         if let Some(unwatched) = self.unwatched.take() {
             self.outbox
-                .push_takeover_gap(&self.queue, &unwatched, SystemTime::now());
+                .push_unwatched_gap(&self.queue, &unwatched, SystemTime::now());
         }
     }
 }
@@ -417,8 +501,9 @@ impl Sink for RoomSink {
         Ok(())
     }
 
-    fn link(&mut self, _room: u64, up: bool) {
+    fn link(&mut self, _room: u64, link: Link) {
         let stats = self.outbox.stats.clone();
+        let up = link == Link::Joined;
         if up != self.joined {
             self.joined = up;
             if up {
@@ -428,8 +513,18 @@ impl Sink for RoomSink {
                 stats.connected.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        if !up {
+        if let Link::Lost { unread_since_ms } = link {
             stats.session_reconnects.fetch_add(1, Ordering::Relaxed);
+            // A takeover's unread time, not yet ended by a join, started
+            // earlier: it stays.
+            if let Some(ms) = unread_since_ms
+                && self.unwatched.is_none()
+            {
+                self.unwatched = Some(Unwatched {
+                    from: UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+                    why: Unread::Reconnect,
+                });
+            }
         }
     }
 }
@@ -907,6 +1002,78 @@ mod tests {
         assert!(outbox.try_next().is_none());
         assert_eq!(stats.buffered.load(Ordering::Relaxed), 0);
         assert_eq!(stats.gaps.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn reconnects_while_the_buffer_is_full_make_one_gap_event() {
+        let stats = Arc::new(Stats::default());
+        let outbox = Outbox::new(1000, "c".into(), stats.clone());
+        let queue = Arc::new(RoomQueue {
+            room: 9,
+            state: Mutex::default(),
+        });
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s);
+        let reconnect = |from: u64, to: u64| {
+            let unwatched = Unwatched {
+                from: at(from),
+                why: Unread::Reconnect,
+            };
+            outbox.push_unwatched_gap(&queue, &unwatched, at(to));
+        };
+        // Room: published at once, in its place.
+        outbox.push(&queue, item(0), at(0));
+        reconnect(1, 2);
+        outbox.push(&queue, item(1), at(3));
+        let event = |item: Pending| -> serde_json::Value {
+            assert_eq!(item.subject, "douyu.9.gap");
+            serde_json::from_slice(&item.payload).unwrap()
+        };
+        assert_eq!(outbox.try_next().unwrap().id, "0");
+        let first = event(outbox.try_next().unwrap());
+        assert_eq!(first["reason"], "reconnect");
+        assert_eq!(first["unwatched_from"], "2027-01-15T08:00:01.000Z");
+        assert_eq!(first["unwatched_to"], "2027-01-15T08:00:02.000Z");
+        assert!(first.get("reconnects").is_none());
+        assert_eq!(outbox.try_next().unwrap().id, "1");
+        // NATS away: the buffer fills, and three reconnects while it is
+        // full are held as one window, after what the buffer holds.
+        for n in 2..14 {
+            outbox.push(&queue, item(n), at(10));
+        }
+        reconnect(20, 21);
+        reconnect(30, 32);
+        reconnect(40, 41);
+        assert_eq!(stats.gaps.load(Ordering::Relaxed), 1);
+        let rest: Vec<Pending> = std::iter::from_fn(|| outbox.try_next()).collect();
+        let ids: Vec<&str> = rest.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "2",
+                "3",
+                "4",
+                "5",
+                "6",
+                "7",
+                "8",
+                "9",
+                "10",
+                "11",
+                "9:gap:c:2",
+                "9:gap:c:3"
+            ]
+        );
+        let drops = event(rest[10].clone());
+        assert_eq!(
+            (drops["reason"].as_str(), drops["dropped"].as_u64()),
+            (Some("buffer_full"), Some(2))
+        );
+        let held = event(rest[11].clone());
+        assert_eq!(held["reason"], "reconnect");
+        assert_eq!(held["reconnects"], 3);
+        assert_eq!(held["unwatched_from"], "2027-01-15T08:00:20.000Z");
+        assert_eq!(held["unwatched_to"], "2027-01-15T08:00:41.000Z");
+        assert_eq!(stats.buffered.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::prometheus::{Exposition, Kind, TypeCounters};
 use crate::render::write_message_json;
 use crate::time::stopped;
 use crate::time::wall_ms;
-use crate::watch::Sink;
+use crate::watch::{Link, Sink};
 
 /// Events the shared ring holds: at 200 messages a second, five seconds of
 /// a page not reading before it skips. About 1 KiB an event (a `chatmsg`
@@ -135,7 +135,8 @@ impl Sink for FeedSink {
         Ok(())
     }
 
-    fn link(&mut self, _room: u64, up: bool) {
+    fn link(&mut self, _room: u64, link: Link) {
+        let up = link == Link::Joined;
         let feed = &self.0;
         feed.joined.store(up, Ordering::Relaxed);
         if !up {
