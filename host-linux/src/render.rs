@@ -169,36 +169,45 @@ pub fn write_message_json(
             .map_or_else(|| t.to_string().into(), Cow::Borrowed)
     });
     let kind_str: &str = kind_text.as_deref().unwrap_or("");
+    // Looked up once: each field's shape is then a scan of this type's few
+    // fields.
+    let kind_schema = schema::message(schema::SERVER, kind_str);
     let received_at = received_ms.map(rfc3339_ms);
     // Keys written so far: the first of a repeated key wins, as in the
     // object. Messages have a few dozen keys at most; a scan is cheaper
-    // than hashing.
-    let mut seen: Vec<Text<'_>> = Vec::with_capacity(16);
+    // than hashing, and a mask of the keys' lengths seen spares it for
+    // nearly every key (repeats are rare).
+    let mut seen: Vec<Cow<'_, str>> = Vec::with_capacity(16);
+    let mut lengths_seen = 0u64;
     let (mut has_type, mut has_received_at) = (false, false);
     let start = out.len();
     out.push(b'{');
     for (key, value) in map.pairs().flatten() {
-        if seen.contains(&key) {
-            continue;
-        }
-        seen.push(key);
-        if seen.len() > 1 {
-            out.push(b',');
-        }
         let name = key
             .as_plain()
             .map_or_else(|| key.to_string().into(), Cow::Borrowed);
-        json_str(out, &name);
+        let length_bit = 1u64 << (name.len() % 64);
+        if lengths_seen & length_bit != 0 && seen.contains(&name) {
+            continue;
+        }
+        lengths_seen |= length_bit;
+        seen.push(name);
+        let name: &str = &seen[seen.len() - 1];
+        if seen.len() > 1 {
+            out.push(b',');
+        }
+        json_str(out, name);
         out.push(b':');
         has_type |= name == "type";
         // A field of the message named so takes our time, in its place.
-        if let (Some(at), "received_at") = (&received_at, &*name) {
+        if let (Some(at), "received_at") = (&received_at, name) {
             has_received_at = true;
             json_str(out, at);
             continue;
         }
         let mark = out.len();
-        let nested = match schema::server_field(kind_str, &name) {
+        let shape = kind_schema.and_then(|m| m.field(name)).map(|f| f.shape);
+        let nested = match shape {
             Some(FieldShape::ListOfMaps) => write_list_of_maps(value, out),
             Some(FieldShape::Map) => write_map(value.as_map(), out),
             _ => false,

@@ -545,8 +545,10 @@ fn prepare(room: u64, message: &ServerMessage<'_>, at: SystemTime) -> Pending {
         .as_millis();
     // The object `watch --format json` prints, with its `received_at`,
     // written straight as text. A message's JSON is about its body's size
-    // plus the time and the quotes.
-    let mut json = Vec::with_capacity(message.map().raw().len() + 64);
+    // plus a quarter (each pair's `k@=v/` becomes `"k":"v",`) plus the
+    // time: room enough that it is not copied while growing.
+    let raw = message.map().raw().len();
+    let mut json = Vec::with_capacity(raw + raw / 4 + 64);
     write_message_json(
         message,
         Some(i64::try_from(ms).unwrap_or(i64::MAX)),
