@@ -19,6 +19,13 @@
 #define DOUYU_CHAT_QUEUE 256
 
 /**
+ * The largest frame [`douyu_client_poll_transmit`] writes: a buffer of
+ * this size is never too small. (The chat frame of the longest line the
+ * queue holds, every byte of it escaped.)
+ */
+#define DOUYU_TRANSMIT_MAX 543
+
+/**
  * Bytes a frame adds around its body (12-byte header, NUL terminator).
  */
 #define DOUYU_FRAME_OVERHEAD 13
@@ -259,10 +266,9 @@ typedef enum douyu_login {
  * A client session and its receive buffer (opaque; made by
  * [`douyu_client_new`], released by [`douyu_client_free`]).
  *
- * Memory: the receive buffer (`rx_capacity` bytes), this struct (under
- * 1 KiB: 688 bytes on x86-64, mostly the queue of chat lines) and a
- * 512-byte transmit buffer, allocated by `douyu_client_new`; the transmit
- * buffer grows once if a chat line's frame is longer.
+ * Memory: the receive buffer (`rx_capacity` bytes) and this struct (1,208
+ * bytes on x86-64, mostly its transmit buffer of [`DOUYU_TRANSMIT_MAX`]
+ * bytes and the queue of chat lines), allocated by `douyu_client_new`.
  */
 typedef struct douyu_client douyu_client;
 
@@ -577,12 +583,12 @@ enum douyu_result douyu_client_commit_input(struct douyu_client *client, uint64_
 /**
  * Encodes the next message to send into `out` (`out_len` bytes): `DOUYU_OK`
  * with its length in `*len_out`, or `DOUYU_DONE` when there is nothing to
- * send. Call until `DOUYU_DONE`. 512 bytes suffice for everything but
- * chat lines, which need their escaped length + 33.
+ * send. Call until `DOUYU_DONE`. A buffer of [`DOUYU_TRANSMIT_MAX`] bytes
+ * holds every frame.
  *
- * On `DOUYU_BUFFER_FULL` (`error_out->needed`: exactly this many bytes)
- * nothing is written to `out`, and the same frame is offered again on the
- * next call.
+ * A frame a smaller one cannot hold fails with `DOUYU_BUFFER_FULL`
+ * (`error_out->needed`: exactly this many bytes): nothing is written to
+ * `out`, and the same frame is offered again on the next call.
  *
  * # Safety
  * See the crate's rules.

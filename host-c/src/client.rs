@@ -15,6 +15,7 @@ use core::time::Duration;
 use douyu_core::frame::HEADER_LEN;
 use douyu_core::session::{
     CHAT_QUEUE, Client, ClientConfig, ClientEvent, CloseReason, Instant, Login, SessionError,
+    TRANSMIT_MAX,
 };
 
 use crate::error::{Failure, douyu_error, douyu_result};
@@ -65,6 +66,13 @@ pub const DOUYU_CHAT_QUEUE: usize = 256;
 
 const _: () = assert!(DOUYU_CHAT_QUEUE == CHAT_QUEUE);
 
+/// The largest frame [`douyu_client_poll_transmit`] writes: a buffer of
+/// this size is never too small. (The chat frame of the longest line the
+/// queue holds, every byte of it escaped.)
+pub const DOUYU_TRANSMIT_MAX: usize = 543;
+
+const _: () = assert!(DOUYU_TRANSMIT_MAX == TRANSMIT_MAX);
+
 /// Fills `*config_out` for `room` with the core's defaults: TCP login, no
 /// username, heartbeats every 45 s, dead after 90 s, 64 KiB receive buffer.
 ///
@@ -99,10 +107,9 @@ fn millis(d: Duration) -> u64 {
 /// A client session and its receive buffer (opaque; made by
 /// [`douyu_client_new`], released by [`douyu_client_free`]).
 ///
-/// Memory: the receive buffer (`rx_capacity` bytes), this struct (under
-/// 1 KiB: 688 bytes on x86-64, mostly the queue of chat lines) and a
-/// 512-byte transmit buffer, allocated by `douyu_client_new`; the transmit
-/// buffer grows once if a chat line's frame is longer.
+/// Memory: the receive buffer (`rx_capacity` bytes) and this struct (1,208
+/// bytes on x86-64, mostly its transmit buffer of [`DOUYU_TRANSMIT_MAX`]
+/// bytes and the queue of chat lines), allocated by `douyu_client_new`.
 pub struct douyu_client {
     /// Borrows `rx`; dropped before it.
     client: ManuallyDrop<Client<'static>>,
@@ -112,19 +119,10 @@ pub struct douyu_client {
     window: usize,
     /// Where the next frame to send is encoded before it is copied to the
     /// caller's buffer, so that a buffer too small is left untouched and the
-    /// frame waits here (`pending` bytes) for a larger one. It grows to the
-    /// largest frame the session sends (a chat line of the whole queue,
-    /// escaped), at most [`TRANSMIT_MAX`].
-    tx: Vec<u8>,
+    /// frame waits here (`pending` bytes) for a larger one.
+    tx: [u8; DOUYU_TRANSMIT_MAX],
     pending: usize,
 }
-
-/// The scratch transmit buffer's first size: everything but long chat lines.
-const TRANSMIT_START: usize = 512;
-/// Bound on the scratch transmit buffer: far above any frame the client
-/// session writes (its chat queue is [`CHAT_QUEUE`] bytes before escaping),
-/// so reaching it means a bug, reported rather than allocated.
-const TRANSMIT_MAX: usize = 64 * CHAT_QUEUE;
 
 impl Drop for douyu_client {
     fn drop(&mut self) {
@@ -192,7 +190,7 @@ pub unsafe extern "C" fn douyu_client_new(
             client: ManuallyDrop::new(client),
             rx,
             window: 0,
-            tx: vec![0; TRANSMIT_START],
+            tx: [0; DOUYU_TRANSMIT_MAX],
             pending: 0,
         }));
         Ok(douyu_result::DOUYU_OK)
@@ -290,12 +288,12 @@ pub unsafe extern "C" fn douyu_client_commit_input(
 
 /// Encodes the next message to send into `out` (`out_len` bytes): `DOUYU_OK`
 /// with its length in `*len_out`, or `DOUYU_DONE` when there is nothing to
-/// send. Call until `DOUYU_DONE`. 512 bytes suffice for everything but
-/// chat lines, which need their escaped length + 33.
+/// send. Call until `DOUYU_DONE`. A buffer of [`DOUYU_TRANSMIT_MAX`] bytes
+/// holds every frame.
 ///
-/// On `DOUYU_BUFFER_FULL` (`error_out->needed`: exactly this many bytes)
-/// nothing is written to `out`, and the same frame is offered again on the
-/// next call.
+/// A frame a smaller one cannot hold fails with `DOUYU_BUFFER_FULL`
+/// (`error_out->needed`: exactly this many bytes): nothing is written to
+/// `out`, and the same frame is offered again on the next call.
 ///
 /// # Safety
 /// See the crate's rules.
@@ -318,17 +316,10 @@ pub unsafe extern "C" fn douyu_client_poll_transmit(
     };
     run(error_out, || {
         let (c, buf, len_out) = (client?, buf?, len_out?);
-        while c.pending == 0 {
-            match c.client.poll_transmit(&mut c.tx) {
-                Ok(Some(n)) => c.pending = n,
-                Ok(None) => return Ok(douyu_result::DOUYU_DONE),
-                // The frame stays queued in the session: grow and ask again.
-                Err(SessionError::BufferFull { needed, .. })
-                    if needed > c.tx.len() && needed <= TRANSMIT_MAX =>
-                {
-                    c.tx.resize(needed, 0);
-                }
-                Err(e) => return Err(e.into()),
+        if c.pending == 0 {
+            match c.client.poll_transmit(&mut c.tx)? {
+                Some(n) => c.pending = n,
+                None => return Ok(douyu_result::DOUYU_DONE),
             }
         }
         let n = c.pending;
@@ -650,19 +641,19 @@ mod tests {
     #[test]
     fn login_join_message_logout() {
         let mut c = null_mut();
-        let mut tx = [0u8; 512];
+        let mut tx = [0u8; DOUYU_TRANSMIT_MAX];
         // SAFETY: valid pointers; the handle is freed at the end.
         unsafe {
             let cfg = config(288_016);
             assert_eq!(douyu_client_new(&cfg, 0, &mut c, null_mut()), DOUYU_OK);
             let mut n = 0;
             assert_eq!(
-                douyu_client_poll_transmit(c, tx.as_mut_ptr(), 512, &mut n, null_mut()),
+                douyu_client_poll_transmit(c, tx.as_mut_ptr(), tx.len(), &mut n, null_mut()),
                 DOUYU_OK
             );
             assert!(tx[..n].ends_with(b"type@=loginreq/roomid@=288016/\0"));
             assert_eq!(
-                douyu_client_poll_transmit(c, tx.as_mut_ptr(), 512, &mut n, null_mut()),
+                douyu_client_poll_transmit(c, tx.as_mut_ptr(), tx.len(), &mut n, null_mut()),
                 DOUYU_DONE
             );
             let mut input = server_frame("type@=loginres/userid@=0/");
@@ -699,7 +690,7 @@ mod tests {
             );
             assert!(equal);
             assert_eq!(
-                douyu_client_poll_transmit(c, tx.as_mut_ptr(), 512, &mut n, null_mut()),
+                douyu_client_poll_transmit(c, tx.as_mut_ptr(), tx.len(), &mut n, null_mut()),
                 DOUYU_OK
             );
             assert!(tx[..n].ends_with(b"type@=joingroup/rid@=288016/gid@=-9999/\0"));
@@ -709,12 +700,32 @@ mod tests {
                 douyu_event_kind::DOUYU_EVENT_JOINED
             );
             assert_eq!(ev.assume_init_ref().room, 288_016);
+            // The longest line the queue takes, every byte escaped, needs
+            // the whole of DOUYU_TRANSMIT_MAX.
+            let longest = std::ffi::CString::new("@/".repeat(127) + "@").unwrap();
+            assert_eq!(
+                douyu_client_queue_chat(c, longest.as_ptr(), null_mut()),
+                DOUYU_OK
+            );
+            let mut e = douyu_error::default();
+            assert_eq!(
+                douyu_client_poll_transmit(c, tx.as_mut_ptr(), 542, &mut n, &mut e),
+                DOUYU_BUFFER_FULL
+            );
+            assert_eq!((e.needed, e.capacity), (543, 542));
+            assert_eq!(
+                douyu_client_poll_transmit(c, tx.as_mut_ptr(), tx.len(), &mut n, null_mut()),
+                DOUYU_OK
+            );
+            assert_eq!(n, DOUYU_TRANSMIT_MAX);
+            let escaped = "@A@S".repeat(127) + "@A";
+            assert!(tx[..n].ends_with(format!("/txt@={escaped}/\0").as_bytes()));
             let mut deadline = 0;
             assert_eq!(douyu_client_poll_timeout(c, &mut deadline), DOUYU_OK);
             assert_eq!(deadline, 45_000);
             assert_eq!(douyu_client_close(c), DOUYU_OK);
             assert_eq!(
-                douyu_client_poll_transmit(c, tx.as_mut_ptr(), 512, &mut n, null_mut()),
+                douyu_client_poll_transmit(c, tx.as_mut_ptr(), tx.len(), &mut n, null_mut()),
                 DOUYU_OK
             );
             assert!(tx[..n].ends_with(b"type@=logout/\0"));

@@ -101,7 +101,7 @@ mod sizes {
             sizes,
             [
                 ("douyu_decoder", 104),
-                ("douyu_client", 688),
+                ("douyu_client", 1208),
                 ("douyu_frame", 24),
                 ("douyu_map", 56),
                 ("douyu_pairs", 136),

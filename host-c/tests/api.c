@@ -204,7 +204,7 @@ static void client_arguments(void) {
     cfg.login = DOUYU_LOGIN_WEB;
     cfg.web_uid = 1234567;
     EXPECT(douyu_client_new(&cfg, 0, &c, &e) == DOUYU_OK && c != NULL);
-    uint8_t tx[512];
+    uint8_t tx[DOUYU_TRANSMIT_MAX];
     size_t n = 0;
     /* Too small: nothing written, the exact size asked for, the same frame next. */
     memset(tx, 0xA5, sizeof tx);

@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
 
     bool logged_in = false, joined = false, sent_ours = false, closing = false, closed = false;
     int chats = 0, ours_seen = 0, status = 1;
-    uint8_t tx[1024];
+    uint8_t tx[DOUYU_TRANSMIT_MAX];
     char nick[64];
 
     while (!closed) {

@@ -40,7 +40,9 @@ use crate::uart::{Uart, UartError};
 pub const RX: usize = 2048;
 
 /// Transmit buffer: [`douyu_core::session::REPLY_MAX`] holds everything
-/// the session writes on its own, and this firmware queues no chat.
+/// the session writes on its own, and this firmware queues no chat. (One
+/// that queues chat lines needs [`douyu_core::session::TRANSMIT_MAX`],
+/// 31 bytes more.)
 pub const TX: usize = douyu_core::session::REPLY_MAX;
 
 /// How long a blocking read waits for a first byte, and how long the async

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use douyu_core::message::ServerMessage;
-use douyu_core::session::{Client, ClientConfig, ClientEvent, CloseReason, Login, error_code};
+use douyu_core::session::{
+    Client, ClientConfig, ClientEvent, CloseReason, Login, TRANSMIT_MAX, error_code,
+};
 use rand::Rng as _;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -30,10 +32,6 @@ pub type Recorder = Arc<Mutex<capture::Writer<std::fs::File>>>;
 
 /// Largest frame the client accepts (the live service's are a few KiB).
 pub(crate) const RX_CAPACITY: usize = 64 * 1024;
-
-/// Largest frame the client sends: a login with the longest nickname, a
-/// chat line of [`douyu_core::session::CHAT_QUEUE`] bytes, escaped.
-const TX_CAPACITY: usize = 4096;
 
 /// Unreadable frames in a row, with no readable one between, after which the
 /// connection is dropped (and the backoff grows, as for any failure).
@@ -160,9 +158,10 @@ pub async fn run_session<H: Handler>(
             // Encoded on the stack and handed to the socket at once; only
             // what it does not take now goes to the heap to wait. (A send
             // buffer kept per session would stay with every idle room; in
-            // a block of its own, the array is no part of the task.)
+            // a block of its own, the array is no part of the task.) It
+            // holds the largest frame the session writes.
             let rest = {
-                let mut tx = [0u8; TX_CAPACITY];
+                let mut tx = [0u8; TRANSMIT_MAX];
                 let Some(n) = client.poll_transmit(&mut tx)? else {
                     break;
                 };

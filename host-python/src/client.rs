@@ -7,8 +7,8 @@
 use core::time::Duration;
 
 use douyu_core::session::{
-    Client as CoreClient, ClientConfig, ClientEvent, CloseReason, Instant, Login, REPLY_MAX,
-    SessionError,
+    Client as CoreClient, ClientConfig, ClientEvent, CloseReason, Instant, Login, SessionError,
+    TRANSMIT_MAX,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -101,7 +101,6 @@ fn close_reason(reason: CloseReason) -> (&'static str, Option<i64>) {
 #[pyclass(module = "douyu", name = "Client")]
 pub(crate) struct Client {
     session: Session,
-    tx: Vec<u8>,
     input: Input,
     /// When the bytes in `input` arrived.
     received_at: Instant,
@@ -152,7 +151,6 @@ impl Client {
         let buf = buffer(max_frame)?;
         Ok(Self {
             session: Session::new(buf, |buf| CoreClient::new(config, buf, now)),
-            tx: vec![0; REPLY_MAX],
             input: Input::default(),
             received_at: now,
             eof: false,
@@ -191,15 +189,18 @@ impl Client {
             return Ok(PyBytes::new(py, &out));
         }
         loop {
-            let Self { session, tx, .. } = self;
-            match session.with_client_mut(|c| c.poll_transmit(tx)) {
-                Ok(Some(n)) => out.extend_from_slice(&tx[..n]),
-                Ok(None) => return Ok(PyBytes::new(py, &out)),
-                // A chat line longer than the core's own messages: grow to
-                // what it needs and write it again (the session keeps it).
-                Err(SessionError::BufferFull { needed, .. }) if needed > tx.len() => {
-                    let len = needed.max(tx.len() * 2);
-                    tx.resize(len, 0);
+            // Each frame is encoded in place at the end of `out`, in room
+            // for the largest the session writes.
+            let start = out.len();
+            out.resize(start + TRANSMIT_MAX, 0);
+            let written = self
+                .session
+                .with_client_mut(|c| c.poll_transmit(&mut out[start..]));
+            match written {
+                Ok(Some(n)) => out.truncate(start + n),
+                Ok(None) => {
+                    out.truncate(start);
+                    return Ok(PyBytes::new(py, &out));
                 }
                 Err(e) => return Err(errors::local(e).into_err(py)),
             }

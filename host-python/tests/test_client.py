@@ -51,6 +51,13 @@ def test_login_join_heartbeat_logout_without_io():
     assert isinstance(chat, douyu.Message) and chat["txt"] == "hi/@"
     client.queue_chat("主播好")
     assert [dict(m) for m in sent(client)] == [{"type": "chatmsg", "txt": "主播好"}]
+    # The longest line the queue takes, every byte escaped, goes out whole.
+    longest = "@/" * (douyu.CHAT_QUEUE // 2 - 1) + "@"
+    assert len(longest) == douyu.CHAT_QUEUE - 1
+    client.queue_chat(longest)
+    data = client.data_to_send()
+    assert len(data) > 2 * len(longest)
+    assert [dict(m) for m in douyu.Decoder().feed(data)] == [{"type": "chatmsg", "txt": longest}]
     client.close()
     assert [m.type for m in sent(client)] == ["logout"]
     (closed,) = drain(client)

@@ -7,7 +7,7 @@
 use core::time::Duration;
 
 use douyu_core::session::{
-    Client as CoreClient, ClientConfig, ClientEvent, CloseReason, Instant, Login, SessionError,
+    Client as CoreClient, ClientConfig, ClientEvent, CloseReason, Instant, Login, TRANSMIT_MAX,
 };
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -37,8 +37,6 @@ pub struct Client {
     /// That was reported: the session is over (the core has no state for a
     /// connection that is gone, so the host keeps it).
     disconnected: bool,
-    /// Frames to send are encoded here first.
-    tx: Vec<u8>,
 }
 
 fn instant(now: f64) -> Instant {
@@ -171,7 +169,6 @@ impl Client {
             received_at: now,
             peer_closed: false,
             disconnected: false,
-            tx: vec![0u8; 1024],
         })
     }
 
@@ -204,15 +201,18 @@ impl Client {
             return Ok(out);
         }
         loop {
-            let Self { session, tx, .. } = self;
-            match session.with_client_mut(|c| c.poll_transmit(tx)) {
-                Ok(Some(n)) => out.extend_from_slice(&tx[..n]),
-                Ok(None) => return Ok(out),
-                // Only a chat line or a username makes a frame this large;
-                // both are bounded by the core, so this grows once or twice.
-                Err(SessionError::BufferFull { needed, .. }) if tx.len() < 1 << 20 => {
-                    let len = needed.max(tx.len() * 2);
-                    tx.resize(len, 0);
+            // Each frame is encoded in place at the end of `out`, in room
+            // for the largest the session writes.
+            let start = out.len();
+            out.resize(start + TRANSMIT_MAX, 0);
+            let written = self
+                .session
+                .with_client_mut(|c| c.poll_transmit(&mut out[start..]));
+            match written {
+                Ok(Some(n)) => out.truncate(start + n),
+                Ok(None) => {
+                    out.truncate(start);
+                    return Ok(out);
                 }
                 Err(e) => return Err(errors::session(&e)),
             }

@@ -36,6 +36,13 @@ test('login, join, messages in arbitrary pieces, logout', () => {
   assert.deepEqual(events(c), [{ kind: 'joined', room: 9999 }]);
   c.queueChat('hi/@');
   assert.deepEqual(sent(c), ['type@=chatmsg/txt@=hi@S@A/']);
+  // The longest line the queue takes (255 bytes), every byte escaped, goes
+  // out whole: the 543-byte frame the core's TRANSMIT_MAX is sized for.
+  const longest = '@/'.repeat(127) + '@';
+  c.queueChat(longest);
+  const data = c.dataToSend();
+  assert.equal(data.length, 543);
+  assert.deepEqual(new Decoder().feed(data).map((m) => m.txt), [longest]);
   c.close();
   assert.deepEqual(sent(c), ['type@=logout/']);
   assert.equal(c.isClosed, true);

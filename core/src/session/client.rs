@@ -5,11 +5,11 @@ use core::time::Duration;
 use heapless::{Deque, String};
 
 use super::{
-    CloseReason, DEAD_AFTER, HEARTBEAT, Instant, NICKNAME_MAX, Nickname, SessionError, dead_window,
-    div_rem, encode,
+    CloseReason, DEAD_AFTER, HEARTBEAT, Instant, NICKNAME_MAX, Nickname, REPLY_MAX, SessionError,
+    dead_window, div_rem, encode,
 };
 
-use crate::frame::Direction;
+use crate::frame::{Direction, OVERHEAD};
 use crate::message::{LoginRes, ServerMessage};
 use crate::stream::Decoder;
 use crate::stt::{MapWriter, SttError};
@@ -21,6 +21,45 @@ const DIRECTION: Direction = Direction::ClientToServer;
 /// texts queued and not yet sent, plus one byte each. The service takes
 /// danmaku of a few dozen characters, so this is several lines.
 pub const CHAT_QUEUE: usize = 256;
+
+/// The largest frame [`Client::poll_transmit`] writes, in bytes: a transmit
+/// buffer of this size never fails with [`SessionError::BufferFull`].
+///
+/// It is the chat frame (`type@=chatmsg/txt@=…/`) of the longest line the
+/// queue holds, [`CHAT_QUEUE`] − 1 bytes (each line takes one byte more),
+/// when every byte is an `@` or a `/`, which escaping doubles (PROTOCOL.md
+/// §3): the 12-byte header, 14 + 5 + 2 × 255 + 1 bytes of body and the
+/// NUL, 543 in all. Everything else the client sends fits [`REPLY_MAX`],
+/// which is smaller; a host that queues no chat can do with that.
+pub const TRANSMIT_MAX: usize =
+    OVERHEAD + pair_len("type", escaped_len(CHAT)) + pair_len(CHAT_TEXT, 2 * (CHAT_QUEUE - 1));
+
+// The other frames fit `REPLY_MAX`, so the chat frame's size bounds them too.
+const _: () = assert!(REPLY_MAX <= TRANSMIT_MAX);
+
+/// The `type` of a chat frame.
+const CHAT: &str = "chatmsg";
+/// The key of a chat frame's text.
+const CHAT_TEXT: &str = "txt";
+
+/// Bytes of `key@=value/` at the top level of a body, for a value of
+/// `value_len` bytes once escaped.
+const fn pair_len(key: &str, value_len: usize) -> usize {
+    escaped_len(key) + "@=".len() + value_len + "/".len()
+}
+
+/// Bytes of `text` escaped at the top level: `@` and `/` take two.
+const fn escaped_len(text: &str) -> usize {
+    let mut rest = text.as_bytes();
+    let mut len = rest.len();
+    while let [byte, tail @ ..] = rest {
+        if matches!(byte, b'@' | b'/') {
+            len += 1;
+        }
+        rest = tail;
+    }
+    len
+}
 
 /// How the client logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +378,10 @@ impl<'b> Client<'b> {
 
     /// Encodes the next message to send into `out`, returning its length, or
     /// `None` when there is nothing to send. Call until `None`.
+    ///
+    /// A buffer of [`TRANSMIT_MAX`] bytes holds every frame. In a smaller
+    /// one a frame that does not fit fails with [`SessionError::BufferFull`]
+    /// and stays queued, to be asked for again.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<Option<usize>, SessionError> {
         let room = self.config.room;
         let n = if self.outbox.login {
@@ -365,7 +408,7 @@ impl<'b> Client<'b> {
             n
         } else if let (State::Ready, Some(text)) = (self.state, self.next_chat()) {
             let n = encode(out, DIRECTION, |m| {
-                m.pair("type", "chatmsg")?.pair("txt", text).map(drop)
+                m.pair("type", CHAT)?.pair(CHAT_TEXT, text).map(drop)
             })?;
             self.chats_sent += text.len() + 1;
             if self.chats_sent >= self.chats.len() {
@@ -563,8 +606,71 @@ fn close(state: &mut State, notices: &mut Deque<Notice, 4>, reason: CloseReason)
 
 #[cfg(test)]
 mod tests {
-    use super::decimal;
-    use std::format;
+    use super::*;
+    use crate::frame::Frame;
+    use crate::message::ClientMessage;
+    use std::string::ToString;
+    use std::{format, vec};
+
+    /// A client logged in and joined, nothing left to send.
+    fn joined(rx: &mut [u8]) -> Client<'_> {
+        let now = Instant::from_millis(0);
+        let mut client = Client::new(ClientConfig::new(u64::MAX), rx, now);
+        let mut out = [0u8; REPLY_MAX];
+        assert!(client.poll_transmit(&mut out).unwrap().is_some());
+        let n = Frame::new(Direction::ServerToClient, "type@=loginres/userid@=1/")
+            .encode(&mut out)
+            .unwrap();
+        assert_eq!(client.handle_input(now, &out[..n]), n);
+        assert!(matches!(
+            client.poll_event(),
+            Some(ClientEvent::LoggedIn(_))
+        ));
+        while client.poll_transmit(&mut out).unwrap().is_some() {}
+        client
+    }
+
+    /// `TRANSMIT_MAX` is exactly the largest frame: the longest line the
+    /// queue takes, all of it escaped, fits a buffer of that size and not
+    /// one byte less. (Every other frame fits `REPLY_MAX`, tested in
+    /// `tests/tests/sessions.rs`, which is no larger: asserted at build.)
+    #[test]
+    fn the_worst_chat_line_fills_transmit_max_exactly() {
+        assert_eq!(TRANSMIT_MAX, 543, "the figure the docs quote");
+        let mut rx = [0u8; 64];
+        let mut client = joined(&mut rx);
+        let longest = CHAT_QUEUE - 1;
+        for text in [
+            "@".repeat(longest),
+            "/".repeat(longest),
+            "@/".repeat(longest / 2) + "@",
+        ] {
+            client.queue_chat(&text).unwrap();
+            assert!(client.queue_chat("").is_err(), "the queue is full");
+            let mut out = vec![0u8; TRANSMIT_MAX];
+            assert_eq!(
+                client.poll_transmit(&mut out[..TRANSMIT_MAX - 1]),
+                Err(SessionError::BufferFull {
+                    needed: TRANSMIT_MAX,
+                    capacity: TRANSMIT_MAX - 1
+                })
+            );
+            assert_eq!(client.poll_transmit(&mut out), Ok(Some(TRANSMIT_MAX)));
+            let (frame, _) = Frame::decode(&out).unwrap().unwrap();
+            let Ok(ClientMessage::Chat(chat)) = ClientMessage::parse(frame.body) else {
+                panic!("not a chat line: {}", frame.body);
+            };
+            assert_eq!(chat.txt.unwrap().to_string(), text);
+            assert_eq!(client.poll_transmit(&mut out), Ok(None));
+        }
+        // A line that needs no escaping is half as long on the wire.
+        client.queue_chat(&"x".repeat(longest)).unwrap();
+        let mut out = [0u8; TRANSMIT_MAX];
+        assert_eq!(
+            client.poll_transmit(&mut out),
+            Ok(Some(TRANSMIT_MAX - longest))
+        );
+    }
 
     #[test]
     fn decimal_is_display() {

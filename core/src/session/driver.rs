@@ -82,7 +82,9 @@ impl<E> From<SessionError> for DriverError<E> {
 /// link can be declared. Hosts with an executor use [`AsyncConnection`].
 ///
 /// ```
-/// use douyu_core::session::{Client, ClientConfig, ClientEvent, Connection, Instant};
+/// use douyu_core::session::{
+///     Client, ClientConfig, ClientEvent, Connection, Instant, TRANSMIT_MAX,
+/// };
 /// # struct Loopback { rx: &'static [u8], tx: [u8; 256], sent: usize }
 /// # impl embedded_io::ErrorType for Loopback { type Error = embedded_io::ErrorKind; }
 /// # impl embedded_io::Read for Loopback {
@@ -108,7 +110,7 @@ impl<E> From<SessionError> for DriverError<E> {
 /// #     sent: 0,
 /// # };
 /// let now = Instant::from_millis(0); // the host's clock
-/// let (mut rx, mut tx) = ([0u8; 4096], [0u8; 512]);
+/// let (mut rx, mut tx) = ([0u8; 4096], [0u8; TRANSMIT_MAX]);
 /// let client = Client::new(ClientConfig::new(288_016), &mut rx, now);
 /// let mut conn = Connection::new(client, socket, &mut tx);
 /// let mut logged_in = false;
@@ -125,9 +127,10 @@ pub struct Connection<'b, T> {
 }
 
 impl<'b, T: embedded_io::Read + embedded_io::Write> Connection<'b, T> {
-    /// Drives `client` over `transport`, encoding into `tx`. `tx` must hold
-    /// [`REPLY_MAX`](super::REPLY_MAX) bytes plus the longest chat line the
-    /// host queues.
+    /// Drives `client` over `transport`, encoding into `tx`, which must hold
+    /// the largest frame the client writes: [`TRANSMIT_MAX`](super::TRANSMIT_MAX)
+    /// bytes, or [`REPLY_MAX`](super::REPLY_MAX) for a host that queues no
+    /// chat.
     pub fn new(client: Client<'b>, transport: T, tx: &'b mut [u8]) -> Self {
         Self {
             client,

@@ -24,7 +24,7 @@ use core::fmt;
 use core::ops::Add;
 use core::time::Duration;
 
-pub use client::{CHAT_QUEUE, Client, ClientConfig, ClientEvent, Login};
+pub use client::{CHAT_QUEUE, Client, ClientConfig, ClientEvent, Login, TRANSMIT_MAX};
 pub use driver::{AsyncConnection, Connection, DriverError};
 pub use server::{
     ChatLimit, Member, Refusal, Registry, Relay, ServerConfig, ServerEvent, ServerSession,
@@ -56,8 +56,9 @@ pub const DEAD_AFTER: Duration = dead_window(HEARTBEAT);
 /// The longest frame a session writes on its own: all that
 /// [`Client::poll_transmit`], [`ServerSession::poll_transmit`],
 /// [`ServerSession::encode_enter`] and [`ServerSession::encode_leave`]
-/// write fits a buffer of this size. (Chat lines and `whores` lists carry
-/// what they are given, and are sized by the caller.)
+/// write fits a buffer of this size. (A client's chat lines fit
+/// [`TRANSMIT_MAX`]; the chat lines a server relays and its `whores` lists
+/// carry what they are given, and are sized by the caller.)
 pub const REPLY_MAX: usize = 512;
 
 /// Longest nickname a session stores, in bytes (16 CJK characters).
