@@ -370,7 +370,7 @@ trait View<'a>: Sized + Copy {
     #[inline]
     fn read(map: Map<'a>, mut rest: Pairs<'a>, status: &mut Result<(), SttError>) -> Self {
         let mut view = Self::empty(map);
-        while let Some(spans) = rest.next_spans() {
+        while let Some(spans) = rest.next_body_spans() {
             let (key, value) = match spans {
                 Ok(spans) => spans,
                 Err(e) => {
