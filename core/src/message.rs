@@ -84,21 +84,28 @@ macro_rules! messages {
                     check(rest)?;
                     return Ok(Self::Other(map));
                 };
-                // Each view is filled where the result holds it and the first
-                // bad pair, if any, is reported beside it: a `Result` per view
-                // would be copied into this one (views are a few hundred bytes).
+                // Each view is filled in place and the first bad pair, if
+                // any, is reported beside it: a `Result` per view would be
+                // copied into this one (views are a few hundred bytes). Each
+                // type returns its own result: one message built for all of
+                // them and returned after was copied once more (`memcpy`
+                // calls per frame of the corpus 3.8 before, 2.9 after;
+                // reading `chatmsg`, 34.89 M instructions before, 34.39 M
+                // after, callgrind; the firmware's code +136 B).
                 let mut status = Ok(());
-                let message = match kind.raw() {
-                    $( $($kind)|+ => Self::$Variant($View::read(map, rest, &mut status)), )*
+                match kind.raw() {
+                    $( $($kind)|+ => {
+                        let view = $View::read(map, rest, &mut status);
+                        status.map(|()| Self::$Variant(view))
+                    } )*
                     other => {
                         check(rest)?;
-                        match other {
+                        Ok(match other {
                             $( $($map_kind)|+ => Self::$MapVariant(map), )*
                             _ => Self::Other(map),
-                        }
+                        })
                     }
-                };
-                status.map(|()| message)
+                }
             }
 
             /// All pairs of the message, known fields and unknown alike.
@@ -370,7 +377,7 @@ trait View<'a>: Sized + Copy {
     #[inline]
     fn read(map: Map<'a>, mut rest: Pairs<'a>, status: &mut Result<(), SttError>) -> Self {
         let mut view = Self::empty(map);
-        while let Some(spans) = rest.next_spans() {
+        while let Some(spans) = rest.next_body_spans() {
             let (key, value) = match spans {
                 Ok(spans) => spans,
                 Err(e) => {
