@@ -41,8 +41,15 @@ def corpus(megabytes: int) -> bytes:
         return Path(f.name).read_bytes()
 
 
+# The spelling of STT, from the package (its core), not written again here.
+END, KEY_END = douyu.STT_END, douyu.STT_KEY_END
+ESCAPED_END, ESCAPED_MARK = douyu.STT_ESCAPED_END, douyu.STT_ESCAPED_MARK
+MARK = ESCAPED_MARK[0]
+HEADER = douyu.MIN_MAX_FRAME
+
+
 def unescape(s: str) -> str:
-    return s.replace("@S", "/").replace("@A", "@")
+    return s.replace(ESCAPED_END, END).replace(ESCAPED_MARK, MARK)
 
 
 def split_parser(pieces: list[bytes]) -> int:
@@ -51,22 +58,22 @@ def split_parser(pieces: list[bytes]) -> int:
     n = 0
     for piece in pieces:
         buf += piece
-        while len(buf) >= 12:
+        while len(buf) >= HEADER:
             (length,) = struct.unpack_from("<I", buf, 0)
             if len(buf) < length + 4:
                 break
-            body = buf[12 : length + 3].decode("utf-8")
+            body = buf[HEADER : length + 3].decode("utf-8")
             del buf[: length + 4]
             message = {}
-            for item in body.split("/"):
+            for item in body.split(END):
                 if item:
-                    key, _, value = item.partition("@=")
+                    key, _, value = item.partition(KEY_END)
                     message.setdefault(unescape(key), unescape(value))
             n += 1
     return n
 
 
-PAIR = re.compile(r"(.*?)@=(.*?)/")
+PAIR = re.compile(f"(.*?){re.escape(KEY_END)}(.*?){re.escape(END)}")
 
 
 def regex_parser(pieces: list[bytes]) -> int:
@@ -75,11 +82,11 @@ def regex_parser(pieces: list[bytes]) -> int:
     n = 0
     for piece in pieces:
         buf += piece
-        while len(buf) >= 12:
+        while len(buf) >= HEADER:
             (length,) = struct.unpack_from("<I", buf, 0)
             if len(buf) < length + 4:
                 break
-            body = buf[12 : length + 3].decode("utf-8")
+            body = buf[HEADER : length + 3].decode("utf-8")
             del buf[: length + 4]
             message = {}
             for key, value in PAIR.findall(body):

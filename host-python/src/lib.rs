@@ -96,7 +96,7 @@ impl Input {
 /// The native module: classes, `encode`, and the core's constants.
 #[pymodule]
 fn _douyu(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    use douyu_core::session;
+    use douyu_core::{session, stt};
     m.add_class::<views::Map>()?;
     m.add_class::<views::Message>()?;
     m.add_class::<views::List>()?;
@@ -109,5 +109,12 @@ fn _douyu(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEAD_AFTER", session::DEAD_AFTER.as_secs_f64())?;
     m.add("CHAT_QUEUE", session::CHAT_QUEUE)?;
     m.add("NICKNAME_MAX", session::NICKNAME_MAX)?;
+    // STT's spelling, for code beside the package that reads bodies by
+    // hand (the benchmark's baselines): the core's, not a second copy.
+    let spelled = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    m.add("STT_END", spelled(&[stt::END]))?;
+    m.add("STT_KEY_END", spelled(&stt::KEY_END))?;
+    m.add("STT_ESCAPED_MARK", spelled(&stt::ESCAPED_MARK))?;
+    m.add("STT_ESCAPED_END", spelled(&stt::ESCAPED_END))?;
     Ok(())
 }

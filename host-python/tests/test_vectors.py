@@ -129,3 +129,13 @@ def test_nested(case):
     check_nested(case, message.list("v"))
     if "wire" in case:
         assert message.body == f"v@={case['wire']}/"
+
+
+def test_the_stt_spelling_is_what_encode_writes():
+    # The constants are the core's: a body written with them is the body
+    # `encode` writes, and reads back.
+    frame = douyu.encode({"k": "a@b/"}, "server")
+    body = frame[douyu.MIN_MAX_FRAME : -1].decode()
+    escaped = "a" + douyu.STT_ESCAPED_MARK + "b" + douyu.STT_ESCAPED_END
+    assert body == "k" + douyu.STT_KEY_END + escaped + douyu.STT_END
+    assert douyu.Decoder().feed(frame)[0]["k"] == "a@b/"

@@ -30,6 +30,24 @@
 //!
 //! [`Writer`] builds bodies into a fixed buffer, escaping once per level.
 
+/// The byte that ends a pair and a list item (`/`).
+pub const END: u8 = b'/';
+/// The byte that starts every mark: a key's end and each escape (`@`).
+pub const MARK: u8 = b'@';
+/// After [`MARK`], the end of a key (`@=`).
+pub const KEY_LETTER: u8 = b'=';
+/// After [`MARK`], one level of escaping of `@` (`@A`); repeated once more
+/// for each level of nesting.
+pub const MARK_LETTER: u8 = b'A';
+/// After [`MARK`] (and its `A`s), an escaped [`END`] (`@S`).
+pub const END_LETTER: u8 = b'S';
+/// Between a key and its value: [`MARK`] then [`KEY_LETTER`].
+pub const KEY_END: [u8; 2] = [MARK, KEY_LETTER];
+/// `@` escaped once: [`MARK`] then [`MARK_LETTER`].
+pub const ESCAPED_MARK: [u8; 2] = [MARK, MARK_LETTER];
+/// `/` escaped once: [`MARK`] then [`END_LETTER`].
+pub const ESCAPED_END: [u8; 2] = [MARK, END_LETTER];
+
 mod block;
 mod grammar;
 mod read;

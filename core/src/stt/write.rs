@@ -4,7 +4,9 @@ use core::fmt;
 
 use super::block::{escapes16, has_at, has_escape};
 use super::scan::find_any;
-use super::{SttError, Text};
+use super::{
+    END, END_LETTER, ESCAPED_END, ESCAPED_MARK, KEY_END, MARK, MARK_LETTER, SttError, Text,
+};
 
 /// A fixed output buffer for STT text.
 ///
@@ -102,9 +104,9 @@ impl<'b> Writer<'b> {
         // The unnested forms (`@=`, `@S`, `@A`, `/`-less) are nearly all
         // that real messages need: write them as constants.
         match (count, last) {
-            (0, Some(byte)) => return self.put(&[b'@', byte]),
-            (1, None) => return self.put(b"@A"),
-            (1, Some(byte)) => return self.put(&[b'@', b'A', byte]),
+            (0, Some(byte)) => return self.put(&[MARK, byte]),
+            (1, None) => return self.put(&ESCAPED_MARK),
+            (1, Some(byte)) => return self.put(&[MARK, MARK_LETTER, byte]),
             _ => {}
         }
         let total = 1 + count as usize + usize::from(last.is_some());
@@ -112,13 +114,13 @@ impl<'b> Writer<'b> {
         let full = self.full(end);
         let out = self.buf.get_mut(self.len..end).ok_or(full)?;
         let (at, rest) = out.split_first_mut().ok_or(full)?;
-        *at = b'@';
+        *at = MARK;
         match (last, rest.split_last_mut()) {
             (Some(byte), Some((tail, run))) => {
-                run.fill(b'A');
+                run.fill(MARK_LETTER);
                 *tail = byte;
             }
-            _ => rest.fill(b'A'),
+            _ => rest.fill(MARK_LETTER),
         }
         self.len = end;
         Ok(())
@@ -152,10 +154,10 @@ impl<'b> Writer<'b> {
             return Ok(false);
         }
         let mut at = escape_into(room, key)?;
-        room[at..at + 2].copy_from_slice(b"@=");
+        room[at..at + 2].copy_from_slice(&KEY_END);
         at += 2;
         at += escape_into(&mut room[at..], value)?;
-        room[at] = b'/';
+        room[at] = END;
         self.len += at + 1;
         Ok(true)
     }
@@ -165,12 +167,12 @@ impl<'b> Writer<'b> {
     fn put_text_piecewise(&mut self, text: &str, depth: u32) -> Result<(), SttError> {
         let bytes = text.as_bytes();
         let mut start = 0;
-        while let Some(found) = find_any(&bytes[start..], [b'@', b'/', 0]) {
+        while let Some(found) = find_any(&bytes[start..], [MARK, END, 0]) {
             let i = start + found;
             self.put(&bytes[start..i])?;
             match bytes[i] {
-                b'@' => self.put_escape(depth + 1, None)?,
-                b'/' => self.put_escape(depth, Some(b'S'))?,
+                MARK => self.put_escape(depth + 1, None)?,
+                END => self.put_escape(depth, Some(END_LETTER))?,
                 _ => return Err(SttError::NulByte { offset: i }),
             }
             start = i + 1;
@@ -182,7 +184,7 @@ impl<'b> Writer<'b> {
     fn put_end(&mut self, depth: u32) -> Result<(), SttError> {
         match depth.checked_sub(1) {
             None => self.put(b"/"),
-            Some(run) => self.put_escape(run, Some(b'S')),
+            Some(run) => self.put_escape(run, Some(END_LETTER)),
         }
     }
 
@@ -278,8 +280,12 @@ fn copy_window(
         if byte == 0 {
             return Err(origin + hit);
         }
-        let letter = if byte == b'@' { b'A' } else { b'S' };
-        out[written..written + 2].copy_from_slice(&[b'@', letter]);
+        let escaped = if byte == MARK {
+            ESCAPED_MARK
+        } else {
+            ESCAPED_END
+        };
+        out[written..written + 2].copy_from_slice(&escaped);
         written += 2;
         at = hit + 1;
         if at == range.end {

@@ -19,6 +19,14 @@ CHAT_QUEUE: int
 """Bytes of chat text a ``Client`` holds until they are sent."""
 NICKNAME_MAX: int
 """Longest ``username`` a ``Client`` takes, in bytes."""
+STT_END: str
+"""What ends an STT pair or list item (``/``)."""
+STT_KEY_END: str
+"""What ends an STT key (``@=``)."""
+STT_ESCAPED_MARK: str
+"""``@`` escaped once (``@A``)."""
+STT_ESCAPED_END: str
+"""``/`` escaped once (``@S``)."""
 
 class Map:
     """A read-only mapping over an STT map: each key's first value.
