@@ -12,7 +12,7 @@ use super::{
 use crate::frame::{Direction, OVERHEAD};
 use crate::message::{LoginRes, ServerMessage};
 use crate::stream::Decoder;
-use crate::stt::{MapWriter, SttError};
+use crate::stt::{END, KEY_END, MARK, MapWriter, SttError};
 
 /// The type field of every frame this side sends.
 const DIRECTION: Direction = Direction::ClientToServer;
@@ -45,7 +45,7 @@ const CHAT_TEXT: &str = "txt";
 /// Bytes of `key@=value/` at the top level of a body, for a value of
 /// `value_len` bytes once escaped.
 const fn pair_len(key: &str, value_len: usize) -> usize {
-    escaped_len(key) + "@=".len() + value_len + "/".len()
+    escaped_len(key) + KEY_END.len() + value_len + [END].len()
 }
 
 /// Bytes of `text` escaped at the top level: `@` and `/` take two.
@@ -53,7 +53,7 @@ const fn escaped_len(text: &str) -> usize {
     let mut rest = text.as_bytes();
     let mut len = rest.len();
     while let [byte, tail @ ..] = rest {
-        if matches!(byte, b'@' | b'/') {
+        if *byte == MARK || *byte == END {
             len += 1;
         }
         rest = tail;

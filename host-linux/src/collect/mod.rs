@@ -255,18 +255,35 @@ impl Outbox {
             self.push_gap(room, state, gap);
         }
         if let Some(reconnects) = state.reconnects.take() {
-            let event = serde_json::json!({
-                "event": "gap",
-                "reason": Unread::Reconnect.reason(),
-                "room": room,
-                "unwatched_from": rfc3339(reconnects.from),
-                "unwatched_to": rfc3339(reconnects.to),
-                "reconnects": reconnects.count,
-                "collector": self.collector,
-                "received_at": rfc3339(SystemTime::now()),
-            });
+            let mut event =
+                self.unwatched_event(room, &Unread::Reconnect, reconnects.from, reconnects.to);
+            event["reconnects"] = reconnects.count.into();
             self.push_event(room, state, &event);
         }
+    }
+
+    /// The `gap` event of a time nobody read `room`, from `from` to `to`,
+    /// for `why`.
+    fn unwatched_event(
+        &self,
+        room: u64,
+        why: &Unread,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> serde_json::Value {
+        let mut event = serde_json::json!({
+            "event": "gap",
+            "reason": why.reason(),
+            "room": room,
+            "unwatched_from": rfc3339(from),
+            "unwatched_to": rfc3339(to),
+            "collector": self.collector,
+            "received_at": rfc3339(SystemTime::now()),
+        });
+        if let Unread::LeaseExpired { holder } = why {
+            event["previous_holder"] = holder.as_str().into();
+        }
+        event
     }
 
     /// Appends the `gap` event for `gap`.
@@ -314,22 +331,13 @@ impl Outbox {
             held.to = held.to.max(to);
             return;
         }
-        let mut event = serde_json::json!({
-            "event": "gap",
-            "reason": unwatched.why.reason(),
-            "room": room,
-            "unwatched_from": rfc3339(unwatched.from),
-            "unwatched_to": rfc3339(to),
-            "collector": self.collector,
-            "received_at": rfc3339(SystemTime::now()),
-        });
+        let event = self.unwatched_event(room, &unwatched.why, unwatched.from, to);
         let seconds = to
             .duration_since(unwatched.from)
             .unwrap_or_default()
             .as_secs_f64();
         match &unwatched.why {
             Unread::LeaseExpired { holder } => {
-                event["previous_holder"] = holder.as_str().into();
                 info!(
                     room,
                     previous_holder = holder,
