@@ -36,7 +36,8 @@
 //! the fuzz targets in `fuzz/` hold the crate to that.
 #![no_std]
 // `unsafe` is denied but for three small items, each allowed where it
-// stands with the measurement that justifies it: the SSE2 byte classifier
+// stands with the measurement that justifies it: the SSE2 (in builds that
+// enable AVX2, the AVX2) byte classifier
 // in `stt::block` (it calls `#[target_feature]` intrinsics and dereferences
 // no pointer), and in `stt::read` the slicing of keys and values at offsets
 // the scanner proved to be character boundaries, and the `str` view of
