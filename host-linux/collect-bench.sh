@@ -11,7 +11,7 @@
 # collector take every room, then measures over SECONDS: messages stored a
 # second (from the collector's status lines), what was offered, drops and
 # gaps, the collector's CPU in the window (so messages a second per core),
-# the send->ack latency from its /metrics histogram (p50, p99 as bucket
+# the publish->ack latency from its /metrics histogram (p50, p99 as bucket
 # bounds), and its resident memory (now and peak), also per room.
 # Everything runs on this machine: the simulator and nats-server share its
 # cores with the collector, so the figure is a floor for the collector alone.
@@ -22,6 +22,7 @@ rate=${2:-50}
 secs=${3:-20}
 
 command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 2; }
+# COLLECT_ARGS="--read-pause 0": more options for the collector.
 # DOUYU=path: measure that binary instead (e.g. an older build, to compare).
 if [ -n "${DOUYU:-}" ]; then
     bin=$DOUYU
@@ -53,7 +54,7 @@ http_args=()
 if "$bin" collect --help | grep -q -- '--http'; then http_args=(--http "127.0.0.1:$http_port"); fi
 RUST_LOG=info,async_nats=warn "$bin" collect --rooms "1-$rooms" --server "tcp://127.0.0.1:$douyu_port" \
     --nats "nats://127.0.0.1:$nats_port" --stream BENCH --status-every 1 \
-    "${http_args[@]}" >"$tmp/collect.log" 2>&1 &
+    "${http_args[@]}" ${COLLECT_ARGS:-} >"$tmp/collect.log" 2>&1 &
 collector=$!
 pids+=("$collector")
 
@@ -85,14 +86,14 @@ latency=$(awk '
     /^douyu_collect_publish_ack_seconds_sum/ { if (FILENAME == ARGV[1]) s1 = $2; else s2 = $2 }
     END {
         total = after["+Inf"] - before["+Inf"]
-        if (n == 0) { print "send->ack: not measured (no /metrics in this binary)"; exit }
+        if (n == 0) { print "publish->ack: not measured (no /metrics in this binary)"; exit }
         if (total <= 0) { print "no acks in the window"; exit }
         for (i = 1; i <= n; i++) {
             c = after[les[i]] - before[les[i]]
             if (!p50 && c >= total * 0.50) p50 = les[i]
             if (!p99 && c >= total * 0.99) p99 = les[i]
         }
-        printf "send->ack over %d acks: mean %.2f ms, p50 <= %s s, p99 <= %s s", total, (s2 - s1) / total * 1000, p50, p99
+        printf "publish->ack over %d acks: mean %.2f ms, p50 <= %s s, p99 <= %s s", total, (s2 - s1) / total * 1000, p50, p99
     }' "$tmp/metrics1" "$tmp/metrics2")
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$collector/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$collector/status")

@@ -140,6 +140,20 @@ pub struct WebSocket {
 /// one or more whole frames.
 const WS_COALESCE_SLACK: usize = 4 * 1024;
 
+/// Most bytes one [`Wire::read`] takes from a TCP socket (on the stack).
+pub const READ_CHUNK: usize = 4096;
+
+/// What [`Wire::read_waiting`] left in the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Nothing: everything that had arrived was read.
+    Nothing,
+    /// More than the limit let it read.
+    More,
+    /// The end of the stream: the peer closed the connection.
+    Closed,
+}
+
 /// A server's read buffer, allocated with every WebSocket connection: an
 /// idle client holds it for as long as it stays, and clients send small
 /// frames (a larger one takes a few reads; tungstenite grows the buffer to
@@ -353,7 +367,7 @@ impl Wire {
                 // Read on the stack and keep only what arrived: a heap
                 // buffer sized for the largest read would stay with every
                 // connection (malloc keeps what it was given).
-                let mut chunk = [0u8; 4096];
+                let mut chunk = [0u8; READ_CHUNK];
                 let mut short = 0;
                 // A read that did not fill the chunk emptied the socket's
                 // queue: it is said to have blocked, so that readiness is
@@ -399,6 +413,29 @@ impl Wire {
                 }
             },
         }
+    }
+
+    /// Appends to `buf` what has already arrived, without waiting, until
+    /// the socket has nothing more or `buf` holds `limit` bytes (one read
+    /// may take it past: a chunk, or a WebSocket message).
+    ///
+    /// For a session that reads in batches ([`crate::watch::ReadPause`]):
+    /// after a read, this takes the rest of what came with it. A TCP read
+    /// that emptied the socket already cleared its readiness, so finding
+    /// nothing more costs no system call.
+    pub fn read_waiting(&mut self, buf: &mut Vec<u8>, limit: usize) -> io::Result<Waiting> {
+        // Polled with a waker that does nothing: when this finds nothing,
+        // the session's next read polls again with its own.
+        let mut cx = task::Context::from_waker(task::Waker::noop());
+        while buf.len() < limit {
+            match self.poll_read(&mut cx, buf) {
+                Poll::Pending => return Ok(Waiting::Nothing),
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Ok(false)) => return Ok(Waiting::Closed),
+                Poll::Ready(Err(e)) => return Err(e),
+            }
+        }
+        Ok(Waiting::More)
     }
 
     /// Writes as much of `bytes` as the socket takes without waiting: a
@@ -478,6 +515,83 @@ impl std::fmt::Display for Peer<'_> {
         match self.0.peer_addr() {
             Ok(addr) => addr.fmt(f),
             Err(_) => f.write_str("?"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Two ends of a loopback connection, as `Wire`s: the client over TCP
+    /// or a WebSocket, the server end accepted to match.
+    async fn pair(websocket: bool) -> (Wire, Wire) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let endpoint = if websocket {
+            Endpoint::parse(&format!("ws://{addr}")).unwrap()
+        } else {
+            Endpoint::parse(&format!("tcp://{addr}")).unwrap()
+        };
+        let accept = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            if websocket {
+                Wire::accept_ws(stream, 64 * 1024).await.unwrap()
+            } else {
+                Wire::Tcp(stream)
+            }
+        };
+        let connect = Wire::connect(&endpoint, Duration::from_secs(5), 64 * 1024);
+        let (client, server) = tokio::join!(connect, accept);
+        (client.unwrap(), server)
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_all_that_arrived_then_finds_the_socket_empty() {
+        for websocket in [false, true] {
+            let (mut client, mut server) = pair(websocket).await;
+            for n in 0..3u8 {
+                server.write(&[n; 100]).await.unwrap();
+            }
+            // Everything sent is at the client before the batch starts.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut buf = Vec::new();
+            assert!(client.read(&mut buf).await.unwrap());
+            let waiting = client.read_waiting(&mut buf, 1 << 20).unwrap();
+            assert_eq!(waiting, Waiting::Nothing, "websocket: {websocket}");
+            let want: Vec<u8> = (0..3u8).flat_map(|n| [n; 100]).collect();
+            assert_eq!(buf, want, "websocket: {websocket}");
+
+            // A limit stops the batch with more left; the rest follows.
+            for n in 3..6u8 {
+                server.write(&[n; 100]).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut buf = Vec::new();
+            assert!(client.read(&mut buf).await.unwrap());
+            if websocket {
+                assert_eq!(client.read_waiting(&mut buf, 150).unwrap(), Waiting::More);
+                assert_eq!(buf.len(), 200);
+            }
+            assert_eq!(
+                client.read_waiting(&mut buf, 1 << 20).unwrap(),
+                Waiting::Nothing
+            );
+            assert_eq!(buf.len(), 300, "websocket: {websocket}");
+
+            // The end of the stream is told apart from an empty socket.
+            server.write(&[9; 10]).await.unwrap();
+            server.shutdown().await;
+            drop(server);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut buf = Vec::new();
+            assert!(client.read(&mut buf).await.unwrap());
+            assert_eq!(
+                client.read_waiting(&mut buf, 1 << 20).unwrap(),
+                Waiting::Closed
+            );
+            assert_eq!(buf, [9; 10], "websocket: {websocket}");
         }
     }
 }
