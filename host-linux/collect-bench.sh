@@ -23,6 +23,10 @@ secs=${3:-20}
 
 command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 2; }
 # COLLECT_ARGS="--read-pause 0": more options for the collector.
+# PROBE=1: the simulator sends chat lines carrying their send time, and
+# collect-latency.py measures, over the window, how long after it each was
+# read and published (its own load on the machine makes that run's CPU
+# figures no match for a run without it).
 # DOUYU=path: measure that binary instead (e.g. an older build, to compare).
 if [ -n "${DOUYU:-}" ]; then
     bin=$DOUYU
@@ -45,8 +49,10 @@ trap cleanup EXIT
 
 nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$tmp/js" >"$tmp/nats.log" 2>&1 &
 pids+=($!)
+probe_args=()
+if [ -n "${PROBE:-}" ]; then probe_args=(--probe); fi
 "$bin" serve --tcp "127.0.0.1:$douyu_port" --simulate "$rate" --rooms "1-$rooms" \
-    --max-per-ip 1000000 --connect-rate 0 >"$tmp/serve.log" 2>&1 &
+    --max-per-ip 1000000 --connect-rate 0 "${probe_args[@]}" >"$tmp/serve.log" 2>&1 &
 pids+=($!)
 sleep 1
 # /metrics (ack latency) if this binary has it: an older one may not.
@@ -73,6 +79,10 @@ metrics() { [ ${#http_args[@]} -gt 0 ] || return 0; python3 -c 'import sys, urll
 cpu_now() { awk '{print $14 + $15}' "/proc/$collector/stat"; }
 s1=$(field stored); d1=$(field duplicates); t1=$(date +%s.%N); c1=$(cpu_now)
 metrics >"$tmp/metrics1"
+if [ -n "${PROBE:-}" ]; then
+    python3 host-linux/collect-latency.py "nats://127.0.0.1:$nats_port" "$secs" >"$tmp/latency" &
+    prober=$!
+fi
 sleep "$secs"
 s2=$(field stored); d2=$(field duplicates); t2=$(date +%s.%N); c2=$(cpu_now)
 metrics >"$tmp/metrics2"
@@ -114,3 +124,7 @@ awk -v rooms="$rooms" -v rate="$rate" -v s1="$s1" -v s2="$s2" -v d1="$d1" -v d2=
     printf "collector RSS %.1f MiB (peak %.1f MiB): %.1f KiB a room; CPU %.1f s in all\n", \
         rss / 1024, hwm / 1024, rss / rooms, cpu / ticks
 }'
+if [ -n "${PROBE:-}" ]; then
+    wait "$prober"
+    cat "$tmp/latency"
+fi

@@ -228,7 +228,9 @@ pub async fn run_session<H: Handler>(
                 // would stay with every idle room (one allocation a read
                 // costs nothing beside what the read carries).
                 input = Vec::new();
-                if waiting == Waiting::Closed {
+                // The peer closed behind the batch: unless the batch itself
+                // ended the session (its reason is told at the loop's top).
+                if waiting == Waiting::Closed && closed.is_none() {
                     return Ok(Outcome::Disconnected);
                 }
             }
