@@ -155,8 +155,8 @@ pub async fn run_session<H: Handler>(
 ) -> anyhow::Result<Outcome> {
     let room = config.room;
     let mut pause = ReadPause::new(read_pause);
-    // Set after a read that emptied the socket, with a read pause: no read
-    // until then.
+    // Set after a batch that emptied the socket, with a read pause: no
+    // read until then.
     let mut paused_until = None;
     let mut rx = vec![0u8; RX_CAPACITY];
     let mut client = Client::new(config, &mut rx, clock.now());
@@ -808,7 +808,7 @@ pub async fn run_once<H: Handler>(
             &mut wire,
             config,
             Clock::start(),
-            Duration::ZERO,
+            options.read_pause,
             handler,
             &mut stop,
         )
