@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 use douyu_core::message::ServerMessage;
-use douyu_core::schema::{self, FieldShape};
+use douyu_core::schema::{self, FieldSchema, FieldShape};
 use douyu_core::stt::{Map, Text};
 use regex::Regex;
 use serde_json::Value;
@@ -171,14 +171,18 @@ pub fn write_message_json(
     let kind_str: &str = kind_text.as_deref().unwrap_or("");
     // Looked up once: each field's shape is then a scan of this type's few
     // fields.
-    let kind_schema = schema::message(schema::SERVER, kind_str);
+    // Only the type's nested fields need looking at per key: most types
+    // have none, the rest one or two.
+    let nested: Vec<&FieldSchema> = schema::message(schema::SERVER, kind_str)
+        .map(|m| {
+            m.fields
+                .iter()
+                .filter(|field| field.shape != FieldShape::Text)
+                .collect()
+        })
+        .unwrap_or_default();
     let received_at = received_ms.map(rfc3339_ms);
-    // Keys written so far: the first of a repeated key wins, as in the
-    // object. Messages have a few dozen keys at most; a scan is cheaper
-    // than hashing, and a mask of the keys' lengths seen spares it for
-    // nearly every key (repeats are rare).
-    let mut seen: Vec<Cow<'_, str>> = Vec::with_capacity(16);
-    let mut lengths_seen = 0u64;
+    let mut seen = SeenKeys::default();
     let (mut has_type, mut has_received_at) = (false, false);
     let start = out.len();
     out.push(b'{');
@@ -186,33 +190,29 @@ pub fn write_message_json(
         let name = key
             .as_plain()
             .map_or_else(|| key.to_string().into(), Cow::Borrowed);
-        let length_bit = 1u64 << (name.len() % 64);
-        if lengths_seen & length_bit != 0 && seen.contains(&name) {
+        if !seen.insert(name.clone()) {
             continue;
         }
-        lengths_seen |= length_bit;
-        seen.push(name);
-        let name: &str = &seen[seen.len() - 1];
-        if seen.len() > 1 {
+        if out.len() > start + 1 {
             out.push(b',');
         }
-        json_str(out, name);
+        json_str(out, &name);
         out.push(b':');
         has_type |= name == "type";
         // A field of the message named so takes our time, in its place.
-        if let (Some(at), "received_at") = (&received_at, name) {
+        if let (Some(at), "received_at") = (&received_at, &*name) {
             has_received_at = true;
             json_str(out, at);
             continue;
         }
         let mark = out.len();
-        let shape = kind_schema.and_then(|m| m.field(name)).map(|f| f.shape);
-        let nested = match shape {
+        let shape = nested.iter().find(|f| f.key == name).map(|f| f.shape);
+        let written = match shape {
             Some(FieldShape::ListOfMaps) => write_list_of_maps(value, out),
             Some(FieldShape::Map) => write_map(value.as_map(), out),
             _ => false,
         };
-        if !nested {
+        if !written {
             out.truncate(mark);
             json_text(out, value);
         }
@@ -234,18 +234,125 @@ pub fn write_message_json(
     out.push(b'}');
 }
 
-/// `value` (unescaped) as a JSON string.
+/// `value` (unescaped) as a JSON string, escaped piece by piece (no
+/// unescaped copy is made).
 fn json_text(out: &mut Vec<u8>, value: Text<'_>) {
-    match value.as_plain() {
-        Some(plain) => json_str(out, plain),
-        None => json_str(out, &value.to_string()),
+    if let Some(plain) = value.as_plain() {
+        return json_str(out, plain);
     }
+    out.push(b'"');
+    for piece in value.pieces() {
+        if needs_escape(piece) {
+            // serde_json's escape, without the quotes it adds.
+            let mark = out.len();
+            json_str(out, piece);
+            out.pop();
+            out.remove(mark);
+        } else {
+            out.extend_from_slice(piece.as_bytes());
+        }
+    }
+    out.push(b'"');
 }
 
 /// `text` as a JSON string, escaped as `serde_json` escapes.
 fn json_str(out: &mut Vec<u8>, text: &str) {
+    // Nearly all text needs no escape: copied between quotes.
+    if !needs_escape(text) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// Whether JSON needs an escape in `text`: a control character, `"` or
+/// `\` (the bytes `serde_json` escapes). Checked 16 bytes at a time
+/// without an early exit inside, which the compiler turns into vector
+/// compares.
+fn needs_escape(text: &str) -> bool {
+    text.as_bytes().chunks(16).any(|chunk| {
+        chunk.iter().fold(false, |any, &b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
+    })
+}
+
+/// The keys of one JSON object written so far: the first of a repeated key
+/// wins, as in the STT map.
+///
+/// Messages have a few dozen keys and repeats are rare, so the common
+/// question is "is this key new?", answered by a 128-bit filter of the keys
+/// seen without comparing any. A key of up to 7 bytes is its own 64-bit
+/// word, so a hit among short keys is settled by comparing words; only
+/// longer keys compare their text. Past [`SeenKeys::SCAN_LIMIT`] keys (a
+/// map made to be large) a hash set takes over, so a map with thousands of
+/// distinct keys still costs time in proportion to them.
+#[derive(Debug, Default)]
+struct SeenKeys<'a> {
+    keys: Vec<(u64, Cow<'a, str>)>,
+    filter: [u64; 2],
+    many: Option<HashSet<Cow<'a, str>>>,
+}
+
+impl<'a> SeenKeys<'a> {
+    /// Keys kept in the scanned list before the set takes over.
+    const SCAN_LIMIT: usize = 64;
+
+    /// Records `key`; `false` if it was seen already.
+    fn insert(&mut self, key: Cow<'a, str>) -> bool {
+        if let Some(many) = &mut self.many {
+            return many.insert(key);
+        }
+        let word = key_word(&key);
+        let spread = word.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let bits = [1u64 << (spread >> 58), 1u64 << ((spread >> 52) & 63)];
+        let maybe = self.filter[0] & bits[0] != 0 && self.filter[1] & bits[1] != 0;
+        if maybe
+            && self
+                .keys
+                .iter()
+                .any(|(w, k)| *w == word && (key.len() < 8 || *k == key))
+        {
+            return false;
+        }
+        self.filter[0] |= bits[0];
+        self.filter[1] |= bits[1];
+        if self.keys.len() == Self::SCAN_LIMIT {
+            let mut many: HashSet<Cow<'a, str>> = self.keys.drain(..).map(|(_, k)| k).collect();
+            many.insert(key);
+            self.many = Some(many);
+        } else {
+            self.keys.push((word, key));
+        }
+        true
+    }
+}
+
+/// A key as one word: its bytes and length when it has at most 7 (equal
+/// words, equal keys), else a hash of them with the top byte at least 8
+/// (never a short key's word).
+fn key_word(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    // Byte by byte into a register: a copy into an array read back as a
+    // word would stall on the store.
+    let pack = |chunk: &[u8]| {
+        chunk
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b))
+    };
+    if bytes.len() < 8 {
+        return pack(bytes) | ((bytes.len() as u64) << 56);
+    }
+    let mut hash = bytes.len() as u64;
+    for chunk in bytes.chunks(8) {
+        hash = (hash.rotate_left(29) ^ pack(chunk)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    hash | (0x80 << 56)
 }
 
 /// `value` as a JSON array of objects written into `out`; `false` (and
@@ -269,18 +376,21 @@ fn write_list_of_maps(value: Text<'_>, out: &mut Vec<u8>) -> bool {
 /// `map` as a JSON object (first value of a repeated key) written into
 /// `out`; `false` (something half written) if it does not read.
 fn write_map(map: Map<'_>, out: &mut Vec<u8>) -> bool {
-    let mut seen: Vec<Text<'_>> = Vec::new();
+    let mut seen = SeenKeys::default();
+    let start = out.len();
     out.push(b'{');
     for pair in map.pairs() {
         let Ok((key, value)) = pair else { return false };
-        if seen.contains(&key) {
+        let name = key
+            .as_plain()
+            .map_or_else(|| key.to_string().into(), Cow::Borrowed);
+        if !seen.insert(name.clone()) {
             continue;
         }
-        seen.push(key);
-        if seen.len() > 1 {
+        if out.len() > start + 1 {
             out.push(b',');
         }
-        json_text(out, key);
+        json_str(out, &name);
         out.push(b':');
         json_text(out, value);
     }
@@ -608,6 +718,43 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seen_keys_say_new_exactly_when_a_set_does() {
+        // Short keys (one word each), long ones that differ only at the
+        // end (hashed), empty and non-ASCII ones; enough of them to pass
+        // the scanned list's limit, with repeats before and after it.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut keys = Vec::new();
+        for _ in 0..600 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = ((x >> 8) % 40) as usize;
+            let key = match x % 4 {
+                0 => format!("k{}", n % 9),
+                1 => format!("a_long_common_prefix_of_keys_{n}"),
+                2 => "é".repeat(n % 5),
+                _ => format!("{n:x}"),
+            };
+            keys.push(key);
+        }
+        let mut seen = SeenKeys::default();
+        let mut want = HashSet::new();
+        for key in &keys {
+            let key = Cow::Borrowed(key.as_str());
+            assert_eq!(
+                seen.insert(key.clone()),
+                want.insert(key.clone()),
+                "{key:?}"
+            );
+        }
+        assert!(
+            want.len() > SeenKeys::SCAN_LIMIT,
+            "past the limit: {}",
+            want.len()
+        );
+    }
 
     #[test]
     fn json_keeps_first_values_in_order_and_adds_type_and_time() {

@@ -1,5 +1,6 @@
 //! Time and stopping, as the tokio tasks and the sans-IO sessions share them.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use douyu_core::session::Instant;
@@ -50,7 +51,28 @@ fn timestamp(ms: i64) -> jiff::Timestamp {
 /// `2026-11-30T17:55:01.123Z`, the `received_at` of the JSON output.
 #[must_use]
 pub fn rfc3339_ms(ms: i64) -> String {
-    timestamp(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Messages read together share their second: its text is made once
+    // (per thread) and the milliseconds appended.
+    thread_local! {
+        static SECOND: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let (second, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    if jiff::Timestamp::from_second(second).is_err() {
+        return timestamp(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    }
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            *text = timestamp(second * 1000)
+                .strftime("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            *cached = second;
+        }
+        let mut out = String::with_capacity(text.len() + 5);
+        out.push_str(text);
+        let _ = write!(out, ".{milli:03}Z");
+        out
+    })
 }
 
 /// `ms` as the time of day `HH:MM:SS`, in the local time zone or in UTC.
@@ -77,5 +99,26 @@ mod tests {
         assert_eq!(rfc3339_ms(1_764_525_301_123), "2025-11-30T17:55:01.123Z");
         assert_eq!(time_of_day(1_764_525_301_123, true), "17:55:01");
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_cached_second_gives_the_text_jiff_gives() {
+        // Back and forth across seconds (and before the epoch), so that a
+        // stale cached second would show.
+        for ms in [
+            1_764_525_301_999,
+            1_764_525_301_000,
+            1_764_525_302_000,
+            1_764_525_301_500,
+            -1,
+            -1_000,
+            -1_001,
+            0,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let direct = timestamp(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            assert_eq!(rfc3339_ms(ms), direct, "{ms}");
+        }
     }
 }
