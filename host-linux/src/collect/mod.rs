@@ -17,6 +17,7 @@
 
 pub mod lease;
 pub mod metrics;
+mod publish;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -26,11 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::Subject;
+use async_nats::jetstream;
 use bytes::Bytes;
 use douyu_core::message::ServerMessage;
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
@@ -131,7 +131,8 @@ struct Pending {
     /// The message's type slot in [`Stats::published_by_type`]; `None`
     /// for a gap event.
     kind: Option<usize>,
-    subject: String,
+    /// Cloned for each attempt: a reference count, not a copy.
+    subject: Subject,
     id: String,
     payload: Bytes,
 }
@@ -364,7 +365,7 @@ impl Outbox {
             .fetch_add(payload.len() as u64, Ordering::Relaxed);
         state.items.push_back(Pending {
             kind: None,
-            subject: format!("{SUBJECT_PREFIX}.{room}.gap"),
+            subject: format!("{SUBJECT_PREFIX}.{room}.gap").into(),
             id: format!("{room}:gap:{}:{}", self.collector, state.gaps_made),
             payload,
         });
@@ -379,15 +380,10 @@ impl Outbox {
         }
     }
 
-    /// The next message to publish: rooms take turns, one message each.
-    async fn next(&self) -> Pending {
-        loop {
-            let notified = self.notify.notified();
-            if let Some(item) = self.try_next() {
-                return item;
-            }
-            notified.await;
-        }
+    /// Resolves once a room has queued something since the last time
+    /// (perhaps already taken by [`Outbox::try_next`]).
+    async fn ready(&self) {
+        self.notify.notified().await;
     }
 
     fn try_next(&self) -> Option<Pending> {
@@ -566,7 +562,7 @@ fn prepare(room: u64, message: &ServerMessage<'_>, at: SystemTime) -> Pending {
     let _ = write!(subject, "{SUBJECT_PREFIX}.{room}.{}", subject_token(&kind));
     Pending {
         kind: None,
-        subject,
+        subject: subject.into(),
         id: message_id(room, message, &kind),
         payload: Bytes::from(json),
     }
@@ -618,132 +614,6 @@ fn rfc3339(at: SystemTime) -> String {
     rfc3339_ms(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
-/// Longest wait between two attempts at one publish.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
-
-/// Time after the sessions logged out for the buffers to drain before the
-/// process gives up on them. With the sessions' 2 s and the leases' 1 s it
-/// stays within the command's shutdown grace (7 s).
-const FLUSH_GRACE: Duration = Duration::from_secs(3);
-
-/// Publishes what the rooms queue, at most `capacity` awaiting their ack,
-/// until `stop` fires and the buffers are drained (or [`FLUSH_GRACE`]).
-///
-/// The publishes are futures of this one task, not a task each: the acks
-/// that arrive together wake it once, and whatever the rooms queued since
-/// it last ran is sent before it waits again, so the NATS connection, woken
-/// by the first of them, finds them all in its queue and writes them with
-/// one system call.
-async fn dispatch(
-    js: jetstream::Context,
-    outbox: Arc<Outbox>,
-    capacity: usize,
-    mut sessions_done: watch::Receiver<bool>,
-) {
-    let error_log = Throttle::new(2, Duration::from_secs(1));
-    let (js, stats, log) = (&js, &*outbox.stats, &error_log);
-    let start = |item| {
-        stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        publish(js, item, stats, log)
-    };
-    let mut publishing = FuturesUnordered::new();
-    loop {
-        while publishing.len() < capacity
-            && let Some(item) = outbox.try_next()
-        {
-            publishing.push(start(item));
-        }
-        // The stop is raced with the acks too: with NATS away every
-        // publish retries, and none may end.
-        tokio::select! {
-            Some(()) = publishing.next() => {
-                stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            }
-            item = outbox.next(), if publishing.len() < capacity => {
-                publishing.push(start(item));
-                // Woken by the first message of a round: the rooms whose
-                // data came in with it run first and queue theirs, so that
-                // they all go out in one burst (one `writev` for several
-                // publishes rather than one for every one or two).
-                tokio::task::yield_now().await;
-            }
-            () = stopped(&mut sessions_done) => break,
-        }
-    }
-    // The sessions have logged out: drain the buffers and wait for the
-    // acks, all within the grace.
-    let flush = async {
-        loop {
-            while publishing.len() < capacity
-                && let Some(item) = outbox.try_next()
-            {
-                publishing.push(start(item));
-            }
-            if publishing.next().await.is_none() {
-                return;
-            }
-            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
-    };
-    if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
-        let left = stats.buffered.load(Ordering::Relaxed);
-        warn!(
-            buffered_bytes = left,
-            publishing = publishing.len(),
-            "NATS did not take everything before shutdown: the rest is lost"
-        );
-    }
-}
-
-/// Publishes `item` until JetStream acknowledges it (stored, or known
-/// already), retrying with a growing delay; gives up only on an error that
-/// no retry can mend (a message larger than the server takes).
-async fn publish(js: &jetstream::Context, item: Pending, stats: &Stats, log: &Throttle) {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let message = PublishMessage::build()
-            .payload(item.payload.clone())
-            .message_id(&item.id);
-        let sent = tokio::time::Instant::now();
-        let result = match js.send_publish(item.subject.clone(), message).await {
-            Ok(ack) => ack.await,
-            Err(e) => Err(e),
-        };
-        if result.is_ok() {
-            stats.ack_latency.observe(sent.elapsed());
-        }
-        match result {
-            Ok(ack) if ack.duplicate => {
-                stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            Ok(_) => {
-                stats.published.fetch_add(1, Ordering::Relaxed);
-                match item.kind {
-                    Some(kind) => stats.published_by_type.add(kind),
-                    None => {
-                        stats.published_gaps.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                return;
-            }
-            Err(e) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
-                stats.lost.fetch_add(1, Ordering::Relaxed);
-                warn!(subject = item.subject, id = item.id, error = %e, "message refused by NATS: lost");
-                return;
-            }
-            Err(e) => {
-                stats.retries.fetch_add(1, Ordering::Relaxed);
-                if let Some(held_back) = log.check() {
-                    warn!(error = %e, held_back, "publish failed: retrying");
-                }
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(MAX_RETRY_DELAY);
-    }
-}
-
 /// Connects to NATS (waiting for it if it is not up yet), and makes sure
 /// the stream exists; the stream's handle with the context.
 async fn connect(
@@ -782,10 +652,7 @@ async fn connect(
         .await
         .with_context(|| format!("connecting to NATS at {}", options.nats))?;
     let js = jetstream::ContextBuilder::new()
-        .timeout(Duration::from_secs(5))
-        // Our own semaphore bounds what is in flight; never fail on theirs.
-        .max_ack_inflight(options.in_flight.saturating_mul(2).max(16))
-        .backpressure_on_inflight(true)
+        .timeout(publish::ACK_TIMEOUT)
         .build(client);
     let config = jetstream::stream::Config {
         name: options.stream.clone(),
@@ -862,8 +729,8 @@ pub async fn run(options: CollectOptions, mut stop: watch::Receiver<bool>) -> an
         stats.clone(),
     ));
     let (sessions_done_tx, sessions_done) = watch::channel(false);
-    let dispatcher = tokio::spawn(dispatch(
-        js.clone(),
+    let dispatcher = tokio::spawn(publish::dispatch(
+        js.client(),
         outbox.clone(),
         options.in_flight.max(1),
         sessions_done,
@@ -1003,7 +870,7 @@ mod tests {
         assert_eq!(stats.dropped.load(Ordering::Relaxed), 6);
         assert_eq!(take(4), ["6", "7", "8", "9"]);
         let gap = outbox.try_next().unwrap();
-        assert_eq!(gap.subject, "douyu.9.gap");
+        assert_eq!(gap.subject.as_str(), "douyu.9.gap");
         let event: serde_json::Value = serde_json::from_slice(&gap.payload).unwrap();
         assert_eq!(event["dropped"], 6);
         assert_eq!(event["reason"], "buffer_full");
@@ -1035,7 +902,7 @@ mod tests {
         reconnect(1, 2);
         outbox.push(&queue, item(1), at(3));
         let event = |item: Pending| -> serde_json::Value {
-            assert_eq!(item.subject, "douyu.9.gap");
+            assert_eq!(item.subject.as_str(), "douyu.9.gap");
             serde_json::from_slice(&item.payload).unwrap()
         };
         assert_eq!(outbox.try_next().unwrap().id, "0");
