@@ -17,7 +17,7 @@
 //! [`MAX_RETRY_DELAY`]) and starts over at the first success; its
 //! `Nats-Msg-Id` makes the stream store it once however often it is sent.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -87,17 +87,69 @@ enum Outcome {
     Failed(String),
 }
 
+/// The publishes awaiting their ack, by number: a window from the oldest
+/// one unanswered to the newest sent. Acks come nearly in the order sent,
+/// so the window is about as long as what is in flight; one that stays
+/// unanswered is given up on (sent again) once [`ACK_TIMEOUT`] has passed
+/// or the window is [`Awaiting::WINDOW`] times the capacity, whichever
+/// comes first, so it never grows past that.
+#[derive(Debug, Default)]
+struct Awaiting {
+    /// The number of `slots[0]`.
+    first: u64,
+    slots: VecDeque<Option<Sent>>,
+    /// The slots holding a publish.
+    len: usize,
+}
+
+impl Awaiting {
+    /// The window's longest, in multiples of the capacity.
+    const WINDOW: usize = 4;
+
+    /// The number the next publish gets.
+    fn next(&self) -> u64 {
+        self.first + self.slots.len() as u64
+    }
+
+    fn push(&mut self, sent: Sent) {
+        self.slots.push_back(Some(sent));
+        self.len += 1;
+    }
+
+    /// The publish numbered `n`, if it is still awaited.
+    fn take(&mut self, n: u64) -> Option<Sent> {
+        let i = usize::try_from(n.checked_sub(self.first)?).ok()?;
+        let sent = self.slots.get_mut(i)?.take()?;
+        self.len -= 1;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        Some(sent)
+    }
+
+    /// The oldest publish if it has waited past [`ACK_TIMEOUT`] at `now`,
+    /// or the window is longer than `longest`.
+    fn take_expired(&mut self, now: Instant, longest: usize) -> Option<Sent> {
+        let oldest = self.oldest()?;
+        if oldest + ACK_TIMEOUT > now && self.slots.len() <= longest {
+            return None;
+        }
+        self.take(self.first)
+    }
+
+    /// When the oldest publish was sent (the front slot always holds one).
+    fn oldest(&self) -> Option<Instant> {
+        self.slots.front()?.as_ref().map(|sent| sent.at)
+    }
+}
+
 /// The publishing state: what awaits its ack, what waits to be sent again.
 struct Publisher<'a> {
     client: Client,
     /// `<inbox>.`: a publish's reply subject is this and its number.
     reply_prefix: String,
-    next: u64,
-    awaiting: HashMap<u64, Sent>,
-    /// Numbers in the order sent, with when each times out. A number whose
-    /// ack came leaves when it reaches the front, or when the queue holds
-    /// more than twice `capacity` and is swept: so it holds at most that.
-    deadlines: VecDeque<(u64, Instant)>,
+    awaiting: Awaiting,
     capacity: usize,
     again: VecDeque<Pending>,
     /// When [`Publisher::again`] may be sent.
@@ -112,9 +164,7 @@ impl<'a> Publisher<'a> {
         Self {
             client,
             reply_prefix,
-            next: 0,
-            awaiting: HashMap::new(),
-            deadlines: VecDeque::new(),
+            awaiting: Awaiting::default(),
             capacity,
             again: VecDeque::new(),
             again_at: Instant::now(),
@@ -126,7 +176,7 @@ impl<'a> Publisher<'a> {
 
     /// Messages out of the rooms' buffers.
     fn out(&self) -> usize {
-        self.awaiting.len() + self.again.len()
+        self.awaiting.len + self.again.len()
     }
 
     fn count_out(&self) {
@@ -139,7 +189,7 @@ impl<'a> Publisher<'a> {
     /// while fewer than `capacity` are out.
     async fn fill(&mut self, outbox: &Outbox) {
         let capacity = self.capacity;
-        while self.awaiting.len() < capacity
+        while self.awaiting.len < capacity
             && !self.again.is_empty()
             && self.again_at <= Instant::now()
         {
@@ -158,8 +208,7 @@ impl<'a> Publisher<'a> {
     /// Publishes `item` asking for its ack (it waits only while the
     /// client's queue is full).
     async fn send(&mut self, item: Pending) {
-        let n = self.next;
-        self.next += 1;
+        let n = self.awaiting.next();
         let mut reply = String::with_capacity(self.reply_prefix.len() + 20);
         reply.push_str(&self.reply_prefix);
         let _ = write!(reply, "{n}");
@@ -177,12 +226,8 @@ impl<'a> Publisher<'a> {
         match sent {
             Ok(()) => {
                 let at = Instant::now();
-                self.awaiting.insert(n, Sent { item, at });
-                if self.deadlines.len() >= 2 * self.capacity {
-                    let awaiting = &self.awaiting;
-                    self.deadlines.retain(|(n, _)| awaiting.contains_key(n));
-                }
-                self.deadlines.push_back((n, at + ACK_TIMEOUT));
+                self.awaiting.push(Sent { item, at });
+                self.expire(at);
             }
             Err(e) if e.kind() == async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
                 self.stats.lost.fetch_add(1, Ordering::Relaxed);
@@ -215,15 +260,9 @@ impl<'a> Publisher<'a> {
         };
         // Not awaited: the ack of a publish that timed out and was sent
         // again (the new one will be acked as a duplicate).
-        let Some(sent) = self.awaiting.remove(&n) else {
+        let Some(sent) = self.awaiting.take(n) else {
             return;
         };
-        // Acks come mostly in order: the answered leave from the front.
-        while let Some(&(n, _)) = self.deadlines.front()
-            && !self.awaiting.contains_key(&n)
-        {
-            self.deadlines.pop_front();
-        }
         match outcome(reply) {
             Outcome::Failed(why) => self.failed(sent.item, &why),
             stored => {
@@ -245,16 +284,12 @@ impl<'a> Publisher<'a> {
         self.count_out();
     }
 
-    /// Sends again, after the delay, what waited past [`ACK_TIMEOUT`].
+    /// Sends again, after the delay, what was given up on (see
+    /// [`Awaiting`]).
     fn expire(&mut self, now: Instant) {
-        while let Some(&(n, deadline)) = self.deadlines.front() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            if let Some(sent) = self.awaiting.remove(&n) {
-                self.failed(sent.item, "no ack in time");
-            }
+        let longest = Awaiting::WINDOW * self.capacity;
+        while let Some(sent) = self.awaiting.take_expired(now, longest) {
+            self.failed(sent.item, "no ack in time");
         }
         self.count_out();
     }
@@ -262,7 +297,7 @@ impl<'a> Publisher<'a> {
     /// When there is next something to do without a reply or a message:
     /// an ack's time running out, or sending again.
     fn next_wake(&self) -> Option<Instant> {
-        let timeout = self.deadlines.front().map(|&(_, at)| at);
+        let timeout = self.awaiting.oldest().map(|at| at + ACK_TIMEOUT);
         let again = (!self.again.is_empty()).then_some(self.again_at);
         match (timeout, again) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -398,6 +433,58 @@ mod tests {
             description: None,
             length: payload.len(),
         }
+    }
+
+    fn sent(id: &str, at: Instant) -> Sent {
+        Sent {
+            item: Pending {
+                kind: None,
+                subject: "douyu.1.chatmsg".into(),
+                id: id.into(),
+                payload: bytes::Bytes::new(),
+            },
+            at,
+        }
+    }
+
+    #[test]
+    fn the_awaited_window_trims_answered_fronts_and_gives_up_on_the_oldest() {
+        let t0 = Instant::now();
+        let mut awaiting = Awaiting::default();
+        for (i, id) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            assert_eq!(awaiting.next(), i as u64);
+            awaiting.push(sent(id, t0 + Duration::from_millis(i as u64)));
+        }
+        // An answer in the middle leaves the window as long.
+        assert_eq!(awaiting.take(2).map(|s| s.item.id), Some("c".into()));
+        assert_eq!((awaiting.len, awaiting.slots.len()), (3, 4));
+        // Unknown, repeated and future numbers are not awaited.
+        for n in [2, 9, u64::MAX] {
+            assert!(awaiting.take(n).is_none(), "{n}");
+        }
+        // The front answered: the window starts at the next awaited one.
+        assert_eq!(awaiting.take(0).map(|s| s.item.id), Some("a".into()));
+        assert_eq!((awaiting.first, awaiting.slots.len()), (1, 3));
+        assert_eq!(awaiting.oldest(), Some(t0 + Duration::from_millis(1)));
+        assert_eq!(awaiting.next(), 4);
+        // Nothing has timed out, and the window is within bounds.
+        assert!(awaiting.take_expired(t0 + ACK_TIMEOUT, 3).is_none());
+        // Past its time, the oldest is given up on; then a window too long.
+        let late = t0 + ACK_TIMEOUT + Duration::from_millis(1);
+        assert_eq!(
+            awaiting.take_expired(late, 3).map(|s| s.item.id),
+            Some("b".into())
+        );
+        assert!(awaiting.take_expired(late, 3).is_none());
+        assert_eq!(
+            awaiting.take_expired(late, 0).map(|s| s.item.id),
+            Some("d".into())
+        );
+        assert_eq!(
+            (awaiting.len, awaiting.slots.len(), awaiting.next()),
+            (0, 0, 4)
+        );
+        assert!(awaiting.oldest().is_none());
     }
 
     #[test]
