@@ -213,6 +213,12 @@ pub async fn run_session<H: Handler>(
                 paused_until = pause
                     .after_batch(input.len(), waiting)
                     .map(|wait| tokio::time::Instant::now() + wait);
+                // Arrivals during the pause wake nobody unless they pile up
+                // (and the pause is then cut short by a large batch anyway).
+                // Without it, only the pause's saving of wake-ups is lost.
+                if paused_until.is_some() && let Err(e) = wire.set_ready_at(READ_CHUNK) {
+                    debug!(room, error = %e, "receive threshold not raised");
+                }
                 handler.on_input(room, &input)?;
                 let mut rest = &input[..];
                 while !rest.is_empty() {
@@ -234,7 +240,11 @@ pub async fn run_session<H: Handler>(
                     return Ok(Outcome::Disconnected);
                 }
             }
-            () = sleep_until(paused_until), if paused_until.is_some() => paused_until = None,
+            () = sleep_until(paused_until), if paused_until.is_some() => {
+                paused_until = None;
+                // Failing this would leave a quiet room's messages unread.
+                wire.set_ready_at(1).context("receiving")?;
+            }
             () = sleep_until(deadline) => client.handle_timeout(clock.now()),
             () = stopped(stop) => client.close(),
         }
@@ -255,6 +265,10 @@ pub async fn run_session<H: Handler>(
 ///   [`ReadPause::BATCH_LIMIT`] is followed by no wait at all;
 /// - the first wait is short, so a busy room never has a long wait's
 ///   worth of input queued in the kernel.
+///
+/// During a wait the socket's receive threshold is raised to
+/// [`READ_CHUNK`] ([`Wire::set_ready_at`]), so that arrivals do not wake a
+/// worker thread for nothing.
 ///
 /// What a message's reader is told about its arrival (`received_at`) is
 /// when it was read: up to the longest wait after it reached the socket.

@@ -438,6 +438,46 @@ impl Wire {
         Ok(Waiting::More)
     }
 
+    /// Sets how many bytes must wait in the socket before it is ready to
+    /// read (`SO_RCVLOWAT`; 1 is the default).
+    ///
+    /// For a session pausing between reads ([`crate::watch::ReadPause`]):
+    /// each message arriving during the pause would otherwise mark the
+    /// socket ready and wake a worker thread from `epoll_wait`, for nobody
+    /// to read it until the pause ends. With the threshold raised for the
+    /// pause, Linux signals only a backlog that large; lowering it again
+    /// signals at once what is waiting (Linux 4.18 and later), and the
+    /// read that follows takes it. A WebSocket over TLS keeps the default
+    /// (its socket is behind the TLS stream).
+    pub fn set_ready_at(&self, bytes: usize) -> io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        let fd = match self {
+            Self::Tcp(stream) => stream.as_raw_fd(),
+            Self::Ws(ws) => match ws.stream.get_ref() {
+                MaybeTlsStream::Plain(stream) => stream.as_raw_fd(),
+                _ => return Ok(()),
+            },
+        };
+        let value = libc::c_int::try_from(bytes.max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fd` is this wire's socket, open while `self` is borrowed;
+        // the option's value is a `c_int` on the stack, passed with its size.
+        let done = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&raw const value).cast(),
+                libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+                    .unwrap_or(libc::socklen_t::MAX),
+            )
+        };
+        if done == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Writes as much of `bytes` as the socket takes without waiting: a
     /// prefix on TCP, nothing on a WebSocket (whose messages go out whole
     /// through [`Wire::write`]).
@@ -592,6 +632,37 @@ mod tests {
                 Waiting::Closed
             );
             assert_eq!(buf, [9; 10], "websocket: {websocket}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_raised_threshold_holds_readiness_back_and_lowering_it_tells() {
+        for websocket in [false, true] {
+            let (mut client, mut server) = pair(websocket).await;
+            client.set_ready_at(4096).unwrap();
+            server.write(&[1; 100]).await.unwrap();
+            // 100 bytes (or a 102-byte WebSocket message) are below the
+            // threshold: the socket is never signalled ready. (Checked for
+            // a while: nothing can end the wait but a signal.)
+            let mut buf = Vec::new();
+            let held =
+                tokio::time::timeout(Duration::from_millis(200), client.read(&mut buf)).await;
+            assert!(held.is_err(), "websocket: {websocket}");
+            // Lowered, the socket is signalled at once for what waits.
+            client.set_ready_at(1).unwrap();
+            let read = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf)).await;
+            assert!(read.unwrap().unwrap(), "websocket: {websocket}");
+            assert_eq!(buf, [1; 100], "websocket: {websocket}");
+            // A backlog past the threshold is signalled during the pause.
+            client.set_ready_at(150).unwrap();
+            server.write(&[2; 100]).await.unwrap();
+            server.write(&[3; 100]).await.unwrap();
+            let mut buf = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf)).await;
+            assert!(read.unwrap().unwrap(), "websocket: {websocket}");
+            client.read_waiting(&mut buf, 1 << 20).unwrap();
+            let want: Vec<u8> = [[2u8; 100], [3; 100]].concat();
+            assert_eq!(buf, want, "websocket: {websocket}");
         }
     }
 }
