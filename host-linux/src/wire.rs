@@ -447,14 +447,15 @@ impl Wire {
     /// to read it until the pause ends. With the threshold raised for the
     /// pause, Linux signals only a backlog that large; lowering it again
     /// signals at once what is waiting (Linux 4.18 and later), and the
-    /// read that follows takes it. A WebSocket over TLS keeps the default
-    /// (its socket is behind the TLS stream).
+    /// read that follows takes it. Over TLS the threshold counts the
+    /// socket's bytes, records and all, which changes nothing here.
     pub fn set_ready_at(&self, bytes: usize) -> io::Result<()> {
         use std::os::fd::AsRawFd as _;
         let fd = match self {
             Self::Tcp(stream) => stream.as_raw_fd(),
             Self::Ws(ws) => match ws.stream.get_ref() {
                 MaybeTlsStream::Plain(stream) => stream.as_raw_fd(),
+                MaybeTlsStream::NativeTls(stream) => stream.as_raw_fd(),
                 _ => return Ok(()),
             },
         };
