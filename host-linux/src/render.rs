@@ -187,16 +187,25 @@ pub fn write_message_json(
     let start = out.len();
     out.push(b'{');
     for (key, value) in map.pairs().flatten() {
-        let name = key
-            .as_plain()
-            .map_or_else(|| key.to_string().into(), Cow::Borrowed);
+        // Nearly every key is plain in both languages: one look at it.
+        let key_plain = plain_in_both(key.raw());
+        let name = if key_plain {
+            Cow::Borrowed(key.raw())
+        } else {
+            key.as_plain()
+                .map_or_else(|| key.to_string().into(), Cow::Borrowed)
+        };
         if !seen.insert(name.clone()) {
             continue;
         }
         if out.len() > start + 1 {
             out.push(b',');
         }
-        json_str(out, &name);
+        if key_plain {
+            quoted(out, &name);
+        } else {
+            json_str(out, &name);
+        }
         out.push(b':');
         has_type |= name == "type";
         // A field of the message named so takes our time, in its place.
@@ -237,6 +246,9 @@ pub fn write_message_json(
 /// `value` (unescaped) as a JSON string, escaped piece by piece (no
 /// unescaped copy is made).
 fn json_text(out: &mut Vec<u8>, value: Text<'_>) {
+    if plain_in_both(value.raw()) {
+        return quoted(out, value.raw());
+    }
     if let Some(plain) = value.as_plain() {
         return json_str(out, plain);
     }
@@ -259,14 +271,48 @@ fn json_text(out: &mut Vec<u8>, value: Text<'_>) {
 fn json_str(out: &mut Vec<u8>, text: &str) {
     // Nearly all text needs no escape: copied between quotes.
     if !needs_escape(text) {
-        out.reserve(text.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-        return;
+        return quoted(out, text);
     }
     // Writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// `text`, which needs no JSON escape, between quotes.
+fn quoted(out: &mut Vec<u8>, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether the raw STT `text` holds no escape (no `@`) and nothing JSON
+/// escapes (see [`needs_escape`]): then it is its own JSON string body.
+/// One pass, 8 bytes at a time: a byte below `0x20` or equal to one of
+/// the three is found with the carries of a subtraction, as in the core's
+/// scanner.
+fn plain_in_both(text: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A high bit in each byte below `n` (exact as to whether there is one).
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH;
+    let mut words = text.as_bytes().chunks_exact(8);
+    for chunk in &mut words {
+        let word = chunk
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b));
+        let flags = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+            | below(word ^ (ONES * u64::from(b'@')), 1);
+        if flags != 0 {
+            return false;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .all(|&b| b >= 0x20 && b != b'"' && b != b'\\' && b != b'@')
 }
 
 /// Whether JSON needs an escape in `text`: a control character, `"` or
@@ -718,6 +764,32 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_in_both_agrees_with_a_byte_by_byte_look() {
+        let bytes: Vec<u8> = (0u8..=0x7f).chain([0xc3, 0xa9, 0xe6, 0x96, 0x97]).collect();
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789 é斗鱼 AZ~";
+        // Every byte of interest at every offset of texts of every length
+        // up to 24, so that it falls in the words and in the tail.
+        for len in 0..24 {
+            for at in 0..len.max(1) {
+                for &b in &bytes {
+                    let mut t: Vec<u8> = text.as_bytes()[..len].to_vec();
+                    if len > 0 {
+                        t[at] = b;
+                    }
+                    // Bytes that break a character are no text: skipped.
+                    let Ok(t) = String::from_utf8(t) else {
+                        continue;
+                    };
+                    let want = !t
+                        .bytes()
+                        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == b'@');
+                    assert_eq!(plain_in_both(&t), want, "{t:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn seen_keys_say_new_exactly_when_a_set_does() {
