@@ -6,7 +6,7 @@
 //! makes each message the `watch --format json` object plus `received_at`,
 //! names it (`douyu.<room>.<type>`, and a `Nats-Msg-Id` derived from the
 //! message itself, so that a message seen twice is stored once) and queues
-//! it in the room's bounded buffer. One dispatcher takes the buffers in
+//! it in the room's bounded buffer. One dispatcher (module `publish`) takes the buffers in
 //! turn and publishes with at most `in_flight` acks outstanding; a publish
 //! is retried until JetStream acknowledges it.
 //!
