@@ -213,9 +213,9 @@ pub async fn run_session<H: Handler>(
                 paused_until = pause
                     .after_batch(input.len(), waiting)
                     .map(|wait| tokio::time::Instant::now() + wait);
-                // Arrivals during the pause wake nobody unless they pile up
-                // (and the pause is then cut short by a large batch anyway).
-                // Without it, only the pause's saving of wake-ups is lost.
+                // Arrivals during the pause wake no thread unless 4 KiB
+                // pile up (the next batch is then large, and the wait after
+                // it shorter). Failing this loses only that saving.
                 if paused_until.is_some() && let Err(e) = wire.set_ready_at(READ_CHUNK) {
                     debug!(room, error = %e, "receive threshold not raised");
                 }

@@ -151,9 +151,13 @@ struct Publisher<'a> {
     reply_prefix: String,
     awaiting: Awaiting,
     capacity: usize,
-    again: VecDeque<Pending>,
-    /// When [`Publisher::again`] may be sent.
-    again_at: Instant,
+    /// Each with when it may be sent: its failure's time and the delay
+    /// then (nearly in order: a success shortens the delay, so a later
+    /// failure may be due before an earlier one, by 2 s at most).
+    again: VecDeque<(Instant, Pending)>,
+    /// Taken for sending and not yet handed to the client: put back in
+    /// front of [`Publisher::again`] if the send is given up.
+    sending: Option<Pending>,
     delay: Duration,
     stats: &'a Stats,
     log: Throttle,
@@ -167,7 +171,7 @@ impl<'a> Publisher<'a> {
             awaiting: Awaiting::default(),
             capacity,
             again: VecDeque::new(),
-            again_at: Instant::now(),
+            sending: None,
             delay: FIRST_RETRY_DELAY,
             stats,
             log: Throttle::new(2, Duration::from_secs(1)),
@@ -176,7 +180,7 @@ impl<'a> Publisher<'a> {
 
     /// Messages out of the rooms' buffers.
     fn out(&self) -> usize {
-        self.awaiting.len + self.again.len()
+        self.awaiting.len + self.again.len() + usize::from(self.sending.is_some())
     }
 
     fn count_out(&self) {
@@ -190,10 +194,10 @@ impl<'a> Publisher<'a> {
     async fn fill(&mut self, outbox: &Outbox) {
         let capacity = self.capacity;
         while self.awaiting.len < capacity
-            && !self.again.is_empty()
-            && self.again_at <= Instant::now()
+            && let Some(&(due, _)) = self.again.front()
+            && due <= Instant::now()
         {
-            if let Some(item) = self.again.pop_front() {
+            if let Some((_, item)) = self.again.pop_front() {
                 self.send(item).await;
             }
         }
@@ -214,15 +218,17 @@ impl<'a> Publisher<'a> {
         let _ = write!(reply, "{n}");
         let mut headers = HeaderMap::new();
         headers.insert(NATS_MESSAGE_ID, item.id.as_str());
+        let (subject, payload) = (item.subject.clone(), item.payload.clone());
+        // Held here while the client's queue may make the send wait, so
+        // that a send given up (the stop) loses nothing.
+        self.sending = Some(item);
         let sent = self
             .client
-            .publish_with_reply_and_headers(
-                item.subject.clone(),
-                reply,
-                headers,
-                item.payload.clone(),
-            )
+            .publish_with_reply_and_headers(subject, reply, headers, payload)
             .await;
+        let Some(item) = self.sending.take() else {
+            return;
+        };
         match sent {
             Ok(()) => {
                 let at = Instant::now();
@@ -244,8 +250,7 @@ impl<'a> Publisher<'a> {
         if let Some(held_back) = self.log.check() {
             warn!(error = why, held_back, "publish failed: retrying");
         }
-        self.again.push_back(item);
-        self.again_at = Instant::now() + self.delay;
+        self.again.push_back((Instant::now() + self.delay, item));
         self.delay = (self.delay * 2).min(MAX_RETRY_DELAY);
     }
 
@@ -298,7 +303,7 @@ impl<'a> Publisher<'a> {
     /// an ack's time running out, or sending again.
     fn next_wake(&self) -> Option<Instant> {
         let timeout = self.awaiting.oldest().map(|at| at + ACK_TIMEOUT);
-        let again = (!self.again.is_empty()).then_some(self.again_at);
+        let again = self.again.front().map(|&(due, _)| due);
         match (timeout, again) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -375,7 +380,10 @@ pub(super) async fn dispatch(
             reply = replies.next() => match reply {
                 Some(reply) => publisher.on_reply(&reply),
                 // Only a closed client ends the subscription.
-                None => break,
+                None => {
+                    warn!("the NATS client closed: publishing stops");
+                    break;
+                }
             },
             () = outbox.ready(), if publisher.out() < capacity => {
                 tokio::task::yield_now().await;
@@ -386,6 +394,9 @@ pub(super) async fn dispatch(
     }
     // The sessions have logged out: drain the buffers and wait for the
     // acks, all within the grace.
+    if let Some(item) = publisher.sending.take() {
+        publisher.again.push_front((Instant::now(), item));
+    }
     let flush = async {
         loop {
             publisher.fill(&outbox).await;
@@ -402,8 +413,10 @@ pub(super) async fn dispatch(
             }
         }
     };
-    if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
-        let left = stats.buffered.load(Ordering::Relaxed);
+    let _ = tokio::time::timeout(FLUSH_GRACE, flush).await;
+    publisher.count_out();
+    let left = stats.buffered.load(Ordering::Relaxed);
+    if publisher.out() > 0 || left > 0 {
         warn!(
             buffered_bytes = left,
             publishing = publisher.out(),
