@@ -169,8 +169,6 @@ pub fn write_message_json(
             .map_or_else(|| t.to_string().into(), Cow::Borrowed)
     });
     let kind_str: &str = kind_text.as_deref().unwrap_or("");
-    // Looked up once: each field's shape is then a scan of this type's few
-    // fields.
     // Only the type's nested fields need looking at per key: most types
     // have none, the rest one or two.
     let nested: Vec<&FieldSchema> = schema::message(schema::SERVER, kind_str)
@@ -297,10 +295,7 @@ fn plain_in_both(text: &str) -> bool {
     let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH;
     let mut words = text.as_bytes().chunks_exact(8);
     for chunk in &mut words {
-        let word = chunk
-            .iter()
-            .rev()
-            .fold(0u64, |word, &b| (word << 8) | u64::from(b));
+        let word = little_endian_word(chunk);
         let flags = below(word, 0x20)
             | below(word ^ (ONES * u64::from(b'"')), 1)
             | below(word ^ (ONES * u64::from(b'\\')), 1)
@@ -378,25 +373,28 @@ impl<'a> SeenKeys<'a> {
     }
 }
 
+/// Up to 8 bytes as a little-endian word, the missing high bytes zero.
+/// Byte by byte into a register: a copy into an array read back as a word
+/// would stall on the store.
+fn little_endian_word(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .rev()
+        .fold(0u64, |word, &b| (word << 8) | u64::from(b))
+}
+
 /// A key as one word: its bytes and length when it has at most 7 (equal
 /// words, equal keys), else a hash of them with the top byte at least 8
 /// (never a short key's word).
 fn key_word(key: &str) -> u64 {
     let bytes = key.as_bytes();
-    // Byte by byte into a register: a copy into an array read back as a
-    // word would stall on the store.
-    let pack = |chunk: &[u8]| {
-        chunk
-            .iter()
-            .rev()
-            .fold(0u64, |word, &b| (word << 8) | u64::from(b))
-    };
     if bytes.len() < 8 {
-        return pack(bytes) | ((bytes.len() as u64) << 56);
+        return little_endian_word(bytes) | ((bytes.len() as u64) << 56);
     }
     let mut hash = bytes.len() as u64;
     for chunk in bytes.chunks(8) {
-        hash = (hash.rotate_left(29) ^ pack(chunk)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        hash =
+            (hash.rotate_left(29) ^ little_endian_word(chunk)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     hash | (0x80 << 56)
 }
