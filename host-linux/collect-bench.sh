@@ -15,6 +15,9 @@
 # bounds), and its resident memory (now and peak), also per room.
 # Everything runs on this machine: the simulator and nats-server share its
 # cores with the collector, so the figure is a floor for the collector alone.
+# Then, with the collector stopped, benches/collect_floors.rs measures the
+# floors under it against the same simulator and nats-server: reading the
+# rooms alone and publishing alone, in CPU time a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rooms=${1:-200}
@@ -28,6 +31,8 @@ command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; 
 # read and published (its own load on the machine makes that run's CPU
 # figures no match for a run without it).
 # DOUYU=path: measure that binary instead (e.g. an older build, to compare).
+# FLOORS=0: skip the floors (benches/collect_floors.rs) run after the
+# collector: what reading alone and publishing alone cost a message.
 if [ -n "${DOUYU:-}" ]; then
     bin=$DOUYU
 else
@@ -118,8 +123,9 @@ awk -v rooms="$rooms" -v rate="$rate" -v s1="$s1" -v s2="$s2" -v d1="$d1" -v d2=
     printf "stored %.0f msg/s over %.1f s (%d duplicates)\n", (s2 - s1 + d2 - d1) / span, span, d2 - d1
     printf "dropped %d, gaps %d, buffered now %d B\n", dropped, gaps, buffered
     busy = (c2 - c1) / ticks
-    printf "collector CPU %.2f s in the window (%.2f cores): %.0f msg/s per core\n", \
-        busy, busy / span, (busy > 0 ? (s2 - s1 + d2 - d1) / busy : 0)
+    printf "collector CPU %.2f s in the window (%.2f cores): %.0f msg/s per core (%.2f µs a message)\n", \
+        busy, busy / span, (busy > 0 ? (s2 - s1 + d2 - d1) / busy : 0), \
+        (s2 - s1 + d2 - d1 > 0 ? busy * 1e6 / (s2 - s1 + d2 - d1) : 0)
     print latency
     printf "collector RSS %.1f MiB (peak %.1f MiB): %.1f KiB a room; CPU %.1f s in all\n", \
         rss / 1024, hwm / 1024, rss / rooms, cpu / ticks
@@ -127,4 +133,13 @@ awk -v rooms="$rooms" -v rate="$rate" -v s1="$s1" -v s2="$s2" -v d1="$d1" -v d2=
 if [ -n "${PROBE:-}" ]; then
     wait "$prober"
     cat "$tmp/latency"
+fi
+# The floors, against the same simulator and nats-server once the collector
+# is gone: reading alone and publishing alone (benches/collect_floors.rs).
+if [ "${FLOORS:-1}" != 0 ]; then
+    kill "$collector"
+    wait "$collector" 2>/dev/null || true
+    cargo bench --locked -q -p douyu-host --bench collect_floors -- \
+        --server "tcp://127.0.0.1:$douyu_port" --rooms "$rooms" --rate "$rate" \
+        --nats "nats://127.0.0.1:$nats_port" --window "$secs"
 fi
