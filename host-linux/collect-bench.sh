@@ -16,8 +16,9 @@
 # Everything runs on this machine: the simulator and nats-server share its
 # cores with the collector, so the figure is a floor for the collector alone.
 # Then, with the collector stopped, benches/collect_floors.rs measures the
-# floors under it against the same simulator and nats-server: reading the
-# rooms alone and publishing alone, in CPU time a message.
+# floors under it against the same simulator and nats-server, in CPU time a
+# message: reading the rooms alone, reading and publishing at once without
+# the collector's own work between, and publishing alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rooms=${1:-200}
@@ -135,11 +136,21 @@ if [ -n "${PROBE:-}" ]; then
     cat "$tmp/latency"
 fi
 # The floors, against the same simulator and nats-server once the collector
-# is gone: reading alone and publishing alone (benches/collect_floors.rs).
+# is gone (benches/collect_floors.rs).
+# They are built from this tree, whatever DOUYU names, and take the
+# collector's --read-pause and --in-flight from COLLECT_ARGS.
 if [ "${FLOORS:-1}" != 0 ]; then
     kill "$collector"
     wait "$collector" 2>/dev/null || true
+    floor_args=()
+    set -- ${COLLECT_ARGS:-}
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --read-pause|--in-flight) floor_args+=("$1" "${2:?}"); shift ;;
+        esac
+        shift
+    done
     cargo bench --locked -q -p douyu-host --bench collect_floors -- \
         --server "tcp://127.0.0.1:$douyu_port" --rooms "$rooms" --rate "$rate" \
-        --nats "nats://127.0.0.1:$nats_port" --window "$secs"
+        --nats "nats://127.0.0.1:$nats_port" --window "$secs" "${floor_args[@]}"
 fi

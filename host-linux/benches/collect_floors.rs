@@ -1,21 +1,30 @@
-//! The floors under `douyu collect`'s cost per message: what its two halves
-//! cost when each runs alone, so that the collector's own figure can be read
-//! against them in the same run (`host-linux/collect-bench.sh` runs this
-//! after the collector, against the same simulator and nats-server).
+//! The floors under `douyu collect`'s cost per message: what reading the
+//! rooms and publishing to JetStream cost without the collector's own work
+//! between them, so that its figure can be read against them in the same
+//! run (`host-linux/collect-bench.sh` runs this once the collector has
+//! stopped, against the same simulator and nats-server).
+//!
+//! Three windows, in one process:
 //!
 //! - **read**: every room followed as `collect` follows it (the same session
 //!   loop, watch options and read pause), each message parsed by the core's
 //!   session and then dropped. No JSON, no NATS, no leases.
-//! - **publish**: the JSON `collect` would publish for those messages
-//!   (rendered before the window), published at the rate they arrived, each
-//!   with a `Nats-Msg-Id` header and a reply subject under one wildcard
-//!   subscription, at most `--in-flight` awaiting their ack, as
-//!   `collect`'s publisher does, with `async-nats`' client. Nothing read.
+//! - **read and publish**: the same, while messages of the JSON `collect`
+//!   makes (rendered before the windows) are published at the rate the
+//!   rooms send: everything `collect` does but its own work in between.
+//! - **publish**: the publishing alone, the rooms left.
 //!
-//! Each prints messages a second per core: messages over this process's
-//! CPU time in the window. The collector's cost a message less the two
-//! floors is what making the JSON and handing messages between the halves
-//! (and keeping leases) costs.
+//! Publishing is what `collect`'s publisher asks of `async-nats`: each
+//! message with a `Nats-Msg-Id` header and a reply subject under one
+//! wildcard subscription, at most `--in-flight` awaiting their ack, sent in
+//! bursts. The acks are only told apart (stored or refused), not parsed.
+//! Left out, as `collect`'s own work: the JSON, the message ids (a SHA-256
+//! for types without one) and subjects, the rooms' buffers and the hand-off
+//! to the publisher, the table of awaited acks and its timeouts, the
+//! counters and histogram, and the leases.
+//!
+//! Each window prints CPU time a message (this process's, over the window)
+//! and messages a second per core.
 //!
 //! ```sh
 //! cargo bench -p douyu-host --bench collect_floors -- \
@@ -27,9 +36,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_nats::Subject;
 use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
 use async_nats::jetstream::{self, stream};
+use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use douyu_core::message::ServerMessage;
 use douyu_host::render::{Filter, Format, Renderer, write_message_json};
@@ -38,10 +47,24 @@ use douyu_host::watch::{Link, Sink, WatchOptions, follow_room};
 use douyu_host::wire::Endpoint;
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-/// Messages kept (as the JSON `collect` makes of them) for the publish
-/// floor, which sends them in turn.
+/// The collector's allocator, so that the floors allocate as it does.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Messages kept (as the JSON `collect` makes of them) for publishing,
+/// which sends them in turn.
 const SAMPLES: usize = 2_000;
+
+/// Time a window's load runs before the window opens, as in
+/// `collect-bench.sh`.
+const WARM_UP: Duration = Duration::from_secs(3);
+
+/// Publishing's burst period: the rooms' reads come in bursts, and a burst
+/// goes to NATS in one write.
+const BURST: Duration = Duration::from_millis(10);
 
 struct Args {
     server: String,
@@ -114,72 +137,80 @@ fn cpu() -> Duration {
     Duration::from_secs_f64(ticks as f64 / per_second as f64)
 }
 
-/// A message read, as the publish floor sends it.
+/// A message read, as publishing sends it.
 struct Sample {
     /// `floor.<room>.<type>`: `collect`'s subject, in a stream of its own.
-    subject: String,
-    /// The JSON `collect` makes of it.
-    json: Vec<u8>,
+    subject: Subject,
+    /// The JSON `collect` makes of it (its time the epoch: a real one's
+    /// length).
+    json: Bytes,
 }
 
-/// Counts, and keeps the first messages' JSON.
-struct Counting {
-    received: Arc<AtomicU64>,
-    joined: Arc<AtomicU64>,
-    samples: Arc<Mutex<Vec<Sample>>>,
+/// Counts what every room reads, and keeps the first messages' JSON.
+#[derive(Default)]
+struct Reads {
+    received: AtomicU64,
+    /// Rooms joined now.
+    joined: AtomicU64,
+    samples: Mutex<Vec<Sample>>,
     /// Set once the samples are all taken: the lock is not taken again.
-    full: Arc<AtomicBool>,
+    full: AtomicBool,
+}
+
+/// One room's sink.
+struct Counting {
+    reads: Arc<Reads>,
+    joined: bool,
 }
 
 impl Sink for Counting {
     fn message(&mut self, room: u64, message: &ServerMessage<'_>) -> anyhow::Result<()> {
-        self.received.fetch_add(1, Ordering::Relaxed);
-        // Only before the window (the samples are full well before it).
-        if self.full.load(Ordering::Relaxed) {
+        let reads = &*self.reads;
+        reads.received.fetch_add(1, Ordering::Relaxed);
+        // Only before the windows (the samples are full well before them).
+        if reads.full.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut samples = self.samples.lock().unwrap();
+        let mut samples = reads.samples.lock().unwrap();
         // A subject token as `collect` makes it for the simulator's types.
         if let Ok(Some(kind)) = message.map().message_type()
             && let Some(kind) = kind.as_plain()
             && !kind.is_empty()
             && kind.bytes().all(|b| b.is_ascii_alphanumeric())
         {
-            // The time in it is the epoch: the same length as a real one.
             let mut json = Vec::new();
             write_message_json(message, Some(0), &mut json);
             samples.push(Sample {
-                subject: format!("floor.{room}.{kind}"),
-                json,
+                subject: format!("floor.{room}.{kind}").into(),
+                json: json.into(),
             });
         }
         if samples.len() >= SAMPLES {
-            self.full.store(true, Ordering::Relaxed);
+            reads.full.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
 
     fn link(&mut self, _room: u64, link: Link) {
-        if link == Link::Joined {
-            self.joined.fetch_add(1, Ordering::Relaxed);
+        let up = link == Link::Joined;
+        if up != self.joined {
+            self.joined = up;
+            if up {
+                self.reads.joined.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.reads.joined.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 }
 
-fn report(name: &str, messages: u64, span: Duration, busy: Duration) {
-    let per_core = messages as f64 / busy.as_secs_f64();
-    println!(
-        "{name} floor: {:.0} msg/s over {:.1} s, CPU {:.2} s: {per_core:.0} msg/s per core ({:.2} µs a message)",
-        messages as f64 / span.as_secs_f64(),
-        span.as_secs_f64(),
-        busy.as_secs_f64(),
-        busy.as_secs_f64() * 1e6 / messages as f64,
-    );
-}
-
-/// Follows every room, dropping what it reads; the samples for the publish
-/// floor.
-async fn read_floor(args: &Args) -> Vec<Sample> {
+/// Follows every room until `stop`, once all have joined and the samples
+/// are taken.
+async fn follow_rooms(
+    args: &Args,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> Arc<Reads> {
     let options = WatchOptions {
         endpoint: Endpoint::parse(&args.server).expect("--server"),
         renderer: Renderer::new(Format::Json, false, Filter::default()),
@@ -192,19 +223,12 @@ async fn read_floor(args: &Args) -> Vec<Sample> {
         recorder: None,
         read_pause: args.read_pause,
     };
-    let received = Arc::new(AtomicU64::new(0));
-    let joined = Arc::new(AtomicU64::new(0));
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let full = Arc::new(AtomicBool::new(false));
-    let (stop_tx, stop) = watch::channel(false);
+    let reads = Arc::new(Reads::default());
     let clock = Clock::start();
-    let mut tasks = tokio::task::JoinSet::new();
     for room in 1..=args.rooms {
         let sink = Counting {
-            received: received.clone(),
-            joined: joined.clone(),
-            samples: samples.clone(),
-            full: full.clone(),
+            reads: reads.clone(),
+            joined: false,
         };
         let (options, stop) = (options.clone(), stop.clone());
         tasks.spawn(async move {
@@ -212,26 +236,35 @@ async fn read_floor(args: &Args) -> Vec<Sample> {
         });
     }
     let started = Instant::now();
-    while joined.load(Ordering::Relaxed) < args.rooms {
+    while reads.joined.load(Ordering::Relaxed) < args.rooms || !reads.full.load(Ordering::Relaxed) {
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "the rooms did not all join in 120 s"
+            "the rooms did not all join (and send {SAMPLES} messages) in 120 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The collector's bench waits as long after its rooms joined.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (m1, t1, c1) = (received.load(Ordering::Relaxed), Instant::now(), cpu());
-    tokio::time::sleep(args.window).await;
-    let (m2, t2, c2) = (received.load(Ordering::Relaxed), Instant::now(), cpu());
-    report("read", m2 - m1, t2 - t1, c2 - c1);
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
-    std::mem::take(&mut *samples.lock().unwrap())
+    reads
 }
 
-/// Publishes `samples` in turn at `args.rate × args.rooms` a second.
-async fn publish_floor(args: &Args, samples: Vec<Sample>) {
+/// What publishing has done.
+#[derive(Default)]
+struct Publishes {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    /// Answered with an error or "no responders": the bench is wrong.
+    refused: AtomicU64,
+    /// Bursts cut short by the in-flight bound (the next one is larger).
+    held_back: AtomicU64,
+}
+
+/// Creates the stream and starts publishing `samples` in turn, at
+/// `args.rate × args.rooms` a second, until `stop`.
+async fn start_publishing(
+    args: &Args,
+    samples: Vec<Sample>,
+    stop: watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> (Arc<Publishes>, jetstream::Context) {
     assert!(!samples.is_empty(), "no messages read to publish");
     let client = async_nats::connect(&args.nats).await.expect("--nats");
     let js = jetstream::new(client.clone());
@@ -243,65 +276,82 @@ async fn publish_floor(args: &Args, samples: Vec<Sample>) {
         ..Default::default()
     })
     .await
-    .expect("the floor's stream");
-    let samples: Vec<(Subject, Bytes)> = samples
-        .into_iter()
-        .map(|sample| (sample.subject.into(), sample.json.into()))
-        .collect();
+    .expect("the floors' stream");
     let inbox = client.new_inbox();
-    let mut acks = client
+    let mut replies = client
         .subscribe(format!("{inbox}.*"))
         .await
         .expect("subscribe");
-    let acked = Arc::new(AtomicU64::new(0));
-    let counter = acked.clone();
-    tokio::spawn(async move {
-        while acks.next().await.is_some() {
+    let publishes = Arc::new(Publishes::default());
+    let counts = publishes.clone();
+    tasks.spawn(async move {
+        while let Some(reply) = replies.next().await {
+            let refused = reply.status.is_some_and(|s| s != StatusCode::OK)
+                || reply.payload.starts_with(b"{\"error\"");
+            let counter = if refused {
+                &counts.refused
+            } else {
+                &counts.acked
+            };
             counter.fetch_add(1, Ordering::Relaxed);
         }
     });
-    let rate = args.rate * args.rooms as f64;
-    let run = std::process::id();
-    let mut sent = 0u64;
-    let started = Instant::now();
-    let warm = Duration::from_secs(3);
-    let mut window: Option<(u64, Instant, Duration)> = None;
-    // Sent in bursts every 10 ms, as the rooms' reads come in bursts: a
-    // burst is one write to NATS, and a wake per message would be no floor.
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    loop {
-        tick.tick().await;
-        let elapsed = started.elapsed();
-        if window.is_none() && elapsed >= warm {
-            window = Some((acked.load(Ordering::Relaxed), Instant::now(), cpu()));
+    let counts = publishes.clone();
+    let (rate, in_flight) = (args.rate * args.rooms as f64, args.in_flight as u64);
+    // A task, as `collect`'s publisher is.
+    tasks.spawn(async move {
+        let run = std::process::id();
+        let mut sent = 0u64;
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(BURST);
+        while !*stop.borrow() {
+            tick.tick().await;
+            let due = (started.elapsed().as_secs_f64() * rate) as u64;
+            while sent < due {
+                let done =
+                    counts.acked.load(Ordering::Relaxed) + counts.refused.load(Ordering::Relaxed);
+                if sent.saturating_sub(done) >= in_flight {
+                    counts.held_back.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                let sample = &samples[(sent % samples.len() as u64) as usize];
+                let mut reply = String::with_capacity(inbox.len() + 21);
+                let _ = write!(reply, "{inbox}.{sent}");
+                let mut id = String::with_capacity(32);
+                let _ = write!(id, "{run}:{sent}");
+                let mut headers = HeaderMap::new();
+                headers.insert(NATS_MESSAGE_ID, id.as_str());
+                client
+                    .publish_with_reply_and_headers(
+                        sample.subject.clone(),
+                        reply,
+                        headers,
+                        sample.json.clone(),
+                    )
+                    .await
+                    .expect("publish");
+                sent += 1;
+                counts.sent.store(sent, Ordering::Relaxed);
+            }
         }
-        if elapsed >= warm + args.window {
-            break;
-        }
-        let due = (elapsed.as_secs_f64() * rate) as u64;
-        while sent < due && sent - acked.load(Ordering::Relaxed) < args.in_flight as u64 {
-            let (subject, payload) = &samples[(sent % samples.len() as u64) as usize];
-            let mut reply = String::with_capacity(inbox.len() + 21);
-            let _ = write!(reply, "{inbox}.{sent}");
-            let mut headers = HeaderMap::new();
-            let mut id = String::with_capacity(32);
-            let _ = write!(id, "{run}:{sent}");
-            headers.insert(NATS_MESSAGE_ID, id.as_str());
-            client
-                .publish_with_reply_and_headers(subject.clone(), reply, headers, payload.clone())
-                .await
-                .expect("publish");
-            sent += 1;
-        }
-    }
-    let (a1, t1, c1) = window.expect("a window");
-    report(
-        "publish",
-        acked.load(Ordering::Relaxed) - a1,
-        t1.elapsed(),
-        cpu() - c1,
+    });
+    (publishes, js)
+}
+
+/// Measures a window of `count` (messages so far) and prints it.
+async fn window(name: &str, window: Duration, count: impl Fn() -> u64) {
+    tokio::time::sleep(WARM_UP).await;
+    let (m1, t1, c1) = (count(), Instant::now(), cpu());
+    tokio::time::sleep(window).await;
+    let (m2, t2, c2) = (count(), Instant::now(), cpu());
+    let (messages, span, busy) = ((m2 - m1) as f64, t2 - t1, (c2 - c1).as_secs_f64());
+    println!(
+        "{name} floor: {:.0} msg/s over {:.1} s, CPU {busy:.2} s: {:.0} msg/s per core ({:.2} µs a message)",
+        messages / span.as_secs_f64(),
+        span.as_secs_f64(),
+        messages / busy,
+        busy * 1e6 / messages,
     );
-    let _ = js.delete_stream("COLLECT_FLOOR").await;
 }
 
 #[tokio::main]
@@ -309,6 +359,34 @@ async fn main() {
     let args = args();
     // Ask for the tick rate now, not in a window.
     let _ = cpu();
-    let samples = read_floor(&args).await;
-    publish_floor(&args, samples).await;
+    let (stop_rooms_tx, stop_rooms) = watch::channel(false);
+    let (stop_publishing_tx, stop_publishing) = watch::channel(false);
+    let mut rooms = JoinSet::new();
+    let mut publishing = JoinSet::new();
+    let reads = follow_rooms(&args, &stop_rooms, &mut rooms).await;
+    let received = || reads.received.load(Ordering::Relaxed);
+    window("read", args.window, received).await;
+    let samples = std::mem::take(&mut *reads.samples.lock().unwrap());
+    let (publishes, js) = start_publishing(&args, samples, stop_publishing, &mut publishing).await;
+    let acked = || publishes.acked.load(Ordering::Relaxed);
+    window("read and publish", args.window, acked).await;
+    let _ = stop_rooms_tx.send(true);
+    while rooms.join_next().await.is_some() {}
+    window("publish", args.window, acked).await;
+    let _ = stop_publishing_tx.send(true);
+    let (sent, refused, held_back) = (
+        publishes.sent.load(Ordering::Relaxed),
+        publishes.refused.load(Ordering::Relaxed),
+        publishes.held_back.load(Ordering::Relaxed),
+    );
+    println!(
+        "publishing: {sent} sent, {} acked, {refused} refused, {held_back} bursts held back by the in-flight bound",
+        acked()
+    );
+    let _ = js.delete_stream("COLLECT_FLOOR").await;
+    publishing.abort_all();
+    assert_eq!(
+        refused, 0,
+        "JetStream refused publishes: the floors are wrong"
+    );
 }
