@@ -33,7 +33,7 @@ command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; 
 # figures no match for a run without it).
 # DOUYU=path: measure that binary instead (e.g. an older build, to compare).
 # FLOORS=0: skip the floors (benches/collect_floors.rs) run after the
-# collector: what reading alone and publishing alone cost a message.
+# collector: what reading and publishing cost a message without its work.
 if [ -n "${DOUYU:-}" ]; then
     bin=$DOUYU
 else

@@ -33,7 +33,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
@@ -41,9 +41,10 @@ use async_nats::jetstream::{self, stream};
 use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use douyu_core::message::ServerMessage;
+use douyu_host::cli::watch_options;
 use douyu_host::render::{Filter, Format, Renderer, write_message_json};
 use douyu_host::time::Clock;
-use douyu_host::watch::{Link, Sink, WatchOptions, follow_room};
+use douyu_host::watch::{Link, Sink, follow_room};
 use douyu_host::wire::Endpoint;
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
@@ -112,8 +113,9 @@ fn args() -> Args {
     args
 }
 
-/// Clock ticks a second, the unit of `/proc`'s CPU times.
-fn clock_ticks() -> u64 {
+/// Clock ticks a second, the unit of `/proc`'s CPU times (asked of
+/// `getconf` once, in `main`, before any window).
+static CLOCK_TICKS: LazyLock<u64> = LazyLock::new(|| {
     let out = std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -122,19 +124,17 @@ fn clock_ticks() -> u64 {
         .trim()
         .parse()
         .expect("a CLK_TCK")
-}
+});
 
 /// This process's CPU time (user and system), from `/proc/self/stat`.
 fn cpu() -> Duration {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let per_second = *TICKS.get_or_init(clock_ticks);
     let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
     // Fields after the command name (which may hold spaces), from the
     // third: utime and stime are the 14th and 15th.
     let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / per_second as f64)
+    Duration::from_secs_f64(ticks as f64 / *CLOCK_TICKS as f64)
 }
 
 /// A message read, as publishing sends it.
@@ -211,18 +211,15 @@ async fn follow_rooms(
     stop: &watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) -> Arc<Reads> {
-    let options = WatchOptions {
-        endpoint: Endpoint::parse(&args.server).expect("--server"),
-        renderer: Renderer::new(Format::Json, false, Filter::default()),
-        username: None,
-        heartbeat: douyu_core::session::HEARTBEAT,
-        connect_timeout: Duration::from_secs(10),
-        initial_backoff: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(60),
-        max_retries: None,
-        recorder: None,
-        read_pause: args.read_pause,
-    };
+    // As `collect` makes them (its `--backoff` is 1 s by default).
+    let mut options = watch_options(
+        Endpoint::parse(&args.server).expect("--server"),
+        Renderer::new(Format::Json, false, Filter::default()),
+        None,
+        douyu_core::session::HEARTBEAT,
+        Duration::from_secs(1),
+    );
+    options.read_pause = args.read_pause;
     let reads = Arc::new(Reads::default());
     let clock = Clock::start();
     for room in 1..=args.rooms {
@@ -357,8 +354,7 @@ async fn window(name: &str, window: Duration, count: impl Fn() -> u64) {
 #[tokio::main]
 async fn main() {
     let args = args();
-    // Ask for the tick rate now, not in a window.
-    let _ = cpu();
+    LazyLock::force(&CLOCK_TICKS);
     let (stop_rooms_tx, stop_rooms) = watch::channel(false);
     let (stop_publishing_tx, stop_publishing) = watch::channel(false);
     let mut rooms = JoinSet::new();

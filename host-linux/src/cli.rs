@@ -555,7 +555,12 @@ fn stop_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
     Ok(rx)
 }
 
-pub(crate) fn watch_options(
+/// The watch options the commands share: `endpoint`, the given heartbeat
+/// and first reconnect delay, a 10 s connect limit, reconnects doubling up
+/// to 60 s and never given up, nothing recorded, no read pause. Public so
+/// that a bench follows rooms exactly as `collect` does.
+#[must_use]
+pub fn watch_options(
     endpoint: Endpoint,
     renderer: Renderer,
     name: Option<String>,

@@ -1,14 +1,15 @@
 //! `douyu collect`: many rooms into NATS JetStream.
 //!
 //! Each room this collector holds (see [`lease`]) is a `watch` session
-//! ([`follow_room`](crate::watch::follow_room): the core's client session, with its reconnect
-//! behaviour) whose messages go to a [`Sink`] instead of stdout. The sink
-//! makes each message the `watch --format json` object plus `received_at`,
-//! names it (`douyu.<room>.<type>`, and a `Nats-Msg-Id` derived from the
-//! message itself, so that a message seen twice is stored once) and queues
-//! it in the room's bounded buffer. One dispatcher (module `publish`) takes the buffers in
-//! turn and publishes with at most `in_flight` acks outstanding; a publish
-//! is retried until JetStream acknowledges it.
+//! ([`follow_room`](crate::watch::follow_room): the core's client session,
+//! with its reconnect behaviour) whose messages go to a [`Sink`] instead of
+//! stdout. The sink makes each message the `watch --format json` object
+//! plus `received_at`, names it (`douyu.<room>.<type>`, and a `Nats-Msg-Id`
+//! derived from the message itself, so that a message seen twice is stored
+//! once) and queues it in the room's bounded buffer. One dispatcher (module
+//! `publish`) takes the buffers in turn and publishes with at most
+//! `in_flight` acks outstanding; a publish is retried until JetStream
+//! acknowledges it.
 //!
 //! Memory is bounded whatever NATS or the rooms do: a room's buffer holds at
 //! most `room_buffer` bytes of JSON (past it new messages are dropped,
